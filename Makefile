@@ -1,0 +1,27 @@
+# Two entry points: `make run` (set up, train the default model, report test metrics) and
+# `make test` (set up, run the test suite). Everything installs into .venv from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PRESET ?= default
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: install
+	$(BIN)/stocksent train --preset $(PRESET) --out models/$(PRESET) --force
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/padding.py
+
+clean:
+	rm -rf $(VENV) models runs

@@ -1,0 +1,285 @@
+"""The `stocksent` command line: a thin wrapper that fills configs and calls the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .classifier import SentimentClassifier
+from .config import PRESETS, Config, preset
+from .corpus import load_corpus
+from .data import fetch, file_sha256, find_data, read_texts
+from .errors import StocksentError
+from .split import SPLITS
+from .store import CONFIG, load_model
+from .train import Run, checkpoint_config, evaluate, progress_bar, train_and_test, CHECKPOINT
+
+EXAMPLES = {
+    "fetch": "example: stocksent data fetch    |    stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz",
+    "train": "example: stocksent train --preset default --out models/default",
+    "evaluate": "example: stocksent evaluate models/default --json",
+    "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl',
+}
+
+# (flag, config section, field, type, help); every hyperparameter can be set from here.
+OVERRIDES: list[tuple[str, str, str, Any, str]] = [
+    ("--embedding-dim", "model", "embedding_dim", int, "embedding size"),
+    ("--lstm-sizes", "model", "lstm_sizes", int, "LSTM layer sizes, e.g. --lstm-sizes 128 64"),
+    ("--dropout", "model", "dropout", float, "dropout after each LSTM layer (1 - keep probability)"),
+    ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
+    ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
+    ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
+    ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),
+    ("--loss", "train", "loss", str, "bce (on logits) or mse (on the sigmoid, as the article)"),
+    ("--optimizer", "train", "optimizer", str, "adamw, adam or adadelta"),
+    ("--lr", "train", "lr", float, "learning rate"),
+    ("--weight-decay", "train", "weight_decay", float, "weight decay"),
+    ("--batch-size", "train", "batch_size", int, "messages per batch"),
+    ("--epochs", "train", "epochs", int, "maximum number of epochs"),
+    ("--patience", "train", "patience", int, "stop after this many epochs without a better "
+                                              "validation loss (0: never)"),
+    ("--grad-clip", "train", "grad_clip", float, "clip the gradient norm (0: off)"),
+    ("--threads", "train", "threads", int, "torch CPU threads (0: torch's default)"),
+    ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
+    ("--text-column", "data", "text_column", str, "column holding the message text"),
+    ("--label-column", "data", "label_column", str, "column holding the label"),
+    ("--negative-label", "data", "negative_label", str, "label value meaning negative (class 0)"),
+    ("--positive-label", "data", "positive_label", str, "label value meaning positive (class 1)"),
+]
+
+# What may change when a run is resumed: the network and the data split may not.
+RESUMABLE = {"epochs", "patience", "threads"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except StocksentError as exc:
+        print(f"stocksent: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stocksent: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stocksent", description="Bullish or bearish? LSTM sentiment for trader messages.",
+        epilog="example: stocksent train && stocksent predict models/default \"$SPY to the moon\"")
+    parser.add_argument("--version", action="version", version=f"stocksent {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data(commands)
+    _add_train(commands)
+    _add_evaluate(commands)
+    _add_predict(commands)
+    return parser
+
+
+def _subparser(commands, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=help, epilog=example,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_data(commands) -> None:
+    data = _subparser(commands, "data", "get the StockTwits data set", EXAMPLES["fetch"])
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch_cmd = _subparser(sub, "fetch", "download the data set into the user cache (sha256 checked)",
+                           EXAMPLES["fetch"])
+    fetch_cmd.add_argument("--from", dest="source", metavar="PATH", help="copy this local file instead")
+    fetch_cmd.set_defaults(handler=cmd_fetch)
+    where = _subparser(sub, "where", "print which data file commands will use", "example: stocksent data where")
+    where.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    where.set_defaults(handler=cmd_where)
+
+
+def _add_train(commands) -> None:
+    train = _subparser(commands, "train", "train a model, then report its test metrics", EXAMPLES["train"])
+    train.add_argument("--preset", choices=list(PRESETS), default="default",
+                       help="default: the best fast recipe; tutorial: the article's recipe")
+    train.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
+    train.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    train.add_argument("--out", metavar="DIR", help="model directory (default: models/PRESET)")
+    train.add_argument("--group-duplicates", action="store_true", default=None,
+                       help="keep every copy of a message text in one split")
+    train.add_argument("--emoji", dest="keep_emoji", action=argparse.BooleanOptionalAction, default=None,
+                       help="keep emoji as tokens (default preset: on; tutorial: off, as the article)")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
+    train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    for flag, _, name, kind, text in OVERRIDES:
+        train.add_argument(flag, dest=name, type=kind, nargs="+" if name == "lstm_sizes" else None, help=text)
+    train.set_defaults(handler=cmd_train)
+
+
+def _add_evaluate(commands) -> None:
+    ev = _subparser(commands, "evaluate", "score a saved model on its test (or validation) split",
+                    EXAMPLES["evaluate"])
+    ev.add_argument("model_dir", metavar="MODEL_DIR")
+    ev.add_argument("--data", metavar="PATH", help="data file (default: found as for training)")
+    ev.add_argument("--split", choices=["test", "val"], default="test")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(handler=cmd_evaluate)
+
+
+def _add_predict(commands) -> None:
+    pr = _subparser(commands, "predict", "label messages given as arguments, a file, or stdin",
+                    EXAMPLES["predict"])
+    pr.add_argument("model_dir", metavar="MODEL_DIR")
+    pr.add_argument("texts", nargs="*", metavar="TEXT", help="messages to score")
+    pr.add_argument("--input", metavar="FILE", help="CSV or JSONL file (or - for one message per line of stdin)")
+    pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
+    pr.add_argument("--format", choices=["text", "jsonl"], default="text")
+    pr.add_argument("--batch-size", type=int, default=1024, help="messages scored at a time")
+    pr.set_defaults(handler=cmd_predict)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    path = fetch(args.source)
+    print(f"saved {path} (sha256 {file_sha256(path)})")
+    return 0
+
+
+def cmd_where(args: argparse.Namespace) -> int:
+    print(find_data(args.data))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.out or f"models/{args.preset}")
+    config = _train_config(args, out)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
+    run = Run.prepare(config, corpus)
+    _log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
+         f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
+         f"test {len(run.splits['test'])}; vocabulary {len(run.vocab)}")
+    metrics = train_and_test(run, corpus, out, args.resume, _log, progress_bar("train"))
+    _report(metrics, out, args.json)
+    return 0
+
+
+def _train_config(args: argparse.Namespace, out: Path) -> Config:
+    """The preset (or --config, or the checkpoint on --resume) with the flags given applied."""
+    if args.resume:
+        config = Config.from_dict(checkpoint_config(out))
+    elif args.config:
+        config = Config.from_dict(_read_config_file(Path(args.config)))
+    else:
+        config = preset(args.preset)
+    if not args.resume and not args.force and ((out / CONFIG).exists() or (out / CHECKPOINT).exists()):
+        raise StocksentError(f"{out} already holds a model; use --resume to continue it, --force to "
+                             "replace it, or another --out")
+    for flag, section, name, _, _ in OVERRIDES:
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if args.resume and name not in RESUMABLE:
+            raise StocksentError(f"{flag} cannot change on --resume (only {', '.join(sorted(RESUMABLE))})")
+        config = config.override(section, **{name: value})
+    config = config.override("data", group_duplicates=args.group_duplicates)
+    return config.override("preprocess", keep_emoji=args.keep_emoji)
+
+
+def _read_config_file(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StocksentError(f"cannot read config {path}: {exc}") from None
+
+
+def _report(metrics: dict, out: Path, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
+        return
+    for name in ("val", "test"):
+        m = metrics[name]
+        print(f"{name:<5} accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  roc_auc {m['roc_auc']:.4f}  "
+              f"n {m['n']}  (majority class: {m['majority_accuracy']:.4f})")
+    print(f"model saved to {out} (best epoch {metrics['best_epoch']} of {metrics['epochs_run']})")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model_dir = Path(args.model_dir)
+    clf = SentimentClassifier.load(model_dir)
+    corpus = load_corpus(find_data(args.data), clf.config.data, clf.config.preprocess)
+    recorded = clf.metrics.get("dataset", {}).get("sha256")
+    if recorded and recorded != corpus.sha256:
+        _log(f"warning: {corpus.source} is not the file this model was trained on "
+             "(sha256 differs); the split will not match training")
+    index = corpus.split(clf.config.data)[args.split]
+    encoded = clf.encode(corpus.texts[i] for i in index)
+    metrics = evaluate(clf.model, encoded, corpus.labels[index], clf.config.train.loss, clf.labels)
+    if args.json:
+        print(json.dumps({"split": args.split, **metrics}, indent=2))
+    else:
+        _print_evaluation(args.split, metrics)
+    return 0
+
+
+def _print_evaluation(split: str, m: dict) -> None:
+    print(f"{split} split: {m['n']} messages")
+    print(f"accuracy  {m['accuracy']:.4f}   (majority class '{m['majority_label']}': {m['majority_accuracy']:.4f})")
+    print(f"roc_auc   {m['roc_auc']:.4f}")
+    print(f"{'label':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
+    for name, c in m["per_class"].items():
+        print(f"{name:<10}{c['precision']:>10.4f}{c['recall']:>10.4f}{c['f1']:>10.4f}{c['support']:>10}")
+    labels, matrix = m["confusion"]["labels"], m["confusion"]["matrix"]
+    print("confusion (rows true, columns predicted): " +
+          "; ".join(f"{t}: {dict(zip(labels, row))}" for t, row in zip(labels, matrix)))
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    clf = SentimentClassifier.load(Path(args.model_dir))
+    texts = _predict_inputs(args)
+    batch: list[str] = []
+    for text in texts:
+        batch.append(text)
+        if len(batch) >= max(1, args.batch_size):
+            _print_predictions(clf, batch, args.format)
+            batch = []
+    if batch:
+        _print_predictions(clf, batch, args.format)
+    return 0
+
+
+def _predict_inputs(args: argparse.Namespace):
+    if args.texts and args.input:
+        raise StocksentError("give messages as arguments or with --input, not both")
+    if args.texts:
+        return iter(args.texts)
+    if args.input and args.input != "-":
+        return read_texts(Path(args.input), args.text_column)
+    if args.input is None and sys.stdin.isatty():
+        raise StocksentError("no messages: pass TEXT arguments, --input FILE, or pipe lines on stdin")
+    return (line.rstrip("\n") for line in sys.stdin)
+
+
+def _print_predictions(clf: SentimentClassifier, texts: list[str], fmt: str) -> None:
+    probs = clf.predict_proba(texts)
+    lines = []
+    for text, p in zip(texts, probs):
+        label = clf.labels[int(p >= 0.5)]
+        if fmt == "jsonl":
+            lines.append(json.dumps({"text": text, "label": label, "prob_bullish": round(float(p), 6)},
+                                    ensure_ascii=False))
+        else:
+            lines.append(f"{label}\t{p:.4f}\t{' '.join(text.split())}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

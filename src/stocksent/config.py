@@ -1,0 +1,156 @@
+"""Typed configuration: model, preprocessing, data, training, and the named presets."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import StocksentError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the network; `vocab_size` is filled in once the vocabulary is built."""
+
+    vocab_size: int = 0
+    embedding_dim: int = 300
+    lstm_sizes: list[int] = field(default_factory=lambda: [128, 64])
+    dropout: float = 0.5  # the article's keep probability 0.5
+    forget_bias: float = 1.0  # TensorFlow's LSTM cell adds 1.0 to the forget gate
+    embedding_init: str = "uniform"  # "uniform" (-1, 1) as the article, or "normal" (PyTorch's)
+
+    def __post_init__(self) -> None:
+        _check(self.embedding_dim > 0, "embedding_dim must be positive")
+        _check(len(self.lstm_sizes) > 0 and all(h > 0 for h in self.lstm_sizes),
+               "lstm_sizes must be a non-empty list of positive sizes")
+        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
+        _check(self.embedding_init in ("uniform", "normal"), "embedding_init must be uniform or normal")
+
+
+@dataclass
+class PreprocessConfig:
+    """How raw text becomes token ids."""
+
+    keep_emoji: bool = True
+    min_freq: int = 1
+    max_tokens: int = 200  # longer messages are cut; bounds memory on pathological input
+
+    def __post_init__(self) -> None:
+        _check(self.min_freq >= 1, "min_freq must be at least 1")
+        _check(self.max_tokens >= 1, "max_tokens must be at least 1")
+
+
+@dataclass
+class DataConfig:
+    """Which columns and label names to read, and how to split."""
+
+    text_column: str = "message"
+    label_column: str = "sentiment"
+    negative_label: str = "bearish"
+    positive_label: str = "bullish"
+    seed: int = 42
+    group_duplicates: bool = False
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(self.negative_label != self.positive_label, "the two label names must differ")
+        _check(self.val_fraction > 0 and self.test_fraction > 0
+               and self.val_fraction + self.test_fraction < 1, "split fractions must leave a training set")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation recipe."""
+
+    loss: str = "bce"  # "bce" on logits, or "mse" on the sigmoid output as the article
+    optimizer: str = "adamw"  # "adamw", "adam" or "adadelta"
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    rho: float = 0.95  # Adadelta; TensorFlow's default (PyTorch's is 0.9)
+    eps: float = 1e-8  # TensorFlow's default for Adadelta and Adam
+    batch_size: int = 256
+    epochs: int = 50
+    patience: int = 0  # epochs without a better validation loss before stopping; 0 = never stop early
+    grad_clip: float = 0.0  # 0 = no clipping
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        _check(self.loss in ("bce", "mse"), "loss must be bce or mse")
+        _check(self.optimizer in ("adamw", "adam", "adadelta"), "optimizer must be adamw, adam or adadelta")
+        _check(self.lr > 0, "lr must be positive")
+        _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")
+        _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
+        _check(self.patience >= 0, "patience must be 0 or more")
+
+
+@dataclass
+class Config:
+    """Everything that defines a training run; saved as config.json beside the model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "custom"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Config":
+        try:
+            return cls(
+                model=ModelConfig(**raw["model"]),
+                preprocess=PreprocessConfig(**raw["preprocess"]),
+                data=DataConfig(**raw["data"]),
+                train=TrainConfig(**raw["train"]),
+                preset=raw.get("preset", "custom"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise StocksentError(f"config is not a stocksent config: {exc}") from None
+
+    def override(self, section: str, **values: Any) -> "Config":
+        """Return a copy with some fields of one section replaced (None values are skipped)."""
+        values = {k: v for k, v in values.items() if v is not None}
+        part = dataclasses.replace(getattr(self, section), **values)
+        return dataclasses.replace(self, **{section: part})
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise StocksentError(message)
+
+
+def tutorial() -> Config:
+    """The article's recipe: sigmoid + MSE, Adadelta 0.1, batch 256, 50 epochs, no early stop."""
+    return Config(
+        model=ModelConfig(embedding_dim=300, lstm_sizes=[128, 64], dropout=0.5,
+                          forget_bias=1.0, embedding_init="uniform"),
+        preprocess=PreprocessConfig(keep_emoji=False),
+        train=TrainConfig(loss="mse", optimizer="adadelta", lr=0.1, batch_size=256, epochs=50),
+        preset="tutorial",
+    )
+
+
+def default() -> Config:
+    """The best fast recipe we know: logits + BCE, AdamW, early stopping on validation loss."""
+    return Config(
+        model=ModelConfig(embedding_dim=128, lstm_sizes=[128], dropout=0.5,
+                          forget_bias=1.0, embedding_init="normal"),
+        preprocess=PreprocessConfig(keep_emoji=True, min_freq=2),
+        train=TrainConfig(loss="bce", optimizer="adamw", lr=3e-3, weight_decay=0.0,
+                          batch_size=64, epochs=8, patience=2, grad_clip=1.0),
+        preset="default",
+    )
+
+
+PRESETS = {"default": default, "tutorial": tutorial}
+
+
+def preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise StocksentError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return PRESETS[name]()

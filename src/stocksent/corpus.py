@@ -1,0 +1,46 @@
+"""A labelled data file turned into tokenised messages and its seeded split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import DataConfig, PreprocessConfig
+from .data import file_sha256, read_messages
+from .errors import StocksentError
+from .preprocess import tokenize
+from .split import split_indices
+
+
+@dataclass
+class Corpus:
+    """Messages left non-empty after normalisation, with labels (0 negative, 1 positive)."""
+
+    texts: list[str]
+    tokens: list[list[str]]
+    labels: np.ndarray  # (N,) int64
+    source: Path
+    sha256: str
+    dropped: int  # messages empty after normalisation
+
+    def split(self, cfg: DataConfig) -> dict[str, np.ndarray]:
+        groups = [" ".join(t) for t in self.tokens] if cfg.group_duplicates else None
+        return split_indices(len(self.texts), cfg.seed, cfg.val_fraction, cfg.test_fraction, groups)
+
+
+def load_corpus(path: Path, data: DataConfig, prep: PreprocessConfig) -> Corpus:
+    """Read, normalise and tokenise every message, dropping those left empty."""
+    texts, labels = read_messages(path, data)
+    tokens = [tokenize(t, prep.keep_emoji)[: prep.max_tokens] for t in texts]
+    keep = [i for i, t in enumerate(tokens) if t]
+    if not keep:
+        raise StocksentError(f"{path}: no usable rows (every message is empty after normalisation)")
+    return Corpus(
+        texts=[texts[i] for i in keep],
+        tokens=[tokens[i] for i in keep],
+        labels=np.asarray([labels[i] for i in keep], dtype=np.int64),
+        source=path,
+        sha256=file_sha256(path),
+        dropped=len(texts) - len(keep),
+    )

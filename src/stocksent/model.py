@@ -1,0 +1,44 @@
+"""The network: embedding -> stacked LSTM layers -> output at the last real token -> one logit."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+
+class SentimentLSTM(nn.Module):
+    """Returns one logit per message; the probability of the positive label is its sigmoid."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
+        sizes = [config.embedding_dim, *config.lstm_sizes]
+        self.lstms = nn.ModuleList(nn.LSTM(i, h, batch_first=True) for i, h in zip(sizes, sizes[1:]))
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(sizes[-1], 1)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        if self.config.embedding_init == "uniform":
+            nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+            for lstm in self.lstms:
+                # As TensorFlow's cell: zero biases plus a constant on the forget gate
+                # (gate order input, forget, cell, output).
+                hidden = lstm.hidden_size
+                lstm.bias_hh_l0.zero_()
+                lstm.bias_ih_l0.zero_()
+                lstm.bias_ih_l0[hidden:2 * hidden].fill_(self.config.forget_bias)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) right-padded with 0, lengths (B,) >= 1 -> logits (B,)."""
+        x = self.embedding(tokens)  # (B, T, E)
+        for lstm in self.lstms:
+            x, _ = lstm(x)  # (B, T, H); a fresh zero state per message
+            x = self.dropout(x)
+        # Right padding means the steps after a message's end never feed its last real output.
+        last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, x.size(2))
+        return self.head(x.gather(1, last).squeeze(1)).squeeze(1)  # (B,)

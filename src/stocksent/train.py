@@ -1,0 +1,262 @@
+"""The training loop: epochs over bucketed batches, validation, early stopping, checkpoints."""
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from .batches import bucket_batches, ordered_batches, pad_batch
+from .config import Config, TrainConfig
+from .corpus import Corpus
+from .errors import StocksentError
+from .metrics import binary_metrics
+from .model import SentimentLSTM
+from .store import HISTORY, METRICS, load_model, read_json, save_model, write_bytes, write_json
+from .vocab import Vocab
+
+CHECKPOINT = "checkpoint"  # resume state inside the model directory
+Log = Callable[[str], None]
+
+
+@dataclass
+class Progress:
+    """Where a run stands after its last completed epoch; saved for --resume."""
+
+    epoch: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val_loss: float = float("inf")
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+
+def encode(vocab: Vocab, messages: list[list[str]]) -> list[np.ndarray]:
+    return [np.asarray(vocab.encode(tokens), dtype=np.int64) for tokens in messages]
+
+
+def seed_everything(seed: int, epoch: int = 0) -> np.random.Generator:
+    """Seed torch for this epoch and return its batch-order generator, so that a run resumed at
+    any epoch boundary draws exactly what an uninterrupted one would."""
+    torch.manual_seed(seed * 100_003 + epoch)
+    return np.random.default_rng([seed, epoch])
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=cfg.lr, rho=cfg.rho, eps=cfg.eps,
+                                    weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay)
+
+
+def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
+    if loss == "mse":  # the article: squared error of the sigmoid output
+        return nn.functional.mse_loss(torch.sigmoid(logits), targets)
+    return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+
+
+def train_one_epoch(model: SentimentLSTM, optimizer: torch.optim.Optimizer, encoded: list[np.ndarray],
+                    labels: np.ndarray, batches: list[np.ndarray], cfg: TrainConfig,
+                    pad_to: int | None = None, bar: Callable | None = None) -> tuple[float, float]:
+    """One pass over `batches`; returns mean loss and accuracy over the messages seen."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for index in (bar(batches) if bar else batches):
+        tokens, lengths = pad_batch(encoded, index, pad_to)
+        targets = torch.from_numpy(labels[index]).float()
+        logits = model(tokens, lengths)
+        loss = compute_loss(logits, targets, cfg.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        total_loss += loss.item() * len(index)
+        correct += int(((logits > 0).long() == torch.from_numpy(labels[index])).sum())
+        seen += len(index)
+    return total_loss / seen, correct / seen
+
+
+@torch.inference_mode()
+def predict_logits(model: SentimentLSTM, encoded: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
+    """Logits for every message, in input order; batches are formed by length for speed."""
+    model.eval()
+    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty(len(encoded), dtype=np.float32)
+    for chunk in ordered_batches(len(order), batch_size):
+        index = order[chunk]
+        out[index] = model(*pad_batch(encoded, index)).float().numpy()
+    return out
+
+
+def evaluate(model: SentimentLSTM, encoded: list[np.ndarray], labels: np.ndarray, loss: str,
+             names: tuple[str, str]) -> dict[str, Any]:
+    """Score every message (no batch is dropped): metrics plus the training loss function."""
+    logits = predict_logits(model, encoded)
+    metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits.astype(np.float64))), names)
+    metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(labels).float(), loss))
+    return metrics
+
+
+@dataclass
+class Run:
+    """Everything one training run needs, built once from a config and a corpus."""
+
+    config: Config
+    vocab: Vocab
+    splits: dict[str, np.ndarray]
+    encoded: dict[str, list[np.ndarray]]
+    labels: dict[str, np.ndarray]
+
+    @classmethod
+    def prepare(cls, config: Config, corpus: Corpus) -> "Run":
+        splits = corpus.split(config.data)
+        train_tokens = [corpus.tokens[i] for i in splits["train"]]
+        vocab = Vocab.build(train_tokens, config.preprocess.min_freq)
+        config = config.override("model", vocab_size=len(vocab))
+        encoded = {name: encode(vocab, [corpus.tokens[i] for i in index]) for name, index in splits.items()}
+        labels = {name: corpus.labels[index] for name, index in splits.items()}
+        return cls(config, vocab, splits, encoded, labels)
+
+    @property
+    def names(self) -> tuple[str, str]:
+        return self.config.data.negative_label, self.config.data.positive_label
+
+
+def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
+        bar: Callable | None = None) -> dict[str, Any]:
+    """Train, keeping the weights with the best validation loss in `out`; return final metrics."""
+    cfg = run.config.train
+    torch.manual_seed(run.config.data.seed)  # initial weights
+    model = SentimentLSTM(run.config.model)
+    optimizer = make_optimizer(model, cfg)
+    progress = load_checkpoint(out, model, optimizer) if resume else Progress()
+    if resume:
+        log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
+    lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
+    while progress.epoch < cfg.epochs and not _stopped(progress, cfg):
+        rng = seed_everything(run.config.data.seed, progress.epoch)
+        batches = bucket_batches(lengths, cfg.batch_size, rng)
+        loss, acc = train_one_epoch(model, optimizer, run.encoded["train"], run.labels["train"],
+                                    batches, cfg, bar=bar)
+        val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
+        _record(progress, loss, acc, val)
+        log(_epoch_line(progress, cfg.epochs))
+        if progress.best_epoch == progress.epoch:
+            save_model(out, run.config, run.vocab, model.state_dict(), {"val": val})
+        write_json(out / HISTORY, progress.history)
+        save_checkpoint(out, run.config, model, optimizer, progress)
+    return progress.__dict__
+
+
+def _record(progress: Progress, loss: float, acc: float, val: dict[str, Any]) -> None:
+    progress.epoch += 1
+    progress.history.append({"epoch": progress.epoch, "loss": loss, "train_accuracy": acc,
+                             "val_loss": val["loss"], "val_accuracy": val["accuracy"]})
+    if val["loss"] < progress.best_val_loss:
+        progress.best_val_loss, progress.best_epoch, progress.bad_epochs = val["loss"], progress.epoch, 0
+    else:
+        progress.bad_epochs += 1
+
+
+def _stopped(progress: Progress, cfg: TrainConfig) -> bool:
+    return cfg.patience > 0 and progress.bad_epochs >= cfg.patience
+
+
+def _epoch_line(progress: Progress, epochs: int) -> str:
+    row = progress.history[-1]
+    mark = " *" if progress.best_epoch == progress.epoch else ""
+    return (f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.4f}  "
+            f"train_acc {row['train_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  "
+            f"val_acc {row['val_accuracy']:.4f}{mark}")
+
+
+def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    progress: Progress) -> None:
+    """Last-epoch weights and optimizer state; state.json goes last and names both checksums."""
+    folder = out / CHECKPOINT
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = save_safetensors({k: v.contiguous() for k, v in model.state_dict().items()})
+    buffer = io.BytesIO()
+    torch.save(optimizer.state_dict(), buffer)
+    write_bytes(folder / "weights.safetensors", weights)
+    write_bytes(folder / "optimizer.pt", buffer.getvalue())
+    write_json(folder / "state.json", {
+        "progress": progress.__dict__, "config": config.to_dict(),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "optimizer_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+    })
+
+
+def load_checkpoint(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Progress:
+    folder = out / CHECKPOINT
+    state = _read_state(out)
+    weights = _verified(folder / "weights.safetensors", state.get("weights_sha256"))
+    opt_bytes = _verified(folder / "optimizer.pt", state.get("optimizer_sha256"))
+    model.load_state_dict(load_safetensors(weights))
+    # weights_only: the optimizer file holds tensors and numbers, never code to run.
+    optimizer.load_state_dict(torch.load(io.BytesIO(opt_bytes), weights_only=True))
+    return Progress(**state["progress"])
+
+
+def checkpoint_config(out: Path) -> dict[str, Any]:
+    return _read_state(out)["config"]
+
+
+def _read_state(out: Path) -> dict[str, Any]:
+    path = out / CHECKPOINT / "state.json"
+    if not path.exists():
+        raise StocksentError(f"nothing to resume in {out} (no {CHECKPOINT}/state.json)")
+    state = read_json(path)
+    if not isinstance(state, dict) or not {"config", "progress"} <= set(state):
+        raise StocksentError(f"{path} is not a stocksent training checkpoint")
+    return state
+
+
+def _verified(path: Path, expected: str | None) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise StocksentError(f"checkpoint incomplete: {path} is missing") from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise StocksentError(f"checkpoint corrupted: {path} does not match state.json")
+    return data
+
+
+def progress_bar(desc: str) -> Callable | None:
+    """A tqdm bar over batches on a terminal; None (plain epoch lines only) in a pipe or log."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return lambda items: tqdm(items, desc=desc, leave=False, unit="batch", file=sys.stderr)
+
+
+def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, log: Log = print,
+                   bar: Callable | None = None) -> dict[str, Any]:
+    """Fit, restore the best weights from `out`, score validation and test; write metrics.json."""
+    progress = fit(run, out, resume, log, bar)
+    model = SentimentLSTM(run.config.model)
+    model.load_state_dict(load_model(out)[2])
+    metrics = {
+        "dataset": {"source": str(corpus.source), "sha256": corpus.sha256,
+                    "messages": len(corpus.texts), "dropped_empty": corpus.dropped,
+                    **{f"{name}_size": len(index) for name, index in run.splits.items()}},
+        "best_epoch": progress["best_epoch"],
+        "epochs_run": progress["epoch"],
+        **{name: evaluate(model, run.encoded[name], run.labels[name], run.config.train.loss, run.names)
+           for name in ("val", "test")},
+    }
+    write_json(out / METRICS, metrics)
+    return metrics

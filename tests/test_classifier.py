@@ -1,0 +1,35 @@
+import shutil
+
+import numpy as np
+
+from stocksent import SentimentClassifier
+
+
+def test_single_string_in_single_result_out(trained_model):
+    clf = SentimentClassifier.load(trained_model)
+    assert clf.predict("$SPY buy the dip") in ("bullish", "bearish")
+    assert isinstance(clf.predict_proba("$SPY buy the dip"), float)
+
+
+def test_many_in_many_out_in_order(trained_model, real_rows):
+    clf = SentimentClassifier.load(trained_model)
+    texts = [r["message"] for r in real_rows[5000:5300]]
+    prob = clf.predict_proba(texts)
+    assert prob.shape == (300,) and np.all((prob >= 0) & (prob <= 1))
+    assert clf.predict(texts) == [clf.labels[int(p >= 0.5)] for p in prob]
+    assert clf.predict_proba(texts[7]) == float(prob[7])
+
+
+def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, real_rows):
+    texts = [r["message"] for r in real_rows[6000:6500]]
+    before = SentimentClassifier.load(trained_model).predict_proba(texts)
+    shutil.copytree(trained_model, tmp_path / "moved")
+    after = SentimentClassifier.load(tmp_path / "moved").predict_proba(texts)
+    assert np.array_equal(before, after)
+
+
+def test_empty_and_garbage_messages_still_scored(trained_model):
+    clf = SentimentClassifier.load(trained_model)
+    prob = clf.predict_proba(["", "!!!", "\x00\x01", "🚀" * 10_000])
+    assert prob.shape == (4,) and np.isfinite(prob).all()
+    assert clf.predict([]) == []

@@ -1,0 +1,102 @@
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_csv
+from stocksent.cli import main
+
+
+@pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"]])
+def test_every_help_has_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "example:" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "stocksent.cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("stocksent ")
+
+
+def test_evaluate_json_scores_every_test_message(trained_model, data_slice, capsys):
+    assert main(["evaluate", str(trained_model), "--data", str(data_slice), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "f1", "roc_auc", "n", "majority_accuracy"} <= set(result)
+    saved = json.loads((trained_model / "metrics.json").read_text())
+    assert result["n"] == saved["dataset"]["test_size"] == 300  # 10% of 3,000; no batch dropped
+    assert result["accuracy"] == pytest.approx(saved["test"]["accuracy"])
+
+
+def test_evaluate_text_report(trained_model, data_slice, capsys):
+    assert main(["evaluate", str(trained_model), "--data", str(data_slice), "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert "val split: 300 messages" in out and "bullish" in out and "confusion" in out
+
+
+def test_predict_arguments_text_and_jsonl(trained_model, capsys):
+    assert main(["predict", str(trained_model), "$SPY to the moon 🚀", "puts printing"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].split("\t")[0] in ("bullish", "bearish")
+    assert main(["predict", str(trained_model), "$SPY calls", "--format", "jsonl"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert set(row) == {"text", "label", "prob_bullish"} and 0 <= row["prob_bullish"] <= 1
+
+
+def test_predict_from_file_and_stdin(trained_model, tmp_path, real_rows, capsys, monkeypatch):
+    path = write_csv(tmp_path / "in.csv", real_rows[:40], ["message", "sentiment"])
+    assert main(["predict", str(trained_model), "--input", str(path), "--format", "jsonl"]) == 0
+    from_file = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in from_file] == [r["message"] for r in real_rows[:40]]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("$SPY up\n$SPY down\n"))
+    assert main(["predict", str(trained_model), "--format", "jsonl", "--batch-size", "1"]) == 0
+    assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["$SPY up", "$SPY down"]
+
+
+def _fails(argv, capsys, match):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stocksent: error:") and match in err and "\n" not in err
+    return err
+
+
+def test_user_mistakes_are_one_line_errors(trained_model, tmp_path, capsys):
+    _fails(["predict", str(tmp_path / "nope"), "hi"], capsys, "model directory not found")
+    _fails(["predict", str(trained_model), "--input", str(tmp_path / "none.csv")], capsys, "not found")
+    _fails(["train", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "m")], capsys, "not found")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nhi,up\n")
+    _fails(["train", "--data", str(bad), "--out", str(tmp_path / "m")], capsys, "'message', 'sentiment'")
+    _fails(["train", "--data", str(bad), "--out", str(tmp_path / "m"), "--text-column", "text",
+            "--label-column", "label"], capsys, "unknown label")
+    _fails(["train", "--out", str(tmp_path / "m"), "--lstm-sizes", "0"], capsys, "lstm_sizes")
+    _fails(["train", "--out", str(tmp_path / "m"), "--resume"], capsys, "nothing to resume")
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_existing_model_is_never_overwritten_by_accident(trained_model, data_slice, capsys):
+    before = (trained_model / "model.safetensors").read_bytes()
+    _fails(["train", "--data", str(data_slice), "--out", str(trained_model)], capsys, "already holds a model")
+    assert (trained_model / "model.safetensors").read_bytes() == before
+
+
+def test_no_usable_rows(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text("message,sentiment\n!!!,bullish\n...,bearish\n")
+    _fails(["train", "--data", str(path), "--out", str(tmp_path / "m")], capsys, "no usable rows")
+
+
+def test_custom_columns_and_labels_train(tmp_path, real_rows, capsys):
+    rows = [{"body": r["message"], "y": "pos" if r["sentiment"] == "bullish" else "neg"} for r in real_rows[:600]]
+    path = write_csv(tmp_path / "other.csv", rows, ["body", "y"])
+    argv = ["train", "--data", str(path), "--out", str(tmp_path / "m"), "--text-column", "body",
+            "--label-column", "y", "--negative-label", "neg", "--positive-label", "pos",
+            "--embedding-dim", "8", "--lstm-sizes", "8", "--epochs", "1", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["test"]["n"] == 60 and set(result["test"]["per_class"]) == {"neg", "pos"}
+    assert main(["predict", str(tmp_path / "m"), "good", "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] in ("neg", "pos")

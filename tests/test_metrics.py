@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+from stocksent.metrics import binary_metrics, roc_auc
+
+
+def test_counts_by_hand():
+    labels = np.array([1, 1, 1, 0, 0])
+    prob = np.array([0.9, 0.6, 0.2, 0.7, 0.1])
+    m = binary_metrics(labels, prob, ("bearish", "bullish"))
+    assert m["accuracy"] == pytest.approx(3 / 5)
+    assert m["confusion"]["matrix"] == [[1, 1], [1, 2]]
+    assert m["per_class"]["bullish"] == pytest.approx(
+        {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3})
+    assert m["per_class"]["bearish"]["recall"] == pytest.approx(1 / 2)
+    assert m["majority_accuracy"] == pytest.approx(3 / 5) and m["majority_label"] == "bullish"
+    assert m["roc_auc"] == pytest.approx(4 / 6)  # 4 of 6 (pos, neg) pairs ranked right
+
+
+def test_roc_auc_matches_pairwise_count_with_ties():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.random(300), 1)  # many ties
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    pairs = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    assert roc_auc(labels, scores) == pytest.approx(pairs / (len(pos) * len(neg)))
+
+
+def test_roc_auc_undefined_for_one_class():
+    assert np.isnan(roc_auc(np.ones(4), np.random.rand(4)))

@@ -1,0 +1,50 @@
+import torch
+
+from stocksent.config import ModelConfig
+from stocksent.model import SentimentLSTM
+
+
+def make(**kw) -> SentimentLSTM:
+    torch.manual_seed(0)
+    return SentimentLSTM(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[6, 4], **kw)).eval()
+
+
+def test_one_logit_per_message():
+    model = make()
+    tokens = torch.randint(1, 50, (5, 7))
+    assert model(tokens, torch.full((5,), 7)).shape == (5,)
+
+
+def test_output_is_read_at_the_last_real_token():
+    # Right padding of any width must not change a message's output.
+    model = make()
+    message = torch.tensor([[3, 9, 4]])
+    alone = model(message, torch.tensor([3]))
+    padded = torch.cat([message, torch.zeros(1, 20, dtype=torch.long)], dim=1)
+    assert torch.allclose(model(padded, torch.tensor([3])), alone, atol=1e-6)
+
+
+def test_no_state_carried_between_messages_or_batches():
+    model = make()
+    a = torch.tensor([[1, 2, 3, 4]])
+    b = torch.tensor([[7, 7, 0, 0]])
+    first = model(a, torch.tensor([4]))
+    model(b, torch.tensor([2]))
+    together = model(torch.cat([b, a]), torch.tensor([2, 4]))
+    assert torch.allclose(model(a, torch.tensor([4])), first)
+    assert torch.allclose(together[1], first[0], atol=1e-6)
+
+
+def test_tensorflow_style_initialisation():
+    model = make(forget_bias=1.0, embedding_init="uniform")
+    lstm = model.lstms[0]
+    assert torch.all(lstm.bias_ih_l0[6:12] == 1.0) and torch.all(lstm.bias_ih_l0[:6] == 0)
+    assert torch.all(lstm.bias_hh_l0 == 0)
+    emb = model.embedding.weight
+    assert torch.all(emb[0] == 0) and emb[1:].abs().max() <= 1.0 and emb[1:].abs().max() > 0.9
+
+
+def test_stacked_layer_sizes_from_the_list():
+    model = make()
+    assert [(l.input_size, l.hidden_size) for l in model.lstms] == [(8, 6), (6, 4)]
+    assert model.head.in_features == 4

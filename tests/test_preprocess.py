@@ -1,0 +1,76 @@
+from stocksent.preprocess import SPECIAL_TOKENS, normalize, tokenize
+
+
+def find(rows, needle):
+    return next(r["message"] for r in rows if needle in r["message"])
+
+
+def test_cashtags_become_ticker(real_rows):
+    text = find(real_rows, "$TSLA seems to be runnning inverse")
+    assert tokenize(text)[:4] == ["<TICKER>", "seems", "to", "be"]
+    assert "tsla" not in tokenize(text)
+
+
+def test_users_become_user(real_rows):
+    text = find(real_rows, "@April0505 @AlexanderHandleton")
+    assert tokenize(text)[:2] == ["<USER>", "<USER>"]
+
+
+def test_links_become_link_whole(real_rows):
+    text = find(real_rows, "http://www.zerohedge.com/news/2017-01-10/")
+    tokens = tokenize(text)
+    assert tokens.count("<LINK>") == 1
+    assert "zerohedge" not in " ".join(tokens) and "<NUMBER>" not in tokens
+    assert tokenize("see www.optionsvilla.com now") == ["see", "<LINK>", "now"]
+
+
+def test_prices_and_numbers():
+    assert tokenize("$SPY target $2420.50 or 2430$") == ["<TICKER>", "target", "<PRICE>", "or", "<PRICE>"]
+    assert tokenize("up 5% on 1000 shares, q3") == ["up", "<NUMBER>", "on", "<NUMBER>", "shares", "q", "<NUMBER>"]
+
+
+def test_real_price_message(real_rows):
+    text = find(real_rows, "2420 to 2430 on $SPX")
+    assert tokenize(text).count("<NUMBER>") == 2
+
+
+def test_html_entities_and_punctuation_dropped(real_rows):
+    text = next(r["message"] for r in real_rows if "S&P" in r["message"])
+    assert "&" not in normalize(text)
+    assert tokenize("bulls &amp; bears &gt; &#8217;") == ["bulls", "bears"]
+    assert tokenize("Buy the D.I.P!!! don't...") == ["buy", "the", "dip", "dont"]
+
+
+def test_lower_case(real_rows):
+    text = find(real_rows, "The indexes are ROARING")
+    assert tokenize(text) == ["the", "indexes", "are", "roaring", "<TICKER>", "<TICKER>"]
+
+
+def test_emoji_kept_as_tokens_by_default(real_rows):
+    text = find(real_rows, "tax reform hot off the presses LOL 😂")
+    assert tokenize(text)[-2:] == ["lol", "😂"]
+    assert tokenize("🚀🚀 moon 👍🏻") == ["🚀", "🚀", "moon", "👍"]
+
+
+def test_emoji_dropped_as_the_article_does():
+    assert tokenize("🚀🚀 moon 🐻", keep_emoji=False) == ["moon"]
+
+
+def test_angle_brackets_only_survive_in_special_tokens():
+    assert tokenize("<b>hi</b> <TICKER> <script>") == ["bhib", "ticker", "script"]
+
+
+def test_every_special_token_is_produced():
+    tokens = set(tokenize("$spy @bob https://x.co $3.5 42"))
+    assert tokens == set(SPECIAL_TOKENS)
+
+
+def test_garbage_gives_no_tokens():
+    assert tokenize("!!! ... &amp; ’’ \x00") == []
+    assert normalize("") == ""
+
+
+def test_whole_data_set_average_length(real_rows):
+    # The data README: 13.1 tokens on average after the article's normalisation.
+    lengths = [len(tokenize(r["message"], keep_emoji=False)) for r in real_rows[:5000]]
+    assert 12.0 < sum(lengths) / len(lengths) < 14.5
