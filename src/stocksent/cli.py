@@ -31,6 +31,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--embedding-dim", "model", "embedding_dim", int, "embedding size"),
     ("--lstm-sizes", "model", "lstm_sizes", int, "LSTM layer sizes, e.g. --lstm-sizes 128 64"),
     ("--dropout", "model", "dropout", float, "dropout after each LSTM layer (1 - keep probability)"),
+    ("--embedding-dropout", "model", "embedding_dropout", float, "dropout on the word vectors"),
     ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
@@ -205,7 +206,8 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
         m = metrics[name]
         print(f"{name:<5} accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  roc_auc {m['roc_auc']:.4f}  "
               f"n {m['n']}  (majority class: {m['majority_accuracy']:.4f})")
-    print(f"model saved to {out} (best epoch {metrics['best_epoch']} of {metrics['epochs_run']})")
+    print(f"model saved to {out} (best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
+          f"{metrics['train_seconds']:.0f} s of training)")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ class SentimentLSTM(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
         sizes = [config.embedding_dim, *config.lstm_sizes]
         self.lstms = nn.ModuleList(nn.LSTM(i, h, batch_first=True) for i, h in zip(sizes, sizes[1:]))
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(sizes[-1], 1)
         self._init_weights()
@@ -35,7 +36,7 @@ class SentimentLSTM(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) right-padded with 0, lengths (B,) >= 1 -> logits (B,)."""
-        x = self.embedding(tokens)  # (B, T, E)
+        x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
         for lstm in self.lstms:
             x, _ = lstm(x)  # (B, T, H); a fresh zero state per message
             x = self.dropout(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,12 +147,13 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
         log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
     lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
     while progress.epoch < cfg.epochs and not _stopped(progress, cfg):
+        started = time.perf_counter()
         rng = seed_everything(run.config.data.seed, progress.epoch)
         batches = bucket_batches(lengths, cfg.batch_size, rng)
         loss, acc = train_one_epoch(model, optimizer, run.encoded["train"], run.labels["train"],
                                     batches, cfg, bar=bar)
         val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
-        _record(progress, loss, acc, val)
+        _record(progress, loss, acc, val, time.perf_counter() - started)
         log(_epoch_line(progress, cfg.epochs))
         if progress.best_epoch == progress.epoch:
             save_model(out, run.config, run.vocab, model.state_dict(), {"val": val})
@@ -160,10 +162,11 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
     return progress.__dict__
 
 
-def _record(progress: Progress, loss: float, acc: float, val: dict[str, Any]) -> None:
+def _record(progress: Progress, loss: float, acc: float, val: dict[str, Any], seconds: float) -> None:
     progress.epoch += 1
     progress.history.append({"epoch": progress.epoch, "loss": loss, "train_accuracy": acc,
-                             "val_loss": val["loss"], "val_accuracy": val["accuracy"]})
+                             "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+                             "seconds": round(seconds, 2)})
     if val["loss"] < progress.best_val_loss:
         progress.best_val_loss, progress.best_epoch, progress.bad_epochs = val["loss"], progress.epoch, 0
     else:
@@ -255,6 +258,7 @@ def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, lo
                     **{f"{name}_size": len(index) for name, index in run.splits.items()}},
         "best_epoch": progress["best_epoch"],
         "epochs_run": progress["epoch"],
+        "train_seconds": round(sum(row["seconds"] for row in progress["history"]), 1),
         **{name: evaluate(model, run.encoded[name], run.labels[name], run.config.train.loss, run.names)
            for name in ("val", "test")},
     }
