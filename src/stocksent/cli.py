@@ -40,6 +40,8 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--optimizer", "train", "optimizer", str, "adamw, adam or adadelta"),
     ("--lr", "train", "lr", float, "learning rate"),
     ("--weight-decay", "train", "weight_decay", float, "weight decay"),
+    ("--rho", "train", "rho", float, "Adadelta's decay rate"),
+    ("--eps", "train", "eps", float, "the optimizer's epsilon"),
     ("--batch-size", "train", "batch_size", int, "messages per batch"),
     ("--epochs", "train", "epochs", int, "maximum number of epochs"),
     ("--patience", "train", "patience", int, "stop after this many epochs without a better "
@@ -47,6 +49,8 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--grad-clip", "train", "grad_clip", float, "clip the gradient norm (0: off)"),
     ("--threads", "train", "threads", int, "torch CPU threads (0: torch's default)"),
     ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
+    ("--val-fraction", "data", "val_fraction", float, "share of messages for validation"),
+    ("--test-fraction", "data", "test_fraction", float, "share of messages for test"),
     ("--text-column", "data", "text_column", str, "column holding the message text"),
     ("--label-column", "data", "label_column", str, "column holding the label"),
     ("--negative-label", "data", "negative_label", str, "label value meaning negative (class 0)"),

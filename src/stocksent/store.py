@@ -32,12 +32,17 @@ WEIGHTS, CONFIG, VOCAB, METRICS, HISTORY = (
     "model.safetensors", "config.json", "vocab.json", "metrics.json", "history.json")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextmanager
 def atomic_destination(dest: Path) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; on success fsync it and rename it over `dest`."""
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a saved file gets the usual mode
     try:
         yield tmp
         with open(tmp, "rb") as f:
