@@ -21,7 +21,8 @@ from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
 from stocksent.model import SentimentLSTM
-from stocksent.train import Run, make_optimizer, seed_everything, train_one_epoch
+from stocksent.optim import make_optimizer
+from stocksent.train import Run, seed_everything, train_one_epoch
 
 ARTICLE_WIDTH = 244  # the article pads every message to the longest message in characters
 

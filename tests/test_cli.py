@@ -100,3 +100,8 @@ def test_custom_columns_and_labels_train(tmp_path, real_rows, capsys):
     assert result["test"]["n"] == 60 and set(result["test"]["per_class"]) == {"neg", "pos"}
     assert main(["predict", str(tmp_path / "m"), "good", "--format", "jsonl"]) == 0
     assert json.loads(capsys.readouterr().out)["label"] in ("neg", "pos")
+
+
+def test_evaluate_defaults_to_the_file_the_model_was_trained_on(trained_model, capsys):
+    assert main(["evaluate", str(trained_model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 300  # the 3,000-row slice, not the full set

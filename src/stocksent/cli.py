@@ -117,6 +117,9 @@ def _add_train(commands) -> None:
                        help="keep every copy of a message text in one split")
     train.add_argument("--emoji", dest="keep_emoji", action=argparse.BooleanOptionalAction, default=None,
                        help="keep emoji as tokens (default preset: on; tutorial: off, as the article)")
+    train.add_argument("--sparse-embedding", dest="sparse_embedding", action=argparse.BooleanOptionalAction,
+                       default=None, help="Adam/AdamW: update only the embedding rows in each batch "
+                       "(default preset: on)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -168,7 +171,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     _log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
          f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
          f"test {len(run.splits['test'])}; vocabulary {len(run.vocab)}")
-    metrics = train_and_test(run, corpus, out, args.resume, _log, progress_bar("train"))
+    try:
+        metrics = train_and_test(run, corpus, out, args.resume, _log, progress_bar("train"))
+    except KeyboardInterrupt:
+        _log(f"stocksent: interrupted; continue with: stocksent train --out {out} --resume")
+        return 130
     _report(metrics, out, args.json)
     return 0
 
@@ -192,6 +199,7 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
             raise StocksentError(f"{flag} cannot change on --resume (only {', '.join(sorted(RESUMABLE))})")
         config = config.override(section, **{name: value})
     config = config.override("data", group_duplicates=args.group_duplicates)
+    config = config.override("train", sparse_embedding=args.sparse_embedding)
     return config.override("preprocess", keep_emoji=args.keep_emoji)
 
 
@@ -217,8 +225,11 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
     clf = SentimentClassifier.load(model_dir)
-    corpus = load_corpus(find_data(args.data), clf.config.data, clf.config.preprocess)
-    recorded = clf.metrics.get("dataset", {}).get("sha256")
+    dataset = clf.metrics.get("dataset", {})
+    # Without --data, the file the model was trained on, if it is still where it was.
+    trained_on = dataset.get("source") if not args.data and Path(dataset.get("source", "")).is_file() else None
+    corpus = load_corpus(find_data(args.data or trained_on), clf.config.data, clf.config.preprocess)
+    recorded = dataset.get("sha256")
     if recorded and recorded != corpus.sha256:
         _log(f"warning: {corpus.source} is not the file this model was trained on "
              "(sha256 differs); the split will not match training")

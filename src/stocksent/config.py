@@ -73,6 +73,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     rho: float = 0.95  # Adadelta; TensorFlow's default (PyTorch's is 0.9)
     eps: float = 1e-8  # TensorFlow's default for Adadelta and Adam
+    sparse_embedding: bool = False  # Adam/AdamW: update only the embedding rows in the batch
     batch_size: int = 256
     epochs: int = 50
     patience: int = 0  # epochs without a better validation loss before stopping; 0 = never stop early
@@ -86,6 +87,8 @@ class TrainConfig:
         _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")
         _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
         _check(self.patience >= 0, "patience must be 0 or more")
+        _check(not (self.sparse_embedding and self.optimizer == "adadelta"),
+               "sparse_embedding needs the adam or adamw optimizer")
 
 
 @dataclass
@@ -143,7 +146,7 @@ def default() -> Config:
         model=ModelConfig(embedding_dim=128, lstm_sizes=[128], dropout=0.3, embedding_dropout=0.3,
                           forget_bias=1.0, embedding_init="normal"),
         preprocess=PreprocessConfig(keep_emoji=True, min_freq=2),
-        train=TrainConfig(loss="bce", optimizer="adamw", lr=3e-3, weight_decay=0.05,
+        train=TrainConfig(loss="bce", optimizer="adamw", lr=3e-3, weight_decay=0.05, sparse_embedding=True,
                           batch_size=64, epochs=8, patience=2, grad_clip=1.0),
         preset="default",
     )

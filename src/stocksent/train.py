@@ -22,11 +22,13 @@ from .corpus import Corpus
 from .errors import StocksentError
 from .metrics import binary_metrics
 from .model import SentimentLSTM
+from .optim import SplitOptimizer, clip_gradients, make_optimizer
 from .store import HISTORY, METRICS, load_model, read_json, save_model, write_bytes, write_json
 from .vocab import Vocab
 
 CHECKPOINT = "checkpoint"  # resume state inside the model directory
 Log = Callable[[str], None]
+Optimizer = torch.optim.Optimizer | SplitOptimizer
 
 
 @dataclass
@@ -51,23 +53,13 @@ def seed_everything(seed: int, epoch: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adadelta":
-        return torch.optim.Adadelta(model.parameters(), lr=cfg.lr, rho=cfg.rho, eps=cfg.eps,
-                                    weight_decay=cfg.weight_decay)
-    # fused: one pass over each parameter instead of one per operation; the dense update of
-    # the embedding table is otherwise the largest cost of a step on CPU.
-    adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return adam(model.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
-
-
 def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
     if loss == "mse":  # the article: squared error of the sigmoid output
         return nn.functional.mse_loss(torch.sigmoid(logits), targets)
     return nn.functional.binary_cross_entropy_with_logits(logits, targets)
 
 
-def train_one_epoch(model: SentimentLSTM, optimizer: torch.optim.Optimizer, encoded: list[np.ndarray],
+def train_one_epoch(model: SentimentLSTM, optimizer: Optimizer, encoded: list[np.ndarray],
                     labels: np.ndarray, batches: list[np.ndarray], cfg: TrainConfig,
                     pad_to: int | None = None, bar: Callable | None = None) -> tuple[float, float]:
     """One pass over `batches`; returns mean loss and accuracy over the messages seen."""
@@ -81,7 +73,7 @@ def train_one_epoch(model: SentimentLSTM, optimizer: torch.optim.Optimizer, enco
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            clip_gradients(model, cfg.grad_clip)
         optimizer.step()
         total_loss += loss.item() * len(index)
         correct += int(((logits > 0).long() == torch.from_numpy(labels[index])).sum())
@@ -186,7 +178,7 @@ def _epoch_line(progress: Progress, epochs: int) -> str:
             f"val_acc {row['val_accuracy']:.4f}{mark}")
 
 
-def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: torch.optim.Optimizer,
+def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: Optimizer,
                     progress: Progress) -> None:
     """Last-epoch weights and optimizer state; state.json goes last and names both checksums."""
     folder = out / CHECKPOINT
@@ -203,7 +195,7 @@ def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: torc
     })
 
 
-def load_checkpoint(out: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> Progress:
+def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer) -> Progress:
     folder = out / CHECKPOINT
     state = _read_state(out)
     weights = _verified(folder / "weights.safetensors", state.get("weights_sha256"))
@@ -254,7 +246,7 @@ def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, lo
     model = SentimentLSTM(run.config.model)
     model.load_state_dict(load_model(out)[2])
     metrics = {
-        "dataset": {"source": str(corpus.source), "sha256": corpus.sha256,
+        "dataset": {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,
                     "messages": len(corpus.texts), "dropped_empty": corpus.dropped,
                     **{f"{name}_size": len(index) for name, index in run.splits.items()}},
         "best_epoch": progress["best_epoch"],

@@ -1,0 +1,41 @@
+import torch
+
+from stocksent.config import ModelConfig, TrainConfig
+from stocksent.model import SentimentLSTM
+from stocksent.optim import SplitOptimizer, clip_gradients, make_optimizer
+
+
+def model_and_step(cfg: TrainConfig):
+    torch.manual_seed(0)
+    model = SentimentLSTM(ModelConfig(vocab_size=30, embedding_dim=4, lstm_sizes=[4]))
+    optimizer = make_optimizer(model, cfg)
+    before = model.embedding.weight.detach().clone()
+    logits = model(torch.tensor([[3, 4, 5]]), torch.tensor([3]))
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones(1)).backward()
+    clip_gradients(model, 1.0)
+    optimizer.step()
+    changed = (model.embedding.weight.detach() != before).any(dim=1).nonzero().flatten().tolist()
+    return model, optimizer, changed
+
+
+def test_sparse_embedding_moves_only_the_rows_in_the_batch():
+    _, optimizer, changed = model_and_step(TrainConfig(optimizer="adamw", weight_decay=0.1, sparse_embedding=True))
+    assert isinstance(optimizer, SplitOptimizer) and changed == [3, 4, 5]
+
+
+def test_dense_adamw_decays_every_row():
+    _, _, changed = model_and_step(TrainConfig(optimizer="adamw", weight_decay=0.1, sparse_embedding=False))
+    assert len(changed) == 29  # all but the padding row, which has no gradient and starts at zero
+
+
+def test_split_state_round_trips():
+    model, optimizer, _ = model_and_step(TrainConfig(optimizer="adam", sparse_embedding=True))
+    again = make_optimizer(model, TrainConfig(optimizer="adam", sparse_embedding=True))
+    again.load_state_dict(optimizer.state_dict())
+    assert again.state_dict()["sparse"]["state"][0]["step"] == 1
+
+
+def test_adadelta_as_tensorflow():
+    _, optimizer, _ = model_and_step(TrainConfig(optimizer="adadelta", lr=0.1))
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["rho"], group["eps"]) == (0.1, 0.95, 1e-8)
