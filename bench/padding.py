@@ -1,7 +1,7 @@
 """Train one epoch of the same model twice in one run: every message padded to 244 tokens, as the
 article does, and in length-bucketed batches padded to each batch's longest message.
 
-    python bench/padding.py [--preset default|tutorial] [--limit N] [--threads N]
+    python bench/padding.py [--preset default|tutorial] [--limit N] [--threads N] [--json FILE]
 
 Prints a table and the speed-up; --limit trains on the first N training messages only.
 """
