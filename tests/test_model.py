@@ -48,3 +48,11 @@ def test_stacked_layer_sizes_from_the_list():
     model = make()
     assert [(l.input_size, l.hidden_size) for l in model.lstms] == [(8, 6), (6, 4)]
     assert model.head.in_features == 4
+
+
+def test_glorot_initialisation_as_tensorflow():
+    model = make(weight_init="glorot")
+    limit = (6 / (8 + 6 + 24)) ** 0.5  # first layer: kernel over [input 8, hidden 6] -> 4 x 6 gates
+    weights = torch.cat([model.lstms[0].weight_ih_l0.flatten(), model.lstms[0].weight_hh_l0.flatten()])
+    assert weights.abs().max() <= limit and weights.abs().max() > 0.9 * limit
+    assert torch.all(model.head.bias == 0)

@@ -32,6 +32,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--lstm-sizes", "model", "lstm_sizes", int, "LSTM layer sizes, e.g. --lstm-sizes 128 64"),
     ("--dropout", "model", "dropout", float, "dropout after each LSTM layer (1 - keep probability)"),
     ("--embedding-dropout", "model", "embedding_dropout", float, "dropout on the word vectors"),
+    ("--weight-init", "model", "weight_init", str, "LSTM and output weights: pytorch or glorot (TensorFlow's)"),
     ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),

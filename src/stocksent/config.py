@@ -21,6 +21,7 @@ class ModelConfig:
     embedding_dropout: float = 0.0  # on the word vectors, before the first LSTM layer
     forget_bias: float = 1.0  # TensorFlow's LSTM cell adds 1.0 to the forget gate
     embedding_init: str = "uniform"  # "uniform" (-1, 1) as the article, or "normal" (PyTorch's)
+    weight_init: str = "pytorch"  # LSTM and output weights: "pytorch" defaults or "glorot" (TensorFlow's)
 
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0, "embedding_dim must be positive")
@@ -29,6 +30,7 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0 and 0.0 <= self.embedding_dropout < 1.0,
                "dropout must be in [0, 1)")
         _check(self.embedding_init in ("uniform", "normal"), "embedding_init must be uniform or normal")
+        _check(self.weight_init in ("pytorch", "glorot"), "weight_init must be pytorch or glorot")
 
 
 @dataclass

@@ -24,6 +24,8 @@ class SentimentLSTM(nn.Module):
     def _init_weights(self) -> None:
         if self.config.embedding_init == "uniform":
             nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
+        if self.config.weight_init == "glorot":
+            self._init_glorot()
         with torch.no_grad():
             self.embedding.weight[0].zero_()
             for lstm in self.lstms:
@@ -33,6 +35,17 @@ class SentimentLSTM(nn.Module):
                 lstm.bias_hh_l0.zero_()
                 lstm.bias_ih_l0.zero_()
                 lstm.bias_ih_l0[hidden:2 * hidden].fill_(self.config.forget_bias)
+
+    def _init_glorot(self) -> None:
+        # TensorFlow's LSTM cell keeps one kernel over [input, hidden] -> 4 gates and draws it
+        # Glorot-uniform; its dense layer does the same with a zero bias.
+        for lstm in self.lstms:
+            fan_in, fan_out = lstm.input_size + lstm.hidden_size, 4 * lstm.hidden_size
+            limit = (6.0 / (fan_in + fan_out)) ** 0.5
+            nn.init.uniform_(lstm.weight_ih_l0, -limit, limit)
+            nn.init.uniform_(lstm.weight_hh_l0, -limit, limit)
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) right-padded with 0, lengths (B,) >= 1 -> logits (B,)."""
