@@ -55,6 +55,9 @@ def test_resume_continues_to_the_same_weights(slice_dir):
     assert _train(slice_dir / "part", "--epochs", "1") == 0  # as if stopped after epoch 1
     assert main(["train", "--data", str(slice_dir.parent / "slice.csv.gz"), "--out", str(slice_dir / "part"),
                  "--resume", "--epochs", "3"]) == 0
+    for change in (["--group-duplicates"], ["--lstm-sizes", "8"]):  # the run's shape is fixed
+        assert main(["train", "--data", str(slice_dir.parent / "slice.csv.gz"),
+                     "--out", str(slice_dir / "part"), "--resume", *change]) == 1
     full = load_file(slice_dir / "full" / "checkpoint" / "weights.safetensors")
     part = load_file(slice_dir / "part" / "checkpoint" / "weights.safetensors")
     assert all(np.array_equal(full[k].numpy(), part[k].numpy()) for k in full)

@@ -199,9 +199,14 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
         if args.resume and name not in RESUMABLE:
             raise StocksentError(f"{flag} cannot change on --resume (only {', '.join(sorted(RESUMABLE))})")
         config = config.override(section, **{name: value})
-    config = config.override("data", group_duplicates=args.group_duplicates)
-    config = config.override("train", sparse_embedding=args.sparse_embedding)
-    return config.override("preprocess", keep_emoji=args.keep_emoji)
+    switches = {("data", "group_duplicates"): args.group_duplicates,
+                ("train", "sparse_embedding"): args.sparse_embedding,
+                ("preprocess", "keep_emoji"): args.keep_emoji}
+    for (section, name), value in switches.items():
+        if value is not None and args.resume:
+            raise StocksentError(f"{name} cannot change on --resume; it is fixed by the run being resumed")
+        config = config.override(section, **{name: value})
+    return config
 
 
 def _read_config_file(path: Path) -> dict:
