@@ -192,19 +192,15 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
     if not args.resume and not args.force and ((out / CONFIG).exists() or (out / CHECKPOINT).exists()):
         raise StocksentError(f"{out} already holds a model; use --resume to continue it, --force to "
                              "replace it, or another --out")
-    for flag, section, name, _, _ in OVERRIDES:
+    switches = [("--group-duplicates", "data", "group_duplicates"),
+                ("--sparse-embedding", "train", "sparse_embedding"),
+                ("--emoji", "preprocess", "keep_emoji")]
+    for flag, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + switches:
         value = getattr(args, name)
         if value is None:
             continue
         if args.resume and name not in RESUMABLE:
             raise StocksentError(f"{flag} cannot change on --resume (only {', '.join(sorted(RESUMABLE))})")
-        config = config.override(section, **{name: value})
-    switches = {("data", "group_duplicates"): args.group_duplicates,
-                ("train", "sparse_embedding"): args.sparse_embedding,
-                ("preprocess", "keep_emoji"): args.keep_emoji}
-    for (section, name), value in switches.items():
-        if value is not None and args.resume:
-            raise StocksentError(f"{name} cannot change on --resume; it is fixed by the run being resumed")
         config = config.override(section, **{name: value})
     return config
 
@@ -232,9 +228,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
     clf = SentimentClassifier.load(model_dir)
     dataset = clf.metrics.get("dataset", {})
-    # Without --data, the file the model was trained on, if it is still where it was.
-    trained_on = dataset.get("source") if not args.data and Path(dataset.get("source", "")).is_file() else None
-    corpus = load_corpus(find_data(args.data or trained_on), clf.config.data, clf.config.preprocess)
+    corpus = load_corpus(_evaluation_data(args.data, dataset), clf.config.data, clf.config.preprocess)
     recorded = dataset.get("sha256")
     if recorded and recorded != corpus.sha256:
         _log(f"warning: {corpus.source} is not the file this model was trained on "
@@ -247,6 +241,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         _print_evaluation(args.split, metrics)
     return 0
+
+
+def _evaluation_data(explicit: str | None, dataset: dict) -> Path:
+    """--data if given, else the file the model was trained on if it is still there, else the usual search."""
+    source = dataset.get("source")
+    if not explicit and source and Path(source).is_file():
+        return Path(source)
+    return find_data(explicit)
 
 
 def _print_evaluation(split: str, m: dict) -> None:

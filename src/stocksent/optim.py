@@ -18,9 +18,8 @@ class SplitOptimizer:
     """
 
     def __init__(self, embedding: nn.Embedding, rest: list[nn.Parameter], cfg: TrainConfig):
-        adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         self.sparse = torch.optim.SparseAdam([embedding.weight], lr=cfg.lr, eps=cfg.eps)
-        self.dense = adam(rest, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
+        self.dense = _adam(rest, cfg)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.sparse.zero_grad(set_to_none)
@@ -47,9 +46,13 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer 
     if cfg.sparse_embedding:
         rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
         return SplitOptimizer(model.embedding, rest, cfg)
+    return _adam(list(model.parameters()), cfg)
+
+
+def _adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     # fused: one pass over each parameter instead of one per operation.
     adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return adam(model.parameters(), lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
+    return adam(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
 
 
 def clip_gradients(model: nn.Module, max_norm: float) -> None:
