@@ -1,14 +1,33 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "padding.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    run = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr
+    return run
 
 
 def test_padding_benchmark_prints_its_table(tmp_path):
     out = tmp_path / "result.json"
-    run = subprocess.run([sys.executable, str(BENCH), "--limit", "128", "--threads", "1", "--json", str(out)],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
+    run = _run("padding.py", "--limit", "128", "--threads", "1", "--json", str(out))
     assert "padded to 244" in run.stdout and "bucketed" in run.stdout and "speed-up of bucketing" in run.stdout
     assert out.exists()
+
+
+def test_suite_measures_every_section_on_a_slice(tmp_path, data_slice):
+    out = tmp_path / "suite.json"
+    run = _run("suite.py", "--data", str(data_slice), "--padded-messages", "64", "--stream", "3000",
+               "--threads", "1", "--json", str(out))
+    result = json.loads(out.read_text())
+    assert result["train"]["padded_messages"] == 64 and result["train"]["messages"] == 2400
+    assert result["train"]["padded"]["padded_tokens"] == 64 * 244
+    assert result["inference"]["messages"] == 5 * 300 and result["inference"]["messages_per_s"] > 0
+    streams = {k: v for k, v in result["memory"].items() if k.startswith("predict_")}
+    assert sorted(v["messages"] for v in streams.values()) == [300, 3000]
+    assert all(50 < v["peak_rss_mb"] < 4000 for v in result["memory"].values())
+    assert "machine:" in run.stdout and "time to test accuracy 0.717" in run.stdout

@@ -1,4 +1,9 @@
-from stocksent.preprocess import SPECIAL_TOKENS, normalize, tokenize
+import random
+import re
+import string
+
+from stocksent import preprocess
+from stocksent.preprocess import LINK, NUMBER, PRICE, SPECIAL_TOKENS, TICKER, USER, normalize, tokenize
 
 
 def find(rows, needle):
@@ -74,3 +79,49 @@ def test_whole_data_set_average_length(real_rows):
     # The data README: 13.1 tokens on average after the article's normalisation.
     lengths = [len(tokenize(r["message"], keep_emoji=False)) for r in real_rows[:5000]]
     assert 12.0 < sum(lengths) / len(lengths) < 14.5
+
+
+def test_lone_capitals_and_control_characters_cannot_forge_entities():
+    assert tokenize("L U T P N") == ["l", "u", "t", "p", "n"]
+    assert tokenize("buy\x01the\x7fdip\x00now") == ["buy", "the", "dip", "now"]
+
+
+# The article's rules written plainly, one regex after another: the fast tokenizer must give
+# exactly what these give.
+_READABLE = [
+    (re.compile(r"(?:https?://|www\.)\S+"), LINK),
+    (re.compile(r"@\w+"), USER),
+    (re.compile(r"\$[a-z]+"), TICKER),
+    (re.compile(r"\$[0-9]*\.?[0-9]+(?![0-9%])|[0-9]*\.?[0-9]+\$"), PRICE),
+    (re.compile(r"[0-9]*\.?[0-9]+"), NUMBER),
+]
+
+
+def readable_tokenize(text: str, keep_emoji: bool) -> list[str]:
+    text = re.sub(r"&#?\w+;?", "", text.lower())
+    for code, (pattern, _) in zip("ABCDE", _READABLE):
+        text = pattern.sub(f" \ue000{code}\ue000 ", text)
+    if keep_emoji:
+        text = re.sub("[\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]", "", text)
+        text = re.sub(f"[{preprocess._EMOJI_CLASS}]", lambda m: f" {m.group()} ", text)
+    kept = "\ue000" + (preprocess._EMOJI_CLASS if keep_emoji else "")
+    text = re.sub(f"[^\x00-\x7f{kept}]", "", text)
+    text = re.sub("[" + re.escape(string.punctuation) + "]", "", text)
+    text = re.sub("[\x00-\x1f\x7f]", " ", text)
+    names = {code: token for code, (_, token) in zip("ABCDE", _READABLE)}
+    return re.sub("\ue000([A-E])\ue000", lambda m: f" {names[m.group(1)]} ", text).split()
+
+
+def test_fast_tokenizer_matches_the_readable_rules_on_real_messages(real_rows):
+    for row in real_rows[:20000]:
+        for keep_emoji in (True, False):
+            assert tokenize(row["message"], keep_emoji) == readable_tokenize(row["message"], keep_emoji), row
+
+
+def test_fast_entity_patterns_match_the_readable_ones_on_random_text():
+    rng = random.Random(0)
+    fast = {token: pattern for (pattern, _, _), token in zip(preprocess._ENTITIES, (LINK, USER, TICKER, PRICE, NUMBER))}
+    for _ in range(20000):
+        text = "".join(rng.choice("0123456789..$$%a @:/ ") for _ in range(rng.randint(0, 12)))
+        for pattern, token in _READABLE:
+            assert fast[token].sub("#", text) == pattern.sub("#", text), (token, text)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .config import Config
+from .device import resolve_device
 from .model import SentimentLSTM
 from .preprocess import tokenize
 from .store import load_model, read_metrics
@@ -31,11 +32,12 @@ class SentimentClassifier:
         self.metrics = metrics or {}
 
     @classmethod
-    def load(cls, path: str | Path) -> "SentimentClassifier":
+    def load(cls, path: str | Path, device: str = "cpu") -> "SentimentClassifier":
+        """Rebuild a saved model; `device` is cpu, cuda or auto (cuda when torch sees a GPU)."""
         config, vocab, state = load_model(Path(path))
         model = SentimentLSTM(config.model)
         model.load_state_dict(state)
-        return cls(model, vocab, config, read_metrics(Path(path)))
+        return cls(model.to(resolve_device(device)), vocab, config, read_metrics(Path(path)))
 
     @property
     def labels(self) -> tuple[str, str]:

@@ -14,6 +14,8 @@ from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
 from .corpus import load_corpus
 from .data import fetch, file_sha256, find_data, read_texts
+from .device import check_precision
+from .distributed import World, join, leave
 from .errors import StocksentError
 from .split import SPLITS
 from .store import CONFIG, load_model
@@ -49,6 +51,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
                                               "validation loss (0: never)"),
     ("--grad-clip", "train", "grad_clip", float, "clip the gradient norm (0: off)"),
     ("--threads", "train", "threads", int, "torch CPU threads (0: torch's default)"),
+    ("--device", "train", "device", str, "auto (a CUDA GPU when present), cpu or cuda"),
     ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
     ("--val-fraction", "data", "val_fraction", float, "share of messages for validation"),
     ("--test-fraction", "data", "test_fraction", float, "share of messages for test"),
@@ -59,7 +62,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
 ]
 
 # What may change when a run is resumed: the network and the data split may not.
-RESUMABLE = {"epochs", "patience", "threads"}
+RESUMABLE = {"epochs", "patience", "threads", "device", "bf16"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +124,8 @@ def _add_train(commands) -> None:
     train.add_argument("--sparse-embedding", dest="sparse_embedding", action=argparse.BooleanOptionalAction,
                        default=None, help="Adam/AdamW: update only the embedding rows in each batch "
                        "(default preset: on)")
+    train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="bfloat16 autocast in the forward pass (for GPUs; default: off)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -136,6 +141,7 @@ def _add_evaluate(commands) -> None:
     ev.add_argument("--data", metavar="PATH", help="data file (default: found as for training)")
     ev.add_argument("--split", choices=["test", "val"], default="test")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_device(ev)
     ev.set_defaults(handler=cmd_evaluate)
 
 
@@ -148,7 +154,13 @@ def _add_predict(commands) -> None:
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
     pr.add_argument("--format", choices=["text", "jsonl"], default="text")
     pr.add_argument("--batch-size", type=int, default=1024, help="messages scored at a time")
+    _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
+
+
+def _add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to run the model (auto: a CUDA GPU when present)")
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -167,17 +179,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args, out)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    world = join(config.train.device)
+    try:
+        return _train(args, config, out, world)
+    finally:
+        leave(world)
+
+
+def _train(args: argparse.Namespace, config: Config, out: Path, world: World) -> int:
+    log = _log if world.main else (lambda message: None)
+    check_precision(world.device, config.train.bf16)
+    if world.backend == "nccl" and world.size > 1 and config.train.sparse_embedding:
+        log("sparse embedding gradients cannot be all-reduced by NCCL; using dense updates")
+        config = config.override("train", sparse_embedding=False)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
     run = Run.prepare(config, corpus)
-    _log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
-         f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
-         f"test {len(run.splits['test'])}; vocabulary {len(run.vocab)}")
+    log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
+        f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
+        f"test {len(run.splits['test'])}; vocabulary {len(run.vocab)}; device {world.device}"
+        + (f", {world.size} processes" if world.size > 1 else ""))
     try:
-        metrics = train_and_test(run, corpus, out, args.resume, _log, progress_bar("train"))
+        metrics = train_and_test(run, corpus, out, args.resume, log,
+                                 progress_bar("train") if world.main else None, world)
     except KeyboardInterrupt:
-        _log(f"stocksent: interrupted; continue with: stocksent train --out {out} --resume")
+        log(f"stocksent: interrupted; continue with: stocksent train --out {out} --resume")
         return 130
-    _report(metrics, out, args.json)
+    if world.main:
+        _report(metrics, out, args.json)
     return 0
 
 
@@ -194,7 +222,8 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
                              "replace it, or another --out")
     switches = [("--group-duplicates", "data", "group_duplicates"),
                 ("--sparse-embedding", "train", "sparse_embedding"),
-                ("--emoji", "preprocess", "keep_emoji")]
+                ("--emoji", "preprocess", "keep_emoji"),
+                ("--bf16", "train", "bf16")]
     for flag, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + switches:
         value = getattr(args, name)
         if value is None:
@@ -226,7 +255,7 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
-    clf = SentimentClassifier.load(model_dir)
+    clf = SentimentClassifier.load(model_dir, args.device)
     dataset = clf.metrics.get("dataset", {})
     corpus = load_corpus(_evaluation_data(args.data, dataset), clf.config.data, clf.config.preprocess)
     recorded = dataset.get("sha256")
@@ -264,7 +293,7 @@ def _print_evaluation(split: str, m: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    clf = SentimentClassifier.load(Path(args.model_dir))
+    clf = SentimentClassifier.load(Path(args.model_dir), args.device)
     texts = _predict_inputs(args)
     batch: list[str] = []
     for text in texts:

@@ -81,8 +81,11 @@ class TrainConfig:
     patience: int = 0  # epochs without a better validation loss before stopping; 0 = never stop early
     grad_clip: float = 0.0  # 0 = no clipping
     threads: int = 0  # torch intra-op threads; 0 = torch's default
+    device: str = "auto"  # "auto" (a CUDA GPU when torch sees one), "cpu" or "cuda"
+    bf16: bool = False  # bfloat16 autocast for the forward pass (GPUs with bf16 units)
 
     def __post_init__(self) -> None:
+        _check(self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda")
         _check(self.loss in ("bce", "mse"), "loss must be bce or mse")
         _check(self.optimizer in ("adamw", "adam", "adadelta"), "optimizer must be adamw, adam or adadelta")
         _check(self.lr > 0, "lr must be positive")

@@ -19,6 +19,8 @@ from torch import nn
 from .batches import bucket_batches, ordered_batches, pad_batch
 from .config import Config, TrainConfig
 from .corpus import Corpus
+from .device import autocast, check_precision, model_device, to_device
+from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
 from .metrics import binary_metrics
 from .model import SentimentLSTM
@@ -46,10 +48,11 @@ def encode(vocab: Vocab, messages: list[list[str]]) -> list[np.ndarray]:
     return [np.asarray(vocab.encode(tokens), dtype=np.int64) for tokens in messages]
 
 
-def seed_everything(seed: int, epoch: int = 0) -> np.random.Generator:
+def seed_everything(seed: int, epoch: int = 0, rank: int = 0) -> np.random.Generator:
     """Seed torch for this epoch and return its batch-order generator, so that a run resumed at
-    any epoch boundary draws exactly what an uninterrupted one would."""
-    torch.manual_seed(seed * 100_003 + epoch)
+    any epoch boundary draws exactly what an uninterrupted one would. The batch order is the
+    same on every rank; dropout masks differ between ranks."""
+    torch.manual_seed(seed * 100_003 + epoch + 7_919 * rank)
     return np.random.default_rng([seed, epoch])
 
 
@@ -59,38 +62,43 @@ def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str) -> torc
     return nn.functional.binary_cross_entropy_with_logits(logits, targets)
 
 
-def train_one_epoch(model: SentimentLSTM, optimizer: Optimizer, encoded: list[np.ndarray],
+def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.ndarray],
                     labels: np.ndarray, batches: list[np.ndarray], cfg: TrainConfig,
                     pad_to: int | None = None, bar: Callable | None = None) -> tuple[float, float]:
     """One pass over `batches`; returns mean loss and accuracy over the messages seen."""
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    device = model_device(model)
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     for index in (bar(batches) if bar else batches):
-        tokens, lengths = pad_batch(encoded, index, pad_to)
-        targets = torch.from_numpy(labels[index]).float()
-        logits = model(tokens, lengths)
-        loss = compute_loss(logits, targets, cfg.loss)
+        tokens, lengths, targets = to_device(device, *pad_batch(encoded, index, pad_to),
+                                             torch.from_numpy(labels[index]))
+        with autocast(device, cfg.bf16):
+            logits = model(tokens, lengths).float()
+        loss = compute_loss(logits, targets.float(), cfg.loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
             clip_gradients(model, cfg.grad_clip)
         optimizer.step()
-        total_loss += loss.item() * len(index)
-        correct += int(((logits > 0).long() == torch.from_numpy(labels[index])).sum())
-        seen += len(index)
-    return total_loss / seen, correct / seen
+        # Sums stay on the device: reading them back every step would stall a GPU.
+        total_loss += loss.detach() * len(index)
+        correct += ((logits.detach() > 0).long() == targets).sum()
+    seen = max(1, sum(len(index) for index in batches))
+    return float(total_loss) / seen, int(correct) / seen
 
 
 @torch.inference_mode()
 def predict_logits(model: SentimentLSTM, encoded: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
     """Logits for every message, in input order; batches are formed by length for speed."""
     model.eval()
+    device = model_device(model)
     lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
     order = np.argsort(lengths, kind="stable")
     out = np.empty(len(encoded), dtype=np.float32)
     for chunk in ordered_batches(len(order), batch_size):
         index = order[chunk]
-        out[index] = model(*pad_batch(encoded, index)).float().numpy()
+        out[index] = model(*to_device(device, *pad_batch(encoded, index))).float().cpu().numpy()
     return out
 
 
@@ -129,30 +137,56 @@ class Run:
 
 
 def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
-        bar: Callable | None = None) -> dict[str, Any]:
-    """Train, keeping the weights with the best validation loss in `out`; return final metrics."""
-    cfg = run.config.train
-    torch.manual_seed(run.config.data.seed)  # initial weights
-    model = SentimentLSTM(run.config.model)
+        bar: Callable | None = None, world: World = World()) -> dict[str, Any]:
+    """Train, keeping the weights with the best validation loss in `out`; return final metrics.
+
+    Under torchrun every rank runs this with the same arguments: each trains on its share of
+    the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
+    cfg, seed = run.config.train, run.config.data.seed
+    check_precision(world.device, cfg.bf16)
+    torch.manual_seed(seed)  # initial weights, the same on every rank
+    model = SentimentLSTM(run.config.model).to(world.device)
     optimizer = make_optimizer(model, cfg)
     progress = load_checkpoint(out, model, optimizer) if resume else Progress()
     if resume:
         log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
+    trainer = wrap(model, world)
     lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
     while progress.epoch < cfg.epochs and not _stopped(progress, cfg):
         started = time.perf_counter()
-        rng = seed_everything(run.config.data.seed, progress.epoch)
-        batches = bucket_batches(lengths, cfg.batch_size, rng)
-        loss, acc = train_one_epoch(model, optimizer, run.encoded["train"], run.labels["train"],
+        rng = seed_everything(seed, progress.epoch, world.rank)
+        batches = shard(bucket_batches(lengths, cfg.batch_size, rng), world)
+        loss, acc = train_one_epoch(trainer, optimizer, run.encoded["train"], run.labels["train"],
                                     batches, cfg, bar=bar)
-        val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
-        _record(progress, loss, acc, val, time.perf_counter() - started)
+        seen = sum(map(len, batches))
+        loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
+        val = _validate(run, model, world)
+        _record(progress, loss_sum / seen, correct / seen, val, time.perf_counter() - started)
         log(_epoch_line(progress, cfg.epochs))
-        if progress.best_epoch == progress.epoch:
-            save_model(out, run.config, run.vocab, model.state_dict(), {"val": val})
-        write_json(out / HISTORY, progress.history)
-        save_checkpoint(out, run.config, model, optimizer, progress)
+        if world.main:
+            _save_epoch(run, out, model, optimizer, progress, val)
+        barrier(world)
     return progress.__dict__
+
+
+def _validate(run: Run, model: SentimentLSTM, world: World) -> dict[str, Any]:
+    """Rank 0 scores the validation split; every rank gets its loss and accuracy."""
+    val = evaluate(model, run.encoded["val"], run.labels["val"], run.config.train.loss, run.names) \
+        if world.main else {}
+    loss, accuracy = from_main([val.get("loss", 0.0), val.get("accuracy", 0.0)], world)
+    return {**val, "loss": loss, "accuracy": accuracy}
+
+
+def _save_epoch(run: Run, out: Path, model: SentimentLSTM, optimizer: Optimizer, progress: Progress,
+                val: dict[str, Any]) -> None:
+    if progress.best_epoch == progress.epoch:
+        save_model(out, run.config, run.vocab, cpu_state(model), {"val": val})
+    write_json(out / HISTORY, progress.history)
+    save_checkpoint(out, run.config, model, optimizer, progress)
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
 def _record(progress: Progress, loss: float, acc: float, val: dict[str, Any], seconds: float) -> None:
@@ -183,7 +217,7 @@ def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: Opti
     """Last-epoch weights and optimizer state; state.json goes last and names both checksums."""
     folder = out / CHECKPOINT
     folder.mkdir(parents=True, exist_ok=True)
-    weights = save_safetensors({k: v.contiguous() for k, v in model.state_dict().items()})
+    weights = save_safetensors(cpu_state(model))
     buffer = io.BytesIO()
     torch.save(optimizer.state_dict(), buffer)
     write_bytes(folder / "weights.safetensors", weights)
@@ -240,10 +274,13 @@ def progress_bar(desc: str) -> Callable | None:
 
 
 def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, log: Log = print,
-                   bar: Callable | None = None) -> dict[str, Any]:
-    """Fit, restore the best weights from `out`, score validation and test; write metrics.json."""
-    progress = fit(run, out, resume, log, bar)
-    model = SentimentLSTM(run.config.model)
+                   bar: Callable | None = None, world: World = World()) -> dict[str, Any]:
+    """Fit, restore the best weights from `out`, score validation and test; write metrics.json.
+    Only rank 0 scores and writes; other ranks return an empty dict."""
+    progress = fit(run, out, resume, log, bar, world)
+    if not world.main:
+        return {}
+    model = SentimentLSTM(run.config.model).to(world.device)
     model.load_state_dict(load_model(out)[2])
     metrics = {
         "dataset": {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,

@@ -1,0 +1,178 @@
+"""The benchmark suite: training and inference speed and memory of the default model, one table.
+
+    python bench/suite.py [--data PATH] [--padded-messages N] [--stream N] [--threads N] [--json FILE]
+
+Sections, all on the bundled StockTwits data and the default preset, in one run:
+  train    one epoch over the whole training split in length-bucketed batches, and the same model
+           fed the article's way (every message padded to 244) over --padded-messages messages
+           (0: all); the ratio of their messages per second
+  to 0.717 train from scratch, scoring the test split every 50 batches (scoring time excluded),
+           until test accuracy reaches the article's final 0.717
+  infer    raw text in, probabilities out (normalisation included): batch throughput over the
+           test split's messages, and single-message latency
+  memory   peak resident memory of `stocksent train` (2 epochs) and of `stocksent predict`
+           streaming files of the test split's size, --stream / 10 and --stream messages, each in
+           a fresh process; predict's should not grow with the file
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from padding import ARTICLE_WIDTH, time_epoch
+from rss import run_measured
+from stocksent.batches import bucket_batches, ordered_batches
+from stocksent.classifier import SentimentClassifier
+from stocksent.config import preset
+from stocksent.corpus import load_corpus
+from stocksent.data import find_data
+from stocksent.model import SentimentLSTM
+from stocksent.optim import make_optimizer
+from stocksent.store import save_model
+from stocksent.train import Run, evaluate, seed_everything, train_one_epoch
+
+TARGET = 0.717  # the article's test accuracy
+CHECK_EVERY = 50  # batches between test-split checks in the time-to-target run
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, Python "
+            f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def bench_training(run: Run, padded_messages: int) -> dict:
+    encoded, labels = run.encoded["train"], run.labels["train"]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64)
+    size = run.config.train.batch_size
+    bucketed = time_epoch(run, encoded, labels, bucket_batches(lengths, size, np.random.default_rng(0)), None)
+    n = padded_messages or len(encoded)
+    padded = time_epoch(run, encoded[:n], labels[:n], ordered_batches(n, size), ARTICLE_WIDTH)
+    padded["epoch_seconds_estimated"] = len(encoded) / padded["messages_per_s"]
+    return {"messages": len(encoded), "padded_messages": n, "bucketed": bucketed, "padded": padded,
+            "ratio": bucketed["messages_per_s"] / padded["messages_per_s"]}
+
+
+def bench_time_to_target(run: Run) -> tuple[dict, SentimentLSTM]:
+    cfg = run.config.train
+    torch.manual_seed(run.config.data.seed)
+    model = SentimentLSTM(run.config.model)
+    optimizer = make_optimizer(model, cfg)
+    lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
+    started, training, steps, accuracy = time.perf_counter(), 0.0, 0, 0.0
+    for epoch in range(cfg.epochs):
+        batches = bucket_batches(lengths, cfg.batch_size, seed_everything(run.config.data.seed, epoch))
+        for first in range(0, len(batches), CHECK_EVERY):
+            tick = time.perf_counter()
+            train_one_epoch(model, optimizer, run.encoded["train"], run.labels["train"],
+                            batches[first:first + CHECK_EVERY], cfg)
+            training += time.perf_counter() - tick
+            steps += len(batches[first:first + CHECK_EVERY])
+            accuracy = evaluate(model, run.encoded["test"], run.labels["test"], cfg.loss, run.names)["accuracy"]
+            if accuracy >= TARGET:
+                return {"train_seconds": training, "wall_seconds": time.perf_counter() - started,
+                        "steps": steps, "epochs": steps / len(batches), "test_accuracy": accuracy}, model
+    return {"train_seconds": training, "reached": False, "test_accuracy": accuracy}, model
+
+
+def bench_inference(clf: SentimentClassifier, texts: list[str]) -> dict:
+    clf.predict_proba(texts[:1000])  # warm-up
+    started = time.perf_counter()
+    clf.predict_proba(texts)
+    batch_seconds = time.perf_counter() - started
+    latencies = []
+    for text in texts[:2000]:
+        tick = time.perf_counter()
+        clf.predict_proba(text)
+        latencies.append(time.perf_counter() - tick)
+    ms = np.asarray(latencies) * 1000
+    return {"messages": len(texts), "messages_per_s": len(texts) / batch_seconds,
+            "single_p50_ms": float(np.percentile(ms, 50)), "single_p99_ms": float(np.percentile(ms, 99))}
+
+
+def write_jsonl(path: Path, texts: list[str], n: int) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"message": texts[i % len(texts)]}) + "\n")
+    return path
+
+
+def bench_memory(data: Path, model_dir: Path, texts: list[str], stream: int, tmp: Path) -> dict:
+    threads = ["--threads", str(torch.get_num_threads())]
+    train = run_measured(["train", "--data", str(data), "--epochs", "2", "--out", str(tmp / "train"),
+                          "--force", *threads])
+    result = {"train_2_epochs": train}
+    for n in sorted({len(texts), stream // 10, stream}):
+        path = write_jsonl(tmp / f"messages_{n}.jsonl", texts, n)
+        r = run_measured(["predict", str(model_dir), "--input", str(path), "--format", "jsonl"])
+        result[f"predict_{n}"] = {**r, "messages": n, "messages_per_s": n / r["seconds"]}
+        path.unlink()
+    return result
+
+
+def print_table(r: dict) -> None:
+    t, target, inf, mem = r["train"], r["to_target"], r["inference"], r["memory"]
+    rows = [
+        ("training epoch, bucketed (default)", f"{t['bucketed']['seconds']:.1f} s",
+         f"{t['bucketed']['messages_per_s']:,.0f} msg/s", f"{t['messages']:,} messages"),
+        ("training, padded to 244 (article)", f"{t['padded']['epoch_seconds_estimated']:.1f} s/epoch",
+         f"{t['padded']['messages_per_s']:,.0f} msg/s", f"timed on {t['padded_messages']:,} messages"),
+        ("speed-up of bucketing", f"{t['ratio']:.1f}x", "", "messages/s ratio, same model"),
+        (f"time to test accuracy {TARGET}", f"{target['train_seconds']:.1f} s",
+         f"{target.get('wall_seconds', 0):.1f} s wall", f"acc {target['test_accuracy']:.4f} after "
+         f"{target.get('steps', '-')} steps"),
+        ("batch inference, text in", "", f"{inf['messages_per_s']:,.0f} msg/s", f"{inf['messages']:,} messages"),
+        ("single message latency", f"p50 {inf['single_p50_ms']:.2f} ms", f"p99 {inf['single_p99_ms']:.2f} ms", ""),
+        ("peak RSS, train (2 epochs)", f"{mem['train_2_epochs']['peak_rss_mb']:.0f} MB", "", "stocksent train"),
+    ]
+    for key, m in mem.items():
+        if key.startswith("predict_"):
+            rows.append((f"peak RSS, predict {m['messages']:,} msgs", f"{m['peak_rss_mb']:.0f} MB",
+                         f"{m['messages_per_s']:,.0f} msg/s", "stocksent predict --input FILE"))
+    print(f"machine: {r['machine']}\ndate: {r['date']}")
+    print(f"{'measure':<38}{'value':>18}{'rate':>18}  note")
+    for name, value, rate, note in rows:
+        print(f"{name:<38}{value:>18}{rate:>18}  {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--padded-messages", type=int, default=10_000,
+                        help="messages to time the padded-to-244 feeding on (0: the whole split)")
+    parser.add_argument("--stream", type=int, default=1_000_000, help="messages in the large predict file")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--data", metavar="PATH", help="data file (default: found as stocksent finds it)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = preset("default")
+    corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
+    run = Run.prepare(config, corpus)
+    result = {"machine": machine(), "date": datetime.date.today().isoformat(), "preset": "default",
+              "data": str(corpus.source)}
+    result["train"] = bench_training(run, args.padded_messages)
+    result["to_target"], model = bench_time_to_target(run)
+    test_texts = [corpus.texts[i] for i in run.splits["test"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / "model"
+        save_model(model_dir, run.config, run.vocab, model.state_dict(), {})
+        result["inference"] = bench_inference(SentimentClassifier.load(model_dir), test_texts * 5)
+        result["memory"] = bench_memory(corpus.source, model_dir, test_texts, args.stream, Path(tmp))
+    print_table(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from conftest import TINY
+from stocksent.cli import main
+from stocksent.config import ModelConfig
+from stocksent.device import autocast, check_precision, resolve_device, to_device
+from stocksent.errors import StocksentError
+from stocksent.model import SentimentLSTM
+
+
+def test_auto_is_the_cpu_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(StocksentError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_auto_and_cuda_pick_the_gpu_of_this_rank(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == torch.device("cuda", 0)
+    assert resolve_device("cuda", local_rank=3) == torch.device("cuda", 1)
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_unknown_device_is_refused():
+    with pytest.raises(StocksentError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_cpu_tensors_are_not_copied():
+    tokens = torch.ones(2, 3, dtype=torch.int64)
+    assert to_device(torch.device("cpu"), tokens)[0] is tokens
+
+
+def test_bf16_is_refused_on_the_cpu_and_off_means_fp32():
+    with pytest.raises(StocksentError, match="needs a CUDA GPU"):
+        check_precision(torch.device("cpu"), True)
+    check_precision(torch.device("cpu"), False)
+    model = SentimentLSTM(ModelConfig(vocab_size=10, embedding_dim=4, lstm_sizes=[4]))
+    with autocast(torch.device("cpu"), False):
+        logits = model(torch.ones(2, 3, dtype=torch.int64), torch.tensor([3, 2]))
+    assert logits.dtype == torch.float32
+
+
+def test_train_on_a_missing_gpu_is_one_line(data_slice, tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code = main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--device", "cuda"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "no CUDA GPU" in err[0]
+    assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--bf16"]) == 1
+    assert "needs a CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
