@@ -21,7 +21,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/padding.py
+	$(BIN)/python bench/suite.py --json bench/results/suite.json
 
 clean:
 	rm -rf $(VENV) models runs

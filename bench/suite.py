@@ -9,7 +9,7 @@ Sections, all on the bundled StockTwits data and the default preset, in one run:
   to 0.717 train from scratch, scoring the test split every 50 batches (scoring time excluded),
            until test accuracy reaches the article's final 0.717
   infer    raw text in, probabilities out (normalisation included): batch throughput over the
-           test split's messages, and single-message latency
+           test split's messages, and single-message latency, with PyTorch and with onnxruntime
   memory   peak resident memory of `stocksent train` (2 epochs) and of `stocksent predict`
            streaming files of the test split's size, --stream / 10 and --stream messages, each in
            a fresh process; predict's should not grow with the file
@@ -35,6 +35,7 @@ from stocksent.classifier import SentimentClassifier
 from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
+from stocksent.export import export_onnx
 from stocksent.model import SentimentLSTM
 from stocksent.optim import make_optimizer
 from stocksent.store import save_model
@@ -121,7 +122,7 @@ def bench_memory(data: Path, model_dir: Path, texts: list[str], stream: int, tmp
 
 
 def print_table(r: dict) -> None:
-    t, target, inf, mem = r["train"], r["to_target"], r["inference"], r["memory"]
+    t, target, inf, onnx, mem = r["train"], r["to_target"], r["inference"], r["inference_onnx"], r["memory"]
     rows = [
         ("training epoch, bucketed (default)", f"{t['bucketed']['seconds']:.1f} s",
          f"{t['bucketed']['messages_per_s']:,.0f} msg/s", f"{t['messages']:,} messages"),
@@ -131,8 +132,10 @@ def print_table(r: dict) -> None:
         (f"time to test accuracy {TARGET}", f"{target['train_seconds']:.1f} s",
          f"{target.get('wall_seconds', 0):.1f} s wall", f"acc {target['test_accuracy']:.4f} after "
          f"{target.get('steps', '-')} steps"),
-        ("batch inference, text in", "", f"{inf['messages_per_s']:,.0f} msg/s", f"{inf['messages']:,} messages"),
-        ("single message latency", f"p50 {inf['single_p50_ms']:.2f} ms", f"p99 {inf['single_p99_ms']:.2f} ms", ""),
+        ("batch inference, text in (torch)", "", f"{inf['messages_per_s']:,.0f} msg/s", f"{inf['messages']:,} messages"),
+        ("batch inference, text in (onnx)", "", f"{onnx['messages_per_s']:,.0f} msg/s", f"{onnx['messages']:,} messages"),
+        ("single message latency (torch)", f"p50 {inf['single_p50_ms']:.2f} ms", f"p99 {inf['single_p99_ms']:.2f} ms", ""),
+        ("single message latency (onnx)", f"p50 {onnx['single_p50_ms']:.2f} ms", f"p99 {onnx['single_p99_ms']:.2f} ms", ""),
         ("peak RSS, train (2 epochs)", f"{mem['train_2_epochs']['peak_rss_mb']:.0f} MB", "", "stocksent train"),
     ]
     for key, m in mem.items():
@@ -168,9 +171,12 @@ def main() -> None:
         model_dir = Path(tmp) / "model"
         save_model(model_dir, run.config, run.vocab, model.state_dict(), {})
         result["inference"] = bench_inference(SentimentClassifier.load(model_dir), test_texts * 5)
+        export_onnx(model_dir)
+        result["inference_onnx"] = bench_inference(SentimentClassifier.load(model_dir, backend="onnx"), test_texts * 5)
         result["memory"] = bench_memory(corpus.source, model_dir, test_texts, args.stream, Path(tmp))
     print_table(result)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2))
 
 

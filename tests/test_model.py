@@ -56,3 +56,17 @@ def test_glorot_initialisation_as_tensorflow():
     weights = torch.cat([model.lstms[0].weight_ih_l0.flatten(), model.lstms[0].weight_hh_l0.flatten()])
     assert weights.abs().max() <= limit and weights.abs().max() > 0.9 * limit
     assert torch.all(model.head.bias == 0)
+
+
+def test_learned_initial_state_starts_at_zero_and_trains():
+    torch.manual_seed(0)
+    zero = SentimentLSTM(ModelConfig(vocab_size=20, embedding_dim=4, lstm_sizes=[5, 3]))
+    torch.manual_seed(0)
+    learned = SentimentLSTM(ModelConfig(vocab_size=20, embedding_dim=4, lstm_sizes=[5, 3], initial_state="learned"))
+    learned.load_state_dict({**learned.state_dict(), **zero.state_dict()})
+    tokens, lengths = torch.tensor([[3, 4, 0], [5, 6, 7]]), torch.tensor([2, 3])
+    zero.eval(), learned.eval()
+    torch.testing.assert_close(learned(tokens, lengths), zero(tokens, lengths))  # zero start = no start
+    learned(tokens, lengths).sum().backward()
+    assert [p.grad.abs().sum() > 0 for p in learned.initial_states] == [True, True]
+    assert [tuple(p.shape) for p in learned.initial_states] == [(2, 1, 1, 5), (2, 1, 1, 3)]

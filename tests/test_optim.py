@@ -2,7 +2,7 @@ import torch
 
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.model import SentimentLSTM
-from stocksent.optim import SplitOptimizer, clip_gradients, make_optimizer
+from stocksent.optim import SparseAdadelta, SplitOptimizer, clip_gradients, make_optimizer
 
 
 def model_and_step(cfg: TrainConfig):
@@ -39,3 +39,14 @@ def test_adadelta_as_tensorflow():
     _, optimizer, _ = model_and_step(TrainConfig(optimizer="adadelta", lr=0.1))
     group = optimizer.param_groups[0]
     assert (group["lr"], group["rho"], group["eps"]) == (0.1, 0.95, 1e-8)
+
+
+def test_sparse_adadelta_is_dense_adadelta_on_the_rows_it_touches():
+    # One step from zero state: the rows in the batch move exactly as under dense Adadelta.
+    dense_model, _, dense_changed = model_and_step(TrainConfig(optimizer="adadelta", lr=0.1))
+    sparse_model, optimizer, changed = model_and_step(TrainConfig(optimizer="adadelta", lr=0.1, sparse_embedding=True))
+    assert isinstance(optimizer.sparse, SparseAdadelta) and changed == [3, 4, 5] == dense_changed
+    torch.testing.assert_close(sparse_model.embedding.weight, dense_model.embedding.weight)
+    torch.testing.assert_close(sparse_model.head.weight, dense_model.head.weight)
+    state = optimizer.sparse.state[sparse_model.embedding.weight]
+    assert state["square_avg"][[0, 1, 2, 6]].abs().sum() == 0 and state["square_avg"][3].abs().sum() > 0

@@ -89,3 +89,5 @@ def test_tutorial_preset_is_the_article_recipe():
         "mse", "adadelta", 0.1, 0.95, 1e-8)
     assert (cfg.train.batch_size, cfg.train.epochs, cfg.train.patience) == (256, 50, 0)
     assert (cfg.model.forget_bias, cfg.model.embedding_init, cfg.preprocess.keep_emoji) == (1.0, "uniform", False)
+    # TensorFlow's way of building and updating that network.
+    assert (cfg.model.weight_init, cfg.model.initial_state, cfg.train.sparse_embedding) == ("glorot", "learned", True)

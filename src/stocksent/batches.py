@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -37,3 +37,16 @@ def pad_batch(encoded: Sequence[np.ndarray], index: np.ndarray,
         message = encoded[i][:width]
         tokens[row, : len(message)] = message
     return torch.from_numpy(tokens), torch.from_numpy(np.minimum(lengths, width))
+
+
+def score_by_length(score: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
+                    encoded: Sequence[np.ndarray], batch_size: int = 512) -> np.ndarray:
+    """Apply `score(tokens, lengths) -> (B,) array` to every message in batches of similar
+    length (little padding), and return the scores in input order."""
+    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    order = np.argsort(lengths, kind="stable")
+    out = np.empty(len(encoded), dtype=np.float32)
+    for chunk in ordered_batches(len(order), batch_size):
+        index = order[chunk]
+        out[index] = score(*pad_batch(encoded, index))
+    return out

@@ -1,15 +1,18 @@
 """The public API: a trained model behind scikit-learn-style predict / predict_proba."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .batches import score_by_length
 from .config import Config
 from .device import resolve_device
+from .errors import StocksentError
+from .export import OnnxScorer
 from .model import SentimentLSTM
 from .preprocess import tokenize
 from .store import load_model, read_metrics
@@ -25,19 +28,28 @@ class SentimentClassifier:
     'bullish'
     """
 
-    def __init__(self, model: SentimentLSTM, vocab: Vocab, config: Config, metrics: dict | None = None):
-        self.model = model.eval()
+    def __init__(self, model: SentimentLSTM | None, vocab: Vocab, config: Config, metrics: dict | None = None,
+                 scorer: Callable[[torch.Tensor, torch.Tensor], np.ndarray] | None = None):
+        self.model = model.eval() if model is not None else None
         self.vocab = vocab
         self.config = config
         self.metrics = metrics or {}
+        self._scorer = scorer  # another runtime for the network (onnxruntime), used instead of model
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> "SentimentClassifier":
-        """Rebuild a saved model; `device` is cpu, cuda or auto (cuda when torch sees a GPU)."""
-        config, vocab, state = load_model(Path(path))
+    def load(cls, path: str | Path, device: str = "cpu", backend: str = "torch",
+             threads: int = 0) -> "SentimentClassifier":
+        """Rebuild a saved model. backend "torch" runs on `device` (cpu, cuda, or auto: cuda when
+        torch sees a GPU); backend "onnx" runs the directory's model.onnx with onnxruntime."""
+        folder = Path(path)
+        config, vocab, state = load_model(folder)
+        if backend == "onnx":
+            return cls(None, vocab, config, read_metrics(folder), OnnxScorer(folder, threads))
+        if backend != "torch":
+            raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         model = SentimentLSTM(config.model)
         model.load_state_dict(state)
-        return cls(model.to(resolve_device(device)), vocab, config, read_metrics(Path(path)))
+        return cls(model.to(resolve_device(device)), vocab, config, read_metrics(folder))
 
     @property
     def labels(self) -> tuple[str, str]:
@@ -56,9 +68,14 @@ class SentimentClassifier:
         """Probability of the positive label: a float for one string, an array for many."""
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
-        logits = predict_logits(self.model, self.encode(batch)) if batch else np.empty(0, np.float32)
+        logits = self._logits(self.encode(batch)) if batch else np.empty(0, np.float32)
         prob = torch.sigmoid(torch.from_numpy(logits)).numpy()
         return float(prob[0]) if single else prob
+
+    def _logits(self, encoded: list[np.ndarray]) -> np.ndarray:
+        if self._scorer is not None:
+            return score_by_length(self._scorer, encoded)
+        return predict_logits(self.model, encoded)
 
     def predict(self, texts: str | Iterable[str]) -> Any:
         """Label names: one string for one string in, a list for many."""

@@ -17,6 +17,7 @@ from .data import fetch, file_sha256, find_data, read_texts
 from .device import check_precision
 from .distributed import World, join, leave
 from .errors import StocksentError
+from .export import export_onnx
 from .split import SPLITS
 from .store import CONFIG, load_model
 from .train import Run, checkpoint_config, evaluate, progress_bar, train_and_test, CHECKPOINT
@@ -26,6 +27,9 @@ EXAMPLES = {
     "train": "example: stocksent train --preset default --out models/default",
     "evaluate": "example: stocksent evaluate models/default --json",
     "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl',
+    "export": "example: stocksent export models/default --onnx",
+    "serve": "example: stocksent serve models/default --port 8000 --workers 2\n"
+             "         curl -s localhost:8000/v1/predict -d '{\"texts\": [\"$SPY to the moon\"]}'",
 }
 
 # (flag, config section, field, type, help); every hyperparameter can be set from here.
@@ -36,6 +40,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--embedding-dropout", "model", "embedding_dropout", float, "dropout on the word vectors"),
     ("--weight-init", "model", "weight_init", str, "LSTM and output weights: pytorch or glorot (TensorFlow's)"),
     ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
+    ("--initial-state", "model", "initial_state", str, "LSTM state before the first word: zero or learned"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
     ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),
@@ -90,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    _add_export(commands)
+    _add_serve(commands)
     return parser
 
 
@@ -154,13 +161,57 @@ def _add_predict(commands) -> None:
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
     pr.add_argument("--format", choices=["text", "jsonl"], default="text")
     pr.add_argument("--batch-size", type=int, default=1024, help="messages scored at a time")
+    pr.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                    help="onnx runs MODEL_DIR/model.onnx with onnxruntime (see stocksent export)")
     _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
+
+
+def _add_export(commands) -> None:
+    ex = _subparser(commands, "export", "write a saved model in a portable format", EXAMPLES["export"])
+    ex.add_argument("model_dir", metavar="MODEL_DIR")
+    ex.add_argument("--onnx", action="store_true", required=True,
+                    help="write MODEL_DIR/model.onnx (dynamic batch and length), for onnxruntime")
+    ex.set_defaults(handler=cmd_export)
+
+
+def _add_serve(commands) -> None:
+    sv = _subparser(commands, "serve", "score messages over HTTP (FastAPI on uvicorn)", EXAMPLES["serve"])
+    sv.add_argument("model_dir", metavar="MODEL_DIR")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--workers", type=int, default=1, help="server processes, each with the model loaded")
+    sv.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                    help="onnx runs MODEL_DIR/model.onnx with onnxruntime (see stocksent export)")
+    sv.add_argument("--threads", type=int, default=1, help="compute threads per worker")
+    sv.add_argument("--max-texts", type=int, default=1024, help="texts per request (more: 413)")
+    sv.add_argument("--max-chars", type=int, default=20_000, help="characters per text (more: 413)")
+    sv.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="request body size (more: 413)")
+    sv.set_defaults(handler=cmd_serve)
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where to run the model (auto: a CUDA GPU when present)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    path = export_onnx(Path(args.model_dir))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .serve import ServeConfig, run
+    except ImportError:
+        raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
+    settings = ServeConfig(model_dir=args.model_dir, backend=args.backend, threads=args.threads,
+                           max_texts=args.max_texts, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
+    _log(f"serving {args.model_dir} ({args.backend}) on http://{args.host}:{args.port} "
+         f"with {args.workers} worker(s); docs at /docs")
+    run(settings, args.host, args.port, args.workers)
+    return 0
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -293,7 +344,7 @@ def _print_evaluation(split: str, m: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    clf = SentimentClassifier.load(Path(args.model_dir), args.device)
+    clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
     texts = _predict_inputs(args)
     batch: list[str] = []
     for text in texts:

@@ -19,6 +19,11 @@ class SentimentLSTM(nn.Module):
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(sizes[-1], 1)
+        # A learned starting state (h, c) per layer. The article pads on the left with a trainable
+        # padding word, so its LSTM reaches each message's first word in a learned state, not zero.
+        self.initial_states = nn.ParameterList(
+            nn.Parameter(torch.zeros(2, 1, 1, h)) for h in config.lstm_sizes
+        ) if config.initial_state == "learned" else None
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -50,9 +55,15 @@ class SentimentLSTM(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) right-padded with 0, lengths (B,) >= 1 -> logits (B,)."""
         x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
-        for lstm in self.lstms:
-            x, _ = lstm(x)  # (B, T, H); a fresh zero state per message
+        for layer, lstm in enumerate(self.lstms):
+            x, _ = lstm(x, self._start(layer, x.size(0)))  # (B, T, H); no state from other messages
             x = self.dropout(x)
         # Right padding means the steps after a message's end never feed its last real output.
         last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, x.size(2))
         return self.head(x.gather(1, last).squeeze(1)).squeeze(1)  # (B,)
+
+    def _start(self, layer: int, batch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.initial_states is None:
+            return None  # zeros
+        h, c = self.initial_states[layer].expand(-1, -1, batch, -1)  # (1, B, H) each
+        return h.contiguous(), c.contiguous()

@@ -1,4 +1,4 @@
-"""Optimizers: the article's Adadelta, and Adam / AdamW with a sparse embedding update."""
+"""Optimizers: the article's Adadelta and Adam / AdamW, each with an optional sparse embedding update."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,17 +9,49 @@ from torch import nn
 from .config import TrainConfig
 
 
+class SparseAdadelta(torch.optim.Optimizer):
+    """Adadelta on a sparse gradient: only the rows in the batch move and only their running
+    averages decay. TensorFlow applies Adadelta this way to the embedding of the article's model
+    (its embedding gradient is sparse); PyTorch's Adadelta would decay every row every step."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float, rho: float, eps: float):
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps})
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for group in self.param_groups:
+            lr, rho, eps = group["lr"], group["rho"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad.coalesce()
+                rows, g = grad.indices()[0], grad.values()  # (R,), (R, E)
+                state = self.state[p]
+                if not state:
+                    state["square_avg"], state["acc_delta"] = torch.zeros_like(p), torch.zeros_like(p)
+                square = state["square_avg"][rows].mul_(rho).addcmul_(g, g, value=1 - rho)
+                acc = state["acc_delta"][rows]
+                delta = (acc + eps).sqrt_().div_((square + eps).sqrt_()).mul_(g)
+                state["square_avg"][rows] = square
+                state["acc_delta"][rows] = acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+                p.index_add_(0, rows, delta, alpha=-lr)
+
+
 class SplitOptimizer:
-    """SparseAdam on the embedding table, fused Adam(W) on every other weight.
+    """A sparse update of the embedding table (lazy Adam, or Adadelta as TensorFlow applies it),
+    and the configured optimizer on every other weight.
 
     A batch of 64 messages touches a few hundred of the ~13,000 embedding rows; a dense update
     rewrites all of them every step, which dominated a CPU training step. The sparse half moves
-    only the rows in the batch (lazy Adam) and carries no weight decay.
+    only the rows in the batch and carries no weight decay.
     """
 
     def __init__(self, embedding: nn.Embedding, rest: list[nn.Parameter], cfg: TrainConfig):
-        self.sparse = torch.optim.SparseAdam([embedding.weight], lr=cfg.lr, eps=cfg.eps)
-        self.dense = _adam(rest, cfg)
+        if cfg.optimizer == "adadelta":
+            self.sparse = SparseAdadelta([embedding.weight], lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
+        else:
+            self.sparse = torch.optim.SparseAdam([embedding.weight], lr=cfg.lr, eps=cfg.eps)
+        self.dense = _dense(rest, cfg)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.sparse.zero_grad(set_to_none)
@@ -40,16 +72,15 @@ class SplitOptimizer:
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | SplitOptimizer:
     """The optimizer of `cfg`; switches the model's embedding to sparse gradients when asked."""
     model.embedding.sparse = cfg.sparse_embedding
-    if cfg.optimizer == "adadelta":
-        return torch.optim.Adadelta(model.parameters(), lr=cfg.lr, rho=cfg.rho, eps=cfg.eps,
-                                    weight_decay=cfg.weight_decay)
     if cfg.sparse_embedding:
         rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
         return SplitOptimizer(model.embedding, rest, cfg)
-    return _adam(list(model.parameters()), cfg)
+    return _dense(list(model.parameters()), cfg)
 
 
-def _adam(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def _dense(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay)
     # fused: one pass over each parameter instead of one per operation.
     adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     return adam(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)

@@ -16,7 +16,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .batches import bucket_batches, ordered_batches, pad_batch
+from .batches import bucket_batches, pad_batch, score_by_length
 from .config import Config, TrainConfig
 from .corpus import Corpus
 from .device import autocast, check_precision, model_device, to_device
@@ -90,16 +90,11 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
 
 @torch.inference_mode()
 def predict_logits(model: SentimentLSTM, encoded: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
-    """Logits for every message, in input order; batches are formed by length for speed."""
+    """Logits for every message, in input order."""
     model.eval()
     device = model_device(model)
-    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
-    order = np.argsort(lengths, kind="stable")
-    out = np.empty(len(encoded), dtype=np.float32)
-    for chunk in ordered_batches(len(order), batch_size):
-        index = order[chunk]
-        out[index] = model(*to_device(device, *pad_batch(encoded, index))).float().cpu().numpy()
-    return out
+    return score_by_length(lambda tokens, lengths: model(*to_device(device, tokens, lengths)).float().cpu().numpy(),
+                           encoded, batch_size)
 
 
 def evaluate(model: SentimentLSTM, encoded: list[np.ndarray], labels: np.ndarray, loss: str,

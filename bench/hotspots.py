@@ -1,0 +1,72 @@
+"""Where a training step and a scoring call spend their time: the torch profiler's top operators.
+
+    python bench/hotspots.py [--steps N] [--preset default] [--threads N]
+
+Trains N batches of the preset's model on the bundled data, then scores 10,000 raw test messages
+(normalisation included), and prints the operators that take most of each, with the share of
+wall time spent outside torch operators (Python, batching, tokenising).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from stocksent.batches import bucket_batches
+from stocksent.classifier import SentimentClassifier
+from stocksent.config import preset
+from stocksent.corpus import load_corpus
+from stocksent.data import find_data
+from stocksent.model import SentimentLSTM
+from stocksent.optim import make_optimizer
+from stocksent.train import Run, train_one_epoch
+
+
+def report(name: str, prof: profile, wall: float, rows: int = 12) -> None:
+    events = prof.key_averages()
+    top = sorted((e for e in events if e.key.startswith("aten::") or e.key.startswith("Optimizer")),
+                 key=lambda e: e.self_cpu_time_total, reverse=True)
+    in_ops = sum(e.self_cpu_time_total for e in events) / 1e6
+    print(f"\n{name}: {wall:.2f} s wall, {in_ops:.2f} s inside profiled operators")
+    print(f"{'operator':<44}{'self s':>9}{'share':>8}{'calls':>9}")
+    for e in top[:rows]:
+        print(f"{e.key[:43]:<44}{e.self_cpu_time_total / 1e6:>9.3f}{e.self_cpu_time_total / 1e6 / wall:>8.1%}{e.count:>9}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = preset(args.preset)
+    corpus = load_corpus(find_data(), config.data, config.preprocess)
+    run = Run.prepare(config, corpus)
+    torch.manual_seed(0)
+    model = SentimentLSTM(run.config.model)
+    optimizer = make_optimizer(model, run.config.train)
+    lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
+    batches = bucket_batches(lengths, run.config.train.batch_size, np.random.default_rng(0))[: args.steps]
+    args_ = (run.encoded["train"], run.labels["train"])
+    train_one_epoch(model, optimizer, *args_, batches[:20], run.config.train)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        train_one_epoch(model, optimizer, *args_, batches, run.config.train)
+        wall = time.perf_counter() - start
+    report(f"training, {len(batches)} steps of batch {run.config.train.batch_size}", prof, wall)
+    clf = SentimentClassifier(model, run.vocab, run.config)
+    texts = [corpus.texts[i] for i in run.splits["test"]][:10_000]
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
+        clf.predict_proba(texts)
+        wall = time.perf_counter() - start
+    report(f"scoring {len(texts)} raw messages", prof, wall)
+
+
+if __name__ == "__main__":
+    main()

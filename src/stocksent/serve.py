@@ -1,0 +1,247 @@
+"""The HTTP scoring service: a FastAPI app around one SentimentClassifier, loaded at start-up.
+
+    POST /v1/predict   {"texts": ["$SPY to the moon", ...]} -> one prediction per text, in order
+    GET  /v1/model     name, version, config, labels, vocabulary size, test metrics
+    GET  /healthz      the process is up;  GET /readyz  the model is loaded
+
+Limits are enforced before any work: the body's size before it is read (413), then the number of
+texts and the length of each (413); malformed bodies get FastAPI's 422 with the reason.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import __version__
+from .classifier import SentimentClassifier
+from .errors import StocksentError
+from .store import CONFIG, read_json
+
+SETTINGS_ENV = "STOCKSENT_SERVE"  # how `stocksent serve --workers N` hands settings to each worker
+
+
+@dataclass
+class ServeConfig:
+    """What the service loads and the limits it enforces."""
+
+    model_dir: str = "models/default"
+    backend: str = "torch"  # or "onnx"
+    threads: int = 1  # torch / onnxruntime threads per worker process
+    max_texts: int = 1024  # texts in one request
+    max_chars: int = 20_000  # characters in one text
+    max_body_bytes: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("torch", "onnx"):
+            raise StocksentError("backend must be torch or onnx")
+        if min(self.max_texts, self.max_chars, self.max_body_bytes) < 1 or self.threads < 0:
+            raise StocksentError("limits must be positive and threads 0 or more")
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr] = Field(min_length=1, description="messages to score, in order",
+                                   examples=[["$SPY to the moon 🚀", "puts printing"]])
+
+
+class Prediction(BaseModel):
+    label: str
+    prob_bullish: float = Field(description="probability of the positive label")
+    model_version: str
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over `max_bytes`, from Content-Length before anything is
+    read, or while reading a body sent without one."""
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.max_bytes:
+            return await _reject(send, 413 if declared.isdigit() else 400, "request body too large"
+                                 if declared.isdigit() else "bad Content-Length")
+        received, started = 0, False
+
+        async def counted() -> dict:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge()
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked_send)
+        except _TooLarge:
+            if not started:
+                await _reject(send, 413, "request body too large")
+
+
+class _TooLarge(HTTPException):
+    # An HTTPException, so that FastAPI, which reads the body inside the route, answers 413 itself.
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
+
+
+async def _reject(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Batcher:
+    """Scores the texts of concurrent requests together: while one model call runs (in a worker
+    thread, so the server keeps accepting requests), new requests queue up, and the next call
+    takes all of them at once. One text alone is scored at once; under load, the per-call cost
+    is shared by every request in the batch."""
+
+    def __init__(self, classifier: SentimentClassifier, max_batch: int):
+        self.classifier, self.max_batch = classifier, max_batch
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    async def score(self, texts: list[str]) -> np.ndarray:
+        done = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, done))
+        return await done
+
+    async def run(self) -> None:
+        while True:
+            waiting = [await self.queue.get()]
+            total = len(waiting[0][0])
+            while total < self.max_batch and not self.queue.empty():
+                waiting.append(self.queue.get_nowait())
+                total += len(waiting[-1][0])
+            await self._score_together(waiting)
+
+    async def _score_together(self, waiting: list[tuple[list[str], asyncio.Future]]) -> None:
+        texts = [text for batch, _ in waiting for text in batch]
+        try:
+            probs = await asyncio.to_thread(self.classifier.predict_proba, texts)
+        except Exception as exc:  # handed to each waiting request, never kills the loop
+            for _, done in waiting:
+                done.set_exception(exc)
+            return
+        start = 0
+        for batch, done in waiting:
+            done.set_result(probs[start:start + len(batch)])
+            start += len(batch)
+
+
+def create_app(settings: ServeConfig) -> FastAPI:
+    """The app; the model is loaded once, when the server starts (lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        app.state.classifier = SentimentClassifier.load(settings.model_dir, backend=settings.backend,
+                                                        threads=settings.threads)
+        app.state.version = read_json(Path(settings.model_dir) / CONFIG)["weights_sha256"][:12]
+        app.state.batcher = Batcher(app.state.classifier, settings.max_texts)
+        task = asyncio.create_task(app.state.batcher.run())
+        yield
+        task.cancel()
+
+    app = FastAPI(title="stocksent", version=__version__, lifespan=lifespan,
+                  description="Bullish or bearish? LSTM sentiment for trader messages.")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(StarletteHTTPException, _unparsable_body_is_422)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    _add_routes(app, settings)
+    return app
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+    # Where and why, without echoing the input: it may be huge, or hold values such as Infinity
+    # that JSON cannot encode (FastAPI's own handler fails on those with a 500).
+    detail = [{"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")),
+               "type": str(e.get("type", ""))} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _unparsable_body_is_422(request: Request, exc: StarletteHTTPException) -> Response:
+    # FastAPI answers a body it cannot decode (bytes that are not UTF-8) with a bare 400; it is
+    # malformed JSON like any other, so it gets the same 422 as a syntax error.
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return JSONResponse({"detail": "the body is not valid UTF-8 JSON"}, status_code=422)
+    return await http_exception_handler(request, exc)
+
+
+def _add_routes(app: FastAPI, settings: ServeConfig) -> None:
+    too_large = {413: {"description": "too many texts, a text too long, or a body too large"}}
+
+    @app.post("/v1/predict", response_model=PredictResponse, responses=too_large)
+    async def predict(body: PredictRequest, request: Request) -> PredictResponse:
+        _check_limits(body.texts, settings)
+        clf, version = request.app.state.classifier, request.app.state.version
+        probs = await request.app.state.batcher.score(body.texts)
+        return PredictResponse(predictions=[
+            Prediction(label=clf.labels[int(p >= 0.5)], prob_bullish=round(float(p), 6), model_version=version)
+            for p in probs])
+
+    @app.get("/v1/model")
+    def model_info(request: Request) -> dict[str, Any]:
+        clf = request.app.state.classifier
+        return {"name": Path(settings.model_dir).resolve().name, "version": request.app.state.version,
+                "backend": settings.backend, "labels": list(clf.labels), "vocab_size": len(clf.vocab),
+                "config": clf.config.to_dict(), "test_metrics": clf.metrics.get("test", {})}
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz(request: Request) -> dict[str, str]:
+        if getattr(request.app.state, "classifier", None) is None:
+            raise HTTPException(503, "model not loaded")
+        return {"status": "ready"}
+
+
+def _check_limits(texts: list[str], settings: ServeConfig) -> None:
+    if len(texts) > settings.max_texts:
+        raise HTTPException(413, f"{len(texts)} texts; at most {settings.max_texts} per request")
+    longest = max(map(len, texts))
+    if longest > settings.max_chars:
+        raise HTTPException(413, f"a text of {longest} characters; at most {settings.max_chars}")
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings come from $STOCKSENT_SERVE (JSON)."""
+    return create_app(ServeConfig(**json.loads(os.environ[SETTINGS_ENV])))
+
+
+def run(settings: ServeConfig, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    SentimentClassifier.load(settings.model_dir, backend=settings.backend)  # fail here, in one line
+    os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
+    uvicorn.run("stocksent.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
