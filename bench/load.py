@@ -67,7 +67,7 @@ end
 
 
 def run_wrk(port: int, script: Path, clients: int, seconds: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(script),
+    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "30s", "-s", str(script),
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
     def grab(pattern: str, default: str = "0") -> str:
         found = re.search(pattern, out)

@@ -69,12 +69,14 @@ bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries({"texts": st.lists(st.text(max_size=600), max_size=20)}).map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries({"texts": st.lists(json_values, max_size=5)}).map(lambda v: json.dumps(v).encode()),
+    # Near and over the limits (16 texts, 500 characters, 20,000 bytes).
+    st.tuples(st.integers(10, 40), st.integers(300, 800)).map(lambda nc: json.dumps({"texts": ["x" * nc[1]] * nc[0]}).encode()),
 )
 FUZZ = 1200
 fuzzed = []
 
 
-@settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "DELETE"]),
        path=st.sampled_from(["/v1/predict", "/v1/model", "/healthz", "/readyz", "/v1/predict/", "/x"]),
        body=bodies)
