@@ -70,3 +70,11 @@ def test_learned_initial_state_starts_at_zero_and_trains():
     learned(tokens, lengths).sum().backward()
     assert [p.grad.abs().sum() > 0 for p in learned.initial_states] == [True, True]
     assert [tuple(p.shape) for p in learned.initial_states] == [(2, 1, 1, 5), (2, 1, 1, 3)]
+
+
+def test_max_and_mean_pooling_ignore_padding():
+    for pooling in ("max", "mean"):
+        model = make(pooling=pooling)
+        alone = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
+        padded = model(torch.tensor([[5, 6, 7, 0, 0], [9, 9, 9, 9, 9]]), torch.tensor([3, 5]))
+        torch.testing.assert_close(padded[0], alone[0])

@@ -28,6 +28,7 @@ EXAMPLES = {
     "evaluate": "example: stocksent evaluate models/default --json",
     "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl',
     "export": "example: stocksent export models/default --onnx",
+    "baseline": "example: stocksent baseline --group-duplicates --json",
     "serve": "example: stocksent serve models/default --port 8000 --workers 2\n"
              "         curl -s localhost:8000/v1/predict -d '{\"texts\": [\"$SPY to the moon\"]}'",
 }
@@ -41,6 +42,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--weight-init", "model", "weight_init", str, "LSTM and output weights: pytorch or glorot (TensorFlow's)"),
     ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
     ("--initial-state", "model", "initial_state", str, "LSTM state before the first word: zero or learned"),
+    ("--pooling", "model", "pooling", str, "what the head reads: last (word's output), max or mean over words"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
     ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),
@@ -97,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(commands)
     _add_export(commands)
     _add_serve(commands)
+    _add_baseline(commands)
     return parser
 
 
@@ -190,9 +193,43 @@ def _add_serve(commands) -> None:
     sv.set_defaults(handler=cmd_serve)
 
 
+def _add_baseline(commands) -> None:
+    bl = _subparser(commands, "baseline", "score the majority class and TF-IDF + logistic regression "
+                    "on the split a preset trains on", EXAMPLES["baseline"])
+    bl.add_argument("--preset", choices=list(PRESETS), default="default",
+                    help="whose split and preprocessing to use (default: default)")
+    bl.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    bl.add_argument("--group-duplicates", action="store_true", help="keep every copy of a text in one split")
+    bl.add_argument("--seed", type=int, help="seed of the split")
+    bl.add_argument("--json", action="store_true", help="print one JSON object")
+    bl.set_defaults(handler=cmd_baseline)
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="where to run the model (auto: a CUDA GPU when present)")
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .baseline import majority, tfidf_logreg
+
+    config = preset(args.preset).override("data", seed=args.seed, group_duplicates=args.group_duplicates)
+    corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
+    splits = corpus.split(config.data)
+    labels = {name: corpus.labels[index] for name, index in splits.items()}
+    names = (config.data.negative_label, config.data.positive_label)
+    result = {"split": {"seed": config.data.seed, "group_duplicates": config.data.group_duplicates,
+                        **{f"{n}_size": len(i) for n, i in splits.items()}},
+              "majority": majority(labels, names), "tfidf_logreg": tfidf_logreg(corpus, splits, config)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for name in ("majority", "tfidf_logreg"):
+        for split in ("val", "test"):
+            m = result[name][split]
+            print(f"{name:<13}{split:<5} accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  "
+                  f"roc_auc {m['roc_auc']:.4f}  n {m['n']}")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

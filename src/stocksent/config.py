@@ -23,6 +23,7 @@ class ModelConfig:
     embedding_init: str = "uniform"  # "uniform" (-1, 1) as the article, or "normal" (PyTorch's)
     weight_init: str = "pytorch"  # LSTM and output weights: "pytorch" defaults or "glorot" (TensorFlow's)
     initial_state: str = "zero"  # LSTM state before the first word: "zero", or "learned" per layer
+    pooling: str = "last"  # what the head reads: the "last" word's output, or "max" / "mean" over words
 
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0, "embedding_dim must be positive")
@@ -33,6 +34,7 @@ class ModelConfig:
         _check(self.embedding_init in ("uniform", "normal"), "embedding_init must be uniform or normal")
         _check(self.weight_init in ("pytorch", "glorot"), "weight_init must be pytorch or glorot")
         _check(self.initial_state in ("zero", "learned"), "initial_state must be zero or learned")
+        _check(self.pooling in ("last", "max", "mean"), "pooling must be last, max or mean")
 
 
 @dataclass

@@ -58,9 +58,18 @@ class SentimentLSTM(nn.Module):
         for layer, lstm in enumerate(self.lstms):
             x, _ = lstm(x, self._start(layer, x.size(0)))  # (B, T, H); no state from other messages
             x = self.dropout(x)
-        # Right padding means the steps after a message's end never feed its last real output.
-        last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, x.size(2))
-        return self.head(x.gather(1, last).squeeze(1)).squeeze(1)  # (B,)
+        return self.head(self._pool(x, lengths)).squeeze(1)  # (B,)
+
+    def _pool(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) outputs -> (B, H), reading only each message's real words."""
+        if self.config.pooling == "last":
+            # Right padding means the steps after a message's end never feed its last real output.
+            last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, x.size(2))
+            return x.gather(1, last).squeeze(1)
+        real = (torch.arange(x.size(1), device=x.device).view(1, -1) < lengths.view(-1, 1)).unsqueeze(2)  # (B, T, 1)
+        if self.config.pooling == "max":
+            return x.masked_fill(~real, float("-inf")).amax(dim=1)
+        return (x * real).sum(dim=1) / lengths.clamp(min=1).view(-1, 1).to(x.dtype)
 
     def _start(self, layer: int, batch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.initial_states is None:
