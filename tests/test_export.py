@@ -43,3 +43,15 @@ def test_missing_or_stale_onnx_is_one_clear_error(exported, trained_model, tmp_p
         SentimentClassifier.load(stale, backend="onnx")
     assert main(["export", str(tmp_path / "nothing"), "--onnx"]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_onnx_matches_torch_for_bidirectional_max_pooling(data_slice, real_rows, tmp_path):
+    from conftest import TINY
+
+    folder = tmp_path / "bimax"
+    assert main(["train", "--data", str(data_slice), "--out", str(folder), *TINY, "--epochs", "1",
+                 "--bidirectional", "--pooling", "max"]) == 0
+    assert main(["export", str(folder), "--onnx"]) == 0
+    texts = [r["message"] for r in real_rows[:200]]
+    np.testing.assert_allclose(SentimentClassifier.load(folder, backend="onnx").predict_proba(texts),
+                               SentimentClassifier.load(folder).predict_proba(texts), rtol=0, atol=1e-5)

@@ -78,3 +78,13 @@ def test_max_and_mean_pooling_ignore_padding():
         alone = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
         padded = model(torch.tensor([[5, 6, 7, 0, 0], [9, 9, 9, 9, 9]]), torch.tensor([3, 5]))
         torch.testing.assert_close(padded[0], alone[0])
+
+
+def test_bidirectional_scores_do_not_depend_on_padding():
+    model = make(bidirectional=True, pooling="max")
+    assert model.head.in_features == 8 and model.lstms[1].input_size == 12
+    alone = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
+    padded = model(torch.tensor([[5, 6, 7, 0, 0], [9, 8, 7, 6, 5]]), torch.tensor([3, 5]))
+    torch.testing.assert_close(padded[0], alone[0])
+    # The backward direction reads the words last to first: reversing a message changes its score.
+    assert not torch.allclose(model(torch.tensor([[7, 6, 5]]), torch.tensor([3])), alone)

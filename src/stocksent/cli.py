@@ -134,6 +134,8 @@ def _add_train(commands) -> None:
     train.add_argument("--sparse-embedding", dest="sparse_embedding", action=argparse.BooleanOptionalAction,
                        default=None, help="Adam/AdamW: update only the embedding rows in each batch "
                        "(default preset: on)")
+    train.add_argument("--bidirectional", dest="bidirectional", action=argparse.BooleanOptionalAction,
+                       default=None, help="each LSTM layer also reads each message backwards")
     train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
                        help="bfloat16 autocast in the forward pass (for GPUs; default: off)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -311,7 +313,8 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
     switches = [("--group-duplicates", "data", "group_duplicates"),
                 ("--sparse-embedding", "train", "sparse_embedding"),
                 ("--emoji", "preprocess", "keep_emoji"),
-                ("--bf16", "train", "bf16")]
+                ("--bf16", "train", "bf16"),
+                ("--bidirectional", "model", "bidirectional")]
     for flag, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + switches:
         value = getattr(args, name)
         if value is None:

@@ -24,6 +24,7 @@ class ModelConfig:
     weight_init: str = "pytorch"  # LSTM and output weights: "pytorch" defaults or "glorot" (TensorFlow's)
     initial_state: str = "zero"  # LSTM state before the first word: "zero", or "learned" per layer
     pooling: str = "last"  # what the head reads: the "last" word's output, or "max" / "mean" over words
+    bidirectional: bool = False  # each layer also reads each message from its last word back
 
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0, "embedding_dim must be positive")
@@ -35,6 +36,8 @@ class ModelConfig:
         _check(self.weight_init in ("pytorch", "glorot"), "weight_init must be pytorch or glorot")
         _check(self.initial_state in ("zero", "learned"), "initial_state must be zero or learned")
         _check(self.pooling in ("last", "max", "mean"), "pooling must be last, max or mean")
+        _check(not (self.bidirectional and self.initial_state == "learned"),
+               "a learned initial state is for one-directional layers only")
 
 
 @dataclass

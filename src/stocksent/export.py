@@ -32,13 +32,15 @@ def export_onnx(folder: Path) -> Path:
     model.load_state_dict(state)
     model.eval()
     example = (torch.ones(3, 5, dtype=torch.int64), torch.tensor([5, 3, 1]))
-    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
     with atomic_destination(folder / ONNX_FILE) as tmp, _quiet():
-        # The dynamo exporter, chosen explicitly; the LSTM exports as ONNX LSTM nodes and the
-        # last-token gather as a GatherElements, with no PackedSequence anywhere.
-        torch.onnx.export(model, example, str(tmp), dynamo=True, external_data=False, verbose=False,
+        # The TorchScript exporter, chosen explicitly (dynamo=False): it traces each call afresh,
+        # where the dynamo exporter, run twice in one process, fixed the second model's time axis
+        # at the example's length. The LSTM layers export as ONNX LSTM nodes and the last-token
+        # gather as a GatherElements, with no PackedSequence anywhere.
+        torch.onnx.export(model, example, str(tmp), dynamo=False, opset_version=17,
                           input_names=["tokens", "lengths"], output_names=["logits"],
-                          dynamic_shapes={"tokens": {0: batch, 1: time}, "lengths": {0: batch}})
+                          dynamic_axes={"tokens": {0: "batch", 1: "time"}, "lengths": {0: "batch"},
+                                        "logits": {0: "batch"}})
         onnx_sha = _sha256(tmp.read_bytes())
     write_json(folder / ONNX_INFO, {"onnx_sha256": onnx_sha,
                                     "weights_sha256": read_json(folder / CONFIG)["weights_sha256"]})

@@ -14,11 +14,18 @@ class SentimentLSTM(nn.Module):
         super().__init__()
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
-        sizes = [config.embedding_dim, *config.lstm_sizes]
-        self.lstms = nn.ModuleList(nn.LSTM(i, h, batch_first=True) for i, h in zip(sizes, sizes[1:]))
+        directions = 2 if config.bidirectional else 1
+        inputs = [config.embedding_dim, *(h * directions for h in config.lstm_sizes[:-1])]
+        self.lstms = nn.ModuleList(nn.LSTM(i, h, batch_first=True) for i, h in zip(inputs, config.lstm_sizes))
+        # The backward direction gets LSTMs of its own fed each message reversed within its own
+        # length, so that padding never comes before a message's words (nn.LSTM's own
+        # bidirectional mode would read the padding first, making a score depend on batch-mates).
+        self.backward_lstms = nn.ModuleList(
+            nn.LSTM(i, h, batch_first=True) for i, h in zip(inputs, config.lstm_sizes)
+        ) if config.bidirectional else None
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(sizes[-1], 1)
+        self.head = nn.Linear(config.lstm_sizes[-1] * directions, 1)
         # A learned starting state (h, c) per layer. The article pads on the left with a trainable
         # padding word, so its LSTM reaches each message's first word in a learned state, not zero.
         self.initial_states = nn.ParameterList(
@@ -33,7 +40,7 @@ class SentimentLSTM(nn.Module):
             self._init_glorot()
         with torch.no_grad():
             self.embedding.weight[0].zero_()
-            for lstm in self.lstms:
+            for lstm in self._all_lstms():
                 # As TensorFlow's cell: zero biases plus a constant on the forget gate
                 # (gate order input, forget, cell, output).
                 hidden = lstm.hidden_size
@@ -44,7 +51,7 @@ class SentimentLSTM(nn.Module):
     def _init_glorot(self) -> None:
         # TensorFlow's LSTM cell keeps one kernel over [input, hidden] -> 4 gates and draws it
         # Glorot-uniform; its dense layer does the same with a zero bias.
-        for lstm in self.lstms:
+        for lstm in self._all_lstms():
             fan_in, fan_out = lstm.input_size + lstm.hidden_size, 4 * lstm.hidden_size
             limit = (6.0 / (fan_in + fan_out)) ** 0.5
             nn.init.uniform_(lstm.weight_ih_l0, -limit, limit)
@@ -56,8 +63,10 @@ class SentimentLSTM(nn.Module):
         """tokens (B, T) right-padded with 0, lengths (B,) >= 1 -> logits (B,)."""
         x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
         for layer, lstm in enumerate(self.lstms):
-            x, _ = lstm(x, self._start(layer, x.size(0)))  # (B, T, H); no state from other messages
-            x = self.dropout(x)
+            out, _ = lstm(x, self._start(layer, x.size(0)))  # (B, T, H); no state from other messages
+            if self.backward_lstms is not None:
+                out = torch.cat([out, self._backward(layer, x, lengths)], dim=2)  # (B, T, 2H)
+            x = self.dropout(out)
         return self.head(self._pool(x, lengths)).squeeze(1)  # (B,)
 
     def _pool(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -70,6 +79,19 @@ class SentimentLSTM(nn.Module):
         if self.config.pooling == "max":
             return x.masked_fill(~real, float("-inf")).amax(dim=1)
         return (x * real).sum(dim=1) / lengths.clamp(min=1).view(-1, 1).to(x.dtype)
+
+    def _all_lstms(self) -> list[nn.LSTM]:
+        return [*self.lstms, *(self.backward_lstms or [])]
+
+    def _backward(self, layer: int, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The backward direction's outputs, aligned with the words: reverse each message within
+        its length (padding stays at the end), run forward, reverse back."""
+        steps = torch.arange(x.size(1), device=x.device).view(1, -1)  # (1, T)
+        last = lengths.view(-1, 1) - 1
+        order = torch.where(steps <= last, last - steps, steps)  # (B, T); its own inverse
+        flipped = x.gather(1, order.unsqueeze(2).expand(-1, -1, x.size(2)))
+        out, _ = self.backward_lstms[layer](flipped)
+        return out.gather(1, order.unsqueeze(2).expand(-1, -1, out.size(2)))
 
     def _start(self, layer: int, batch: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.initial_states is None:

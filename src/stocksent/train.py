@@ -156,6 +156,7 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
         seen = sum(map(len, batches))
         loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
         val = _validate(run, model, world)
+        seen = max(seen, 1)  # a split smaller than one batch per rank trains on nothing this epoch
         _record(progress, loss_sum / seen, correct / seen, val, time.perf_counter() - started)
         log(_epoch_line(progress, cfg.epochs))
         if world.main:
