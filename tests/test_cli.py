@@ -105,3 +105,18 @@ def test_custom_columns_and_labels_train(tmp_path, real_rows, capsys):
 def test_evaluate_defaults_to_the_file_the_model_was_trained_on(trained_model, capsys):
     assert main(["evaluate", str(trained_model), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 300  # the 3,000-row slice, not the full set
+
+
+def test_train_several_seeds_reports_mean_and_std(data_slice, tmp_path, capsys):
+    from conftest import TINY
+
+    out = tmp_path / "seeds"
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--epochs", "1", "--seeds", "1", "2"]) == 0
+    summary = json.loads((out / "seeds.json").read_text())
+    per_seed = [json.loads((out / f"seed-{s}" / "metrics.json").read_text())["test"]["accuracy"] for s in (1, 2)]
+    assert summary["accuracy"]["values"] == per_seed
+    assert summary["accuracy"]["mean"] == pytest.approx(sum(per_seed) / 2)
+    assert summary["accuracy"]["std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
+    assert "test accuracy  mean" in capsys.readouterr().out
+    # A second run into the same folder is refused rather than replacing the seed models.
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--seeds", "2"]) == 1

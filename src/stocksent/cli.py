@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -19,7 +20,7 @@ from .distributed import World, join, leave
 from .errors import StocksentError
 from .export import export_onnx
 from .split import SPLITS
-from .store import CONFIG, load_model
+from .store import CONFIG, load_model, write_json
 from .train import Run, checkpoint_config, evaluate, progress_bar, train_and_test, CHECKPOINT
 
 EXAMPLES = {
@@ -138,6 +139,9 @@ def _add_train(commands) -> None:
                        default=None, help="each LSTM layer also reads each message backwards")
     train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
                        help="bfloat16 autocast in the forward pass (for GPUs; default: off)")
+    train.add_argument("--seeds", type=int, nargs="+", metavar="N",
+                       help="train once per seed into OUT/seed-N and report the mean and standard "
+                       "deviation of the test metrics (written to OUT/seeds.json)")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -271,12 +275,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(config.train.threads)
     world = join(config.train.device)
     try:
-        return _train(args, config, out, world)
+        if not args.seeds:
+            return _train(args, config, out, world)
+        if args.resume:
+            raise StocksentError("--seeds cannot be combined with --resume; resume each OUT/seed-N instead")
+        runs = {seed: _train(args, config.override("data", seed=seed), out / f"seed-{seed}", world,
+                             quiet=True) for seed in args.seeds}
+        if world.main:
+            _report_seeds(runs, out)
+        return 0
     finally:
         leave(world)
 
 
-def _train(args: argparse.Namespace, config: Config, out: Path, world: World) -> int:
+def _train(args: argparse.Namespace, config: Config, out: Path, world: World, quiet: bool = False):
+    """One training run; returns 0, or its metrics when `quiet` (no report printed)."""
     log = _log if world.main else (lambda message: None)
     check_precision(world.device, config.train.bf16)
     if world.backend == "nccl" and world.size > 1 and config.train.sparse_embedding:
@@ -294,9 +307,23 @@ def _train(args: argparse.Namespace, config: Config, out: Path, world: World) ->
     except KeyboardInterrupt:
         log(f"stocksent: interrupted; continue with: stocksent train --out {out} --resume")
         return 130
+    if quiet:
+        return metrics
     if world.main:
         _report(metrics, out, args.json)
     return 0
+
+
+def _report_seeds(runs: dict[int, dict], out: Path) -> None:
+    summary = {"seeds": list(runs), "runs": {str(seed): m["test"] for seed, m in runs.items()}}
+    for key in ("accuracy", "f1", "roc_auc"):
+        values = np.array([m["test"][key] for m in runs.values()])
+        summary[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                        "values": values.tolist()}
+        print(f"test {key:<9} mean {summary[key]['mean']:.4f}  std {summary[key]['std']:.4f}  "
+              f"over seeds {' '.join(map(str, runs))}: {' '.join(f'{v:.4f}' for v in values)}")
+    write_json(out / "seeds.json", summary)
+    print(f"models in {out}/seed-N; summary in {out / 'seeds.json'}")
 
 
 def _train_config(args: argparse.Namespace, out: Path) -> Config:
@@ -307,9 +334,10 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
         config = Config.from_dict(_read_config_file(Path(args.config)))
     else:
         config = preset(args.preset)
-    if not args.resume and not args.force and ((out / CONFIG).exists() or (out / CHECKPOINT).exists()):
-        raise StocksentError(f"{out} already holds a model; use --resume to continue it, --force to "
-                             "replace it, or another --out")
+    for folder in [out, *(out / f"seed-{seed}" for seed in args.seeds or [])]:
+        if not args.resume and not args.force and ((folder / CONFIG).exists() or (folder / CHECKPOINT).exists()):
+            raise StocksentError(f"{folder} already holds a model; use --resume to continue it, --force to "
+                                 "replace it, or another --out")
     switches = [("--group-duplicates", "data", "group_duplicates"),
                 ("--sparse-embedding", "train", "sparse_embedding"),
                 ("--emoji", "preprocess", "keep_emoji"),
