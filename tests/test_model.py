@@ -86,5 +86,7 @@ def test_bidirectional_scores_do_not_depend_on_padding():
     alone = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
     padded = model(torch.tensor([[5, 6, 7, 0, 0], [9, 8, 7, 6, 5]]), torch.tensor([3, 5]))
     torch.testing.assert_close(padded[0], alone[0])
-    # The backward direction reads the words last to first: reversing a message changes its score.
-    assert not torch.allclose(model(torch.tensor([[7, 6, 5]]), torch.tensor([3])), alone)
+    # The backward direction feeds the score: changing only its weights changes the output.
+    with torch.no_grad():
+        model.backward_lstms[0].weight_ih_l0.add_(0.5)
+    assert not torch.allclose(model(torch.tensor([[5, 6, 7]]), torch.tensor([3])), alone)

@@ -13,9 +13,9 @@ import torch
 from . import __version__
 from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
-from .corpus import load_corpus
+from .corpus import Corpus, load_corpus
 from .data import fetch, file_sha256, find_data, read_texts
-from .device import check_precision
+from .device import DEVICES, check_precision
 from .distributed import World, join, leave
 from .errors import StocksentError
 from .export import export_onnx
@@ -133,8 +133,8 @@ def _add_train(commands) -> None:
     train.add_argument("--emoji", dest="keep_emoji", action=argparse.BooleanOptionalAction, default=None,
                        help="keep emoji as tokens (default preset: on; tutorial: off, as the article)")
     train.add_argument("--sparse-embedding", dest="sparse_embedding", action=argparse.BooleanOptionalAction,
-                       default=None, help="Adam/AdamW: update only the embedding rows in each batch "
-                       "(default preset: on)")
+                       default=None, help="update only the embedding rows in each batch "
+                       "(default and tutorial presets: on)")
     train.add_argument("--bidirectional", dest="bidirectional", action=argparse.BooleanOptionalAction,
                        default=None, help="each LSTM layer also reads each message backwards")
     train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
@@ -170,8 +170,7 @@ def _add_predict(commands) -> None:
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
     pr.add_argument("--format", choices=["text", "jsonl"], default="text")
     pr.add_argument("--batch-size", type=int, default=1024, help="messages scored at a time")
-    pr.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                    help="onnx runs MODEL_DIR/model.onnx with onnxruntime (see stocksent export)")
+    _add_backend(pr)
     _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
 
@@ -190,8 +189,7 @@ def _add_serve(commands) -> None:
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--workers", type=int, default=1, help="server processes, each with the model loaded")
-    sv.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                    help="onnx runs MODEL_DIR/model.onnx with onnxruntime (see stocksent export)")
+    _add_backend(sv)
     sv.add_argument("--threads", type=int, default=1, help="compute threads per worker")
     sv.add_argument("--max-texts", type=int, default=1024, help="texts per request (more: 413)")
     sv.add_argument("--max-chars", type=int, default=20_000, help="characters per text (more: 413)")
@@ -212,8 +210,13 @@ def _add_baseline(commands) -> None:
 
 
 def _add_device(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+    parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where to run the model (auto: a CUDA GPU when present)")
+
+
+def _add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                        help="onnx runs MODEL_DIR/model.onnx with onnxruntime (see stocksent export)")
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -279,8 +282,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             return _train(args, config, out, world)
         if args.resume:
             raise StocksentError("--seeds cannot be combined with --resume; resume each OUT/seed-N instead")
+        corpus = load_corpus(find_data(args.data), config.data, config.preprocess)  # one read for all seeds
         runs = {seed: _train(args, config.override("data", seed=seed), out / f"seed-{seed}", world,
-                             quiet=True) for seed in args.seeds}
+                             corpus) for seed in args.seeds}
         if world.main:
             _report_seeds(runs, out)
         return 0
@@ -288,14 +292,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         leave(world)
 
 
-def _train(args: argparse.Namespace, config: Config, out: Path, world: World, quiet: bool = False):
-    """One training run; returns 0, or its metrics when `quiet` (no report printed)."""
+def _train(args: argparse.Namespace, config: Config, out: Path, world: World, corpus: Corpus | None = None):
+    """One training run. Given a corpus (a run of --seeds), it returns the metrics and prints no
+    report; otherwise it reads the data itself, reports, and returns 0."""
     log = _log if world.main else (lambda message: None)
     check_precision(world.device, config.train.bf16)
     if world.backend == "nccl" and world.size > 1 and config.train.sparse_embedding:
         log("sparse embedding gradients cannot be all-reduced by NCCL; using dense updates")
         config = config.override("train", sparse_embedding=False)
-    corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
+    quiet = corpus is not None
+    corpus = corpus or load_corpus(find_data(args.data), config.data, config.preprocess)
     run = Run.prepare(config, corpus)
     log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
         f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
