@@ -34,3 +34,33 @@ def test_empty_and_garbage_messages_still_scored(trained_model):
     prob = clf.predict_proba(["", "!!!", "\x00\x01", "🚀" * 10_000])
     assert prob.shape == (4,) and np.isfinite(prob).all()
     assert clf.predict([]) == []
+
+
+def test_explain_is_occlusion_of_each_token(trained_model, real_rows):
+    clf = SentimentClassifier.load(trained_model)
+    text = "bought more calls today before the close"
+    why = clf.explain(text, top=10)
+    assert sorted(t for t, _ in why) == sorted(text.split())  # every token, once
+    assert [abs(e) for _, e in why] == sorted((abs(e) for _, e in why), reverse=True)
+    full = clf.predict_proba(text)
+    for token, effect in why:
+        without = " ".join(w for w in text.split() if w != token)
+        assert effect == pytest.approx(full - clf.predict_proba(without), abs=1e-6)
+    for row in real_rows[:200]:
+        assert len(clf.explain(row["message"], top=3)) <= 3
+    assert clf.explain("!!! ...") == []  # nothing left to leave out
+
+
+def test_predict_explain_cli(trained_model, capsys):
+    import json
+
+    from stocksent.cli import main
+
+    assert main(["predict", str(trained_model), "$SPY calls printing", "--explain", "--top", "2",
+                 "--format", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [e["token"] for e in record["explanation"]] and len(record["explanation"]) == 2
+    assert {e["token"] for e in record["explanation"]} <= {"<TICKER>", "calls", "printing"}
+    assert main(["predict", str(trained_model), "$SPY calls", "--explain"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[1].startswith("\t")

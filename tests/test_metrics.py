@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stocksent.metrics import binary_metrics, roc_auc
+from stocksent.metrics import binary_metrics, reliability, roc_auc, roc_curve
 
 
 def test_counts_by_hand():
@@ -28,3 +28,23 @@ def test_roc_auc_matches_pairwise_count_with_ties():
 
 def test_roc_auc_undefined_for_one_class():
     assert np.isnan(roc_auc(np.ones(4), np.random.rand(4)))
+
+
+def test_roc_curve_area_is_roc_auc():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    scores = np.round(rng.random(500) + 0.3 * labels, 1)  # rounded: many ties
+    fpr, tpr = roc_curve(labels, scores)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(labels, scores))
+
+
+def test_reliability_bins_by_hand():
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    prob = np.array([0.05, 0.15, 0.12, 0.95, 1.0, 0.91])
+    r = reliability(labels, prob)
+    assert [(b["low"], b["n"]) for b in r["bins"]] == [(0.0, 1), (0.1, 2), (0.9, 3)]
+    assert r["bins"][1]["positive_rate"] == 0.5 and r["bins"][1]["mean_prob"] == pytest.approx(0.135)
+    gaps = [1 * 0.05, 2 * abs(0.135 - 0.5), 3 * abs((0.95 + 1.0 + 0.91) / 3 - 2 / 3)]
+    assert r["ece"] == pytest.approx(sum(gaps) / 6)

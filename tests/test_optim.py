@@ -2,7 +2,8 @@ import torch
 
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.model import SentimentLSTM
-from stocksent.optim import SparseAdadelta, SplitOptimizer, clip_gradients, make_optimizer
+from stocksent.optim import (SparseAdadelta, SplitOptimizer, clip_gradients, learning_rate, make_optimizer,
+                             set_learning_rate)
 
 
 def model_and_step(cfg: TrainConfig):
@@ -50,3 +51,12 @@ def test_sparse_adadelta_is_dense_adadelta_on_the_rows_it_touches():
     torch.testing.assert_close(sparse_model.head.weight, dense_model.head.weight)
     state = optimizer.sparse.state[sparse_model.embedding.weight]
     assert state["square_avg"][[0, 1, 2, 6]].abs().sum() == 0 and state["square_avg"][3].abs().sum() > 0
+
+
+def test_linear_schedule_falls_to_zero_and_reaches_both_halves():
+    cfg = TrainConfig(optimizer="adamw", lr=0.01, sparse_embedding=True, schedule="linear")
+    assert [learning_rate(cfg, step, 100) for step in (0, 50, 100)] == [0.01, 0.005, 0.0]
+    assert learning_rate(TrainConfig(lr=0.01), 90, 100) == 0.01  # constant
+    _, optimizer, _ = model_and_step(cfg)
+    set_learning_rate(optimizer, 0.002)
+    assert {g["lr"] for g in optimizer.sparse.param_groups + optimizer.dense.param_groups} == {0.002}

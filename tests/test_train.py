@@ -50,17 +50,18 @@ def test_same_seed_same_result(slice_dir):
     assert c["test"]["accuracy"] != a["test"]["accuracy"] or c["test"]["roc_auc"] != a["test"]["roc_auc"]
 
 
-def test_resume_continues_to_the_same_weights(slice_dir):
-    assert _train(slice_dir / "full", "--epochs", "3") == 0
-    assert _train(slice_dir / "part", "--epochs", "1") == 0  # as if stopped after epoch 1
+@pytest.mark.parametrize("extra", [[], ["--average-decay", "0.99"]], ids=["plain", "weight-average"])
+def test_resume_continues_to_the_same_weights(slice_dir, extra):
+    assert _train(slice_dir / "full", "--epochs", "3", *extra) == 0
+    assert _train(slice_dir / "part", "--epochs", "1", *extra) == 0  # as if stopped after epoch 1
     assert main(["train", "--data", str(slice_dir.parent / "slice.csv.gz"), "--out", str(slice_dir / "part"),
                  "--resume", "--epochs", "3"]) == 0
     for change in (["--group-duplicates"], ["--lstm-sizes", "8"]):  # the run's shape is fixed
         assert main(["train", "--data", str(slice_dir.parent / "slice.csv.gz"),
                      "--out", str(slice_dir / "part"), "--resume", *change]) == 1
-    full = load_file(slice_dir / "full" / "checkpoint" / "weights.safetensors")
-    part = load_file(slice_dir / "part" / "checkpoint" / "weights.safetensors")
-    assert all(np.array_equal(full[k].numpy(), part[k].numpy()) for k in full)
+    for name in ("checkpoint/weights.safetensors", "model.safetensors"):
+        full, part = (load_file(slice_dir / run / name) for run in ("full", "part"))
+        assert all(np.array_equal(full[k].numpy(), part[k].numpy()) for k in full)
     history = [json.loads((slice_dir / n / "history.json").read_text()) for n in ("full", "part")]
     for rows in history:
         for row in rows:
@@ -91,3 +92,18 @@ def test_tutorial_preset_is_the_article_recipe():
     assert (cfg.model.forget_bias, cfg.model.embedding_init, cfg.preprocess.keep_emoji) == (1.0, "uniform", False)
     # TensorFlow's way of building and updating that network.
     assert (cfg.model.weight_init, cfg.model.initial_state, cfg.train.sparse_embedding) == ("glorot", "learned", True)
+
+
+def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
+    from stocksent.store import load_model
+
+    cfg = preset("default").override("train", epochs=1, average_decay=0.9, threads=1)
+    cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
+    corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
+    fit(Run.prepare(cfg, corpus), tmp_path / "m", log=lambda line: None)
+    saved = load_model(tmp_path / "m")[2]
+    last = load_file(tmp_path / "m" / "checkpoint" / "weights.safetensors")
+    average = load_file(tmp_path / "m" / "checkpoint" / "average.safetensors")
+    # The average trails the raw weights, and the model directory holds it, not the raw weights.
+    assert not np.allclose(average["lstms.0.weight_hh_l0"].numpy(), last["lstms.0.weight_hh_l0"].numpy())
+    assert all(np.array_equal(saved[k].numpy(), average[k].numpy()) for k in saved)

@@ -24,6 +24,12 @@ def majority(labels: dict[str, np.ndarray], names: tuple[str, str]) -> dict[str,
 def tfidf_logreg(corpus: Corpus, splits: dict[str, np.ndarray], config: Config) -> dict[str, Any]:
     """TF-IDF of the normalised tokens (1- and 2-grams, seen at least twice in training) into a
     logistic regression whose strength C is chosen on the validation split."""
+    return tfidf_logreg_scores(corpus, splits, config)[0]
+
+
+def tfidf_logreg_scores(corpus: Corpus, splits: dict[str, np.ndarray],
+                        config: Config) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """tfidf_logreg's metrics, and its probabilities of the positive label per split."""
     try:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -38,6 +44,6 @@ def tfidf_logreg(corpus: Corpus, splits: dict[str, np.ndarray], config: Config) 
     fits = {c: LogisticRegression(C=c, max_iter=2000).fit(features["train"], labels["train"]) for c in C_GRID}
     best = max(C_GRID, key=lambda c: fits[c].score(features["val"], labels["val"]))
     names = (config.data.negative_label, config.data.positive_label)
+    prob = {name: fits[best].predict_proba(features[name])[:, 1] for name in ("val", "test")}
     return {"C": best, "features": len(vectorizer.vocabulary_),
-            **{name: binary_metrics(labels[name], fits[best].predict_proba(features[name])[:, 1], names)
-               for name in ("val", "test")}}
+            **{name: binary_metrics(labels[name], prob[name], names) for name in prob}}, prob

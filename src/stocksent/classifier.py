@@ -57,12 +57,29 @@ class SentimentClassifier:
 
     def encode(self, texts: Iterable[str]) -> list[np.ndarray]:
         """Token ids per message; a message with no tokens left is read as one unknown word."""
+        return [self._ids(self._tokens(text)) for text in texts]
+
+    def _tokens(self, text: str) -> list[str]:
         prep = self.config.preprocess
-        encoded = []
-        for text in texts:
-            ids = self.vocab.encode(tokenize(text, prep.keep_emoji)[: prep.max_tokens])
-            encoded.append(np.asarray(ids or [1], dtype=np.int64))
-        return encoded
+        return tokenize(text, prep.keep_emoji)[: prep.max_tokens]
+
+    def _ids(self, tokens: list[str]) -> np.ndarray:
+        return np.asarray(self.vocab.encode(tokens) or [1], dtype=np.int64)
+
+    def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
+        """The tokens that moved this message's score most, by occlusion: each token is left
+        out in turn and the message scored again. Returns (token, effect) pairs, largest |effect|
+        first; effect = probability with the token - probability without it, so a positive
+        effect pushed the message towards the positive label. Words the model never saw in
+        training are read as one unknown word, but shown as written."""
+        tokens = self._tokens(text)
+        if not tokens:
+            return []
+        variants = [self._ids(tokens)] + [self._ids(tokens[:i] + tokens[i + 1:]) for i in range(len(tokens))]
+        prob = 1 / (1 + np.exp(-self._logits(variants).astype(np.float64)))
+        effects = prob[0] - prob[1:]
+        order = np.argsort(-np.abs(effects), kind="stable")[:max(top, 0)]
+        return [(tokens[i], float(effects[i])) for i in order]
 
     def predict_proba(self, texts: str | Iterable[str]) -> Any:
         """Probability of the positive label: a float for one string, an array for many."""

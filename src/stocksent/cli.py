@@ -14,7 +14,7 @@ from . import __version__
 from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
 from .corpus import Corpus, load_corpus
-from .data import fetch, file_sha256, find_data, read_texts
+from .data import data_for_model, fetch, file_sha256, find_data, read_texts
 from .device import DEVICES, check_precision
 from .distributed import World, join, leave
 from .errors import StocksentError
@@ -27,7 +27,10 @@ EXAMPLES = {
     "fetch": "example: stocksent data fetch    |    stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz",
     "train": "example: stocksent train --preset default --out models/default",
     "evaluate": "example: stocksent evaluate models/default --json",
-    "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl',
+    "tune": "example: stocksent tune --trials 30 --timeout 3600 --out runs/tune && "
+            "stocksent train --config runs/tune/best_config.json",
+    "report": "example: stocksent report models/default models/default-grouped --out reports/default",
+    "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl --explain',
     "export": "example: stocksent export models/default --onnx",
     "baseline": "example: stocksent baseline --group-duplicates --json",
     "serve": "example: stocksent serve models/default --port 8000 --workers 2\n"
@@ -50,6 +53,9 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--loss", "train", "loss", str, "bce (on logits) or mse (on the sigmoid, as the article)"),
     ("--optimizer", "train", "optimizer", str, "adamw, adam or adadelta"),
     ("--lr", "train", "lr", float, "learning rate"),
+    ("--schedule", "train", "schedule", str, "learning rate: constant, or linear (decays to zero by the last epoch)"),
+    ("--average-decay", "train", "average_decay", float, "keep a moving average of the weights with this "
+                                                         "decay, e.g. 0.999, and save it (0: off)"),
     ("--weight-decay", "train", "weight_decay", float, "weight decay"),
     ("--rho", "train", "rho", float, "Adadelta's decay rate"),
     ("--eps", "train", "eps", float, "the optimizer's epsilon"),
@@ -101,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(commands)
     _add_serve(commands)
     _add_baseline(commands)
+    _add_report(commands)
+    _add_tune(commands)
     return parser
 
 
@@ -170,6 +178,10 @@ def _add_predict(commands) -> None:
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
     pr.add_argument("--format", choices=["text", "jsonl"], default="text")
     pr.add_argument("--batch-size", type=int, default=1024, help="messages scored at a time")
+    pr.add_argument("--explain", action="store_true",
+                    help="also show the tokens that moved each score most, found by leaving each token "
+                         "out in turn (+: towards the positive label)")
+    pr.add_argument("--top", type=int, default=5, metavar="K", help="tokens shown by --explain (default 5)")
     _add_backend(pr)
     _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
@@ -209,6 +221,32 @@ def _add_baseline(commands) -> None:
     bl.set_defaults(handler=cmd_baseline)
 
 
+def _add_report(commands) -> None:
+    rp = _subparser(commands, "report", "write report.md and plots: each model beside the baselines on "
+                    "its own split (a --seeds directory: every seed, mean and std)", EXAMPLES["report"])
+    rp.add_argument("model_dirs", nargs="+", metavar="MODEL_DIR")
+    rp.add_argument("--out", metavar="DIR", help="report folder (default: MODEL_DIR/report for one model, "
+                                                 "else reports/)")
+    rp.add_argument("--data", metavar="PATH", help="data file (default: the one the model was trained on)")
+    rp.add_argument("--json", action="store_true", help="print report.json's summary")
+    rp.set_defaults(handler=cmd_report)
+
+
+def _add_tune(commands) -> None:
+    tu = _subparser(commands, "tune", "search hyperparameters with Optuna on the validation split; the best "
+                    "config is written for train --config", EXAMPLES["tune"])
+    tu.add_argument("--preset", choices=list(PRESETS), default="default", help="config the search starts from")
+    tu.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
+    tu.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    tu.add_argument("--out", metavar="DIR", default="runs/tune", help="where trials.csv and best_config.json go")
+    tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    tu.add_argument("--timeout", type=float, default=3600.0,
+                    help="seconds after which no new trial starts (default 3600)")
+    tu.add_argument("--epochs", type=int, default=0, help="epochs per trial (default: the config's)")
+    tu.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    tu.set_defaults(handler=cmd_tune)
+
+
 def _add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where to run the model (auto: a CUDA GPU when present)")
@@ -238,6 +276,50 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             m = result[name][split]
             print(f"{name:<13}{split:<5} accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  "
                   f"roc_auc {m['roc_auc']:.4f}  n {m['n']}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import model_dirs, score, write_report
+
+    dirs = [Path(d) for d in args.model_dirs]
+    out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("reports"))
+    corpora: dict = {}
+    groups = []
+    for folder in dirs:
+        runs = []
+        for model_dir in model_dirs(folder):
+            _log(f"scoring {model_dir} and fitting the baselines on its split")
+            runs.append(score(model_dir, args.data, corpora))
+        groups.append(runs)
+    path = write_report(groups, out)
+    if args.json:
+        print((out / "report.json").read_text(encoding="utf-8"), end="")
+    else:
+        print(f"report written to {path}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from .tune import BEST_CONFIG, TRIALS, TuneConfig, format_params, tune
+
+    settings = TuneConfig(trials=args.trials, timeout=args.timeout, epochs=args.epochs)
+    base = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path, corpora = find_data(args.data), {}
+
+    def corpus_for(config: Config) -> Corpus:  # emoji on or off: normalised once each
+        key = config.preprocess.keep_emoji
+        if key not in corpora:
+            corpora[key] = load_corpus(path, config.data, config.preprocess)
+        return corpora[key]
+
+    out = Path(args.out)
+    result = tune(base, corpus_for, settings, out, log=_log)
+    print(f"best validation accuracy {result['best_value']:.4f} after {result['trials']} trials: "
+          + format_params(result["best_params"]))
+    print(f"trials in {out / TRIALS}; train it with: stocksent train --config {out / BEST_CONFIG}")
     return 0
 
 
@@ -382,7 +464,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
     clf = SentimentClassifier.load(model_dir, args.device)
     dataset = clf.metrics.get("dataset", {})
-    corpus = load_corpus(_evaluation_data(args.data, dataset), clf.config.data, clf.config.preprocess)
+    corpus = load_corpus(data_for_model(args.data, dataset), clf.config.data, clf.config.preprocess)
     recorded = dataset.get("sha256")
     if recorded and recorded != corpus.sha256:
         _log(f"warning: {corpus.source} is not the file this model was trained on "
@@ -395,14 +477,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         _print_evaluation(args.split, metrics)
     return 0
-
-
-def _evaluation_data(explicit: str | None, dataset: dict) -> Path:
-    """--data if given, else the file the model was trained on if it is still there, else the usual search."""
-    source = dataset.get("source")
-    if not explicit and source and Path(source).is_file():
-        return Path(source)
-    return find_data(explicit)
 
 
 def _print_evaluation(split: str, m: dict) -> None:
@@ -418,16 +492,19 @@ def _print_evaluation(split: str, m: dict) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise StocksentError("--top must be at least 1")
     clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
     texts = _predict_inputs(args)
+    explain = args.top if args.explain else 0
     batch: list[str] = []
     for text in texts:
         batch.append(text)
         if len(batch) >= max(1, args.batch_size):
-            _print_predictions(clf, batch, args.format)
+            _print_predictions(clf, batch, args.format, explain)
             batch = []
     if batch:
-        _print_predictions(clf, batch, args.format)
+        _print_predictions(clf, batch, args.format, explain)
     return 0
 
 
@@ -443,16 +520,21 @@ def _predict_inputs(args: argparse.Namespace):
     return (line.rstrip("\n") for line in sys.stdin)
 
 
-def _print_predictions(clf: SentimentClassifier, texts: list[str], fmt: str) -> None:
+def _print_predictions(clf: SentimentClassifier, texts: list[str], fmt: str, explain: int = 0) -> None:
     probs = clf.predict_proba(texts)
     lines = []
     for text, p in zip(texts, probs):
         label = clf.labels[int(p >= 0.5)]
+        why = clf.explain(text, explain) if explain else []
         if fmt == "jsonl":
-            lines.append(json.dumps({"text": text, "label": label, "prob_bullish": round(float(p), 6)},
-                                    ensure_ascii=False))
+            record = {"text": text, "label": label, "prob_bullish": round(float(p), 6)}
+            if explain:
+                record["explanation"] = [{"token": t, "effect": round(e, 6)} for t, e in why]
+            lines.append(json.dumps(record, ensure_ascii=False))
         else:
             lines.append(f"{label}\t{p:.4f}\t{' '.join(text.split())}")
+            if explain:
+                lines.append("\t" + "  ".join(f"{t} {e:+.3f}" for t, e in why))
     sys.stdout.write("\n".join(lines) + "\n")
 
 

@@ -79,10 +79,12 @@ class TrainConfig:
     loss: str = "bce"  # "bce" on logits, or "mse" on the sigmoid output as the article
     optimizer: str = "adamw"  # "adamw", "adam" or "adadelta"
     lr: float = 2e-3
+    schedule: str = "constant"  # learning rate: "constant", or "linear" decay to zero by the last epoch
     weight_decay: float = 0.0
     rho: float = 0.95  # Adadelta; TensorFlow's default (PyTorch's is 0.9)
     eps: float = 1e-8  # TensorFlow's default for Adadelta and Adam
     sparse_embedding: bool = False  # update only the embedding rows in the batch
+    average_decay: float = 0.0  # > 0: validate and save a moving average of the weights with this decay
     batch_size: int = 256
     epochs: int = 50
     patience: int = 0  # epochs without a better validation loss before stopping; 0 = never stop early
@@ -96,9 +98,11 @@ class TrainConfig:
         _check(self.loss in ("bce", "mse"), "loss must be bce or mse")
         _check(self.optimizer in ("adamw", "adam", "adadelta"), "optimizer must be adamw, adam or adadelta")
         _check(self.lr > 0, "lr must be positive")
+        _check(self.schedule in ("constant", "linear"), "schedule must be constant or linear")
         _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")
         _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
         _check(self.patience >= 0, "patience must be 0 or more")
+        _check(0.0 <= self.average_decay < 1.0, "average_decay must be in [0, 1)")
 
 
 @dataclass

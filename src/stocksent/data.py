@@ -52,6 +52,15 @@ def find_data(explicit: str | os.PathLike | None = None) -> Path:
                          "or set STOCKSENT_DATA")
 
 
+def data_for_model(explicit: str | os.PathLike | None, dataset: dict) -> Path:
+    """`explicit` if given, else the file a model was trained on (its metrics' "dataset") if it
+    is still there, else the usual search."""
+    source = dataset.get("source")
+    if not explicit and source and Path(source).is_file():
+        return Path(source)
+    return find_data(explicit)
+
+
 def _existing(path: Path, where: str) -> Path:
     if not path.exists():
         raise StocksentError(f"data file not found ({where}): {path}")

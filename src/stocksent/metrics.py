@@ -50,3 +50,31 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     for s, e in zip(starts, ends):
         ranks[order[s:e]] = (s + e + 1) / 2.0
     return float((ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    order = np.argsort(-np.asarray(scores), kind="mergesort")
+    ranked_scores, ranked = np.asarray(scores)[order], labels[order]
+    ends = np.flatnonzero(np.concatenate([ranked_scores[1:] != ranked_scores[:-1], [True]]))
+    tp, fp = np.cumsum(ranked)[ends], np.cumsum(1 - ranked)[ends]
+    tpr = np.concatenate([[0.0], tp / max(int(labels.sum()), 1)])
+    fpr = np.concatenate([[0.0], fp / max(int((1 - labels).sum()), 1)])
+    return fpr, tpr
+
+
+def reliability(labels: np.ndarray, prob: np.ndarray, bins: int = 10) -> dict:
+    """Calibration in equal-width probability bins: mean predicted probability against the
+    observed positive rate in each non-empty bin, and the expected calibration error (their
+    gap weighted by bin size)."""
+    labels, prob = np.asarray(labels, dtype=np.float64), np.asarray(prob, dtype=np.float64)
+    which = np.minimum((prob * bins).astype(np.int64), bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            rows.append({"low": b / bins, "high": (b + 1) / bins, "n": int(inside.sum()),
+                         "mean_prob": float(prob[inside].mean()), "positive_rate": float(labels[inside].mean())})
+    ece = sum(r["n"] * abs(r["mean_prob"] - r["positive_rate"]) for r in rows) / max(len(labels), 1)
+    return {"bins": rows, "ece": float(ece)}

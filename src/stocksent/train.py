@@ -24,7 +24,8 @@ from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
 from .metrics import binary_metrics
 from .model import SentimentLSTM
-from .optim import SplitOptimizer, clip_gradients, make_optimizer
+from .optim import (SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer,
+                    set_learning_rate)
 from .store import HISTORY, METRICS, load_model, read_json, save_model, write_bytes, write_json
 from .vocab import Vocab
 
@@ -64,13 +65,19 @@ def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str) -> torc
 
 def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.ndarray],
                     labels: np.ndarray, batches: list[np.ndarray], cfg: TrainConfig,
-                    pad_to: int | None = None, bar: Callable | None = None) -> tuple[float, float]:
-    """One pass over `batches`; returns mean loss and accuracy over the messages seen."""
+                    pad_to: int | None = None, bar: Callable | None = None,
+                    rate: Callable[[int], float] | None = None,
+                    after_step: Callable[[int], None] | None = None) -> tuple[float, float]:
+    """One pass over `batches`; returns mean loss and accuracy over the messages seen.
+    `rate(i)` gives the learning rate of the epoch's i-th step (None: leave it as it is), and
+    `after_step(i)` runs after its update."""
     model.train()
     device = model_device(model)
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for index in (bar(batches) if bar else batches):
+    for step, index in enumerate(bar(batches) if bar else batches):
+        if rate is not None:
+            set_learning_rate(optimizer, rate(step))
         tokens, lengths, targets = to_device(device, *pad_batch(encoded, index, pad_to),
                                              torch.from_numpy(labels[index]))
         with autocast(device, cfg.bf16):
@@ -81,6 +88,8 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
         if cfg.grad_clip:
             clip_gradients(model, cfg.grad_clip)
         optimizer.step()
+        if after_step is not None:
+            after_step(step)
         # Sums stay on the device: reading them back every step would stall a GPU.
         total_loss += loss.detach() * len(index)
         correct += ((logits.detach() > 0).long() == targets).sum()
@@ -132,8 +141,10 @@ class Run:
 
 
 def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
-        bar: Callable | None = None, world: World = World()) -> dict[str, Any]:
+        bar: Callable | None = None, world: World = World(),
+        on_epoch: Callable[[Progress], None] | None = None) -> dict[str, Any]:
     """Train, keeping the weights with the best validation loss in `out`; return final metrics.
+    `on_epoch` sees the progress after each epoch is saved (a tuner uses it to stop bad trials).
 
     Under torchrun every rank runs this with the same arguments: each trains on its share of
     the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
@@ -142,7 +153,9 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
     torch.manual_seed(seed)  # initial weights, the same on every rank
     model = SentimentLSTM(run.config.model).to(world.device)
     optimizer = make_optimizer(model, cfg)
-    progress = load_checkpoint(out, model, optimizer) if resume else Progress()
+    average = WeightAverage(model, SentimentLSTM(run.config.model).to(world.device), cfg.average_decay) \
+        if cfg.average_decay else None
+    progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
     if resume:
         log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
     trainer = wrap(model, world)
@@ -151,17 +164,24 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
         started = time.perf_counter()
         rng = seed_everything(seed, progress.epoch, world.rank)
         batches = shard(bucket_batches(lengths, cfg.batch_size, rng), world)
+        done, total = progress.epoch * len(batches), cfg.epochs * len(batches)
         loss, acc = train_one_epoch(trainer, optimizer, run.encoded["train"], run.labels["train"],
-                                    batches, cfg, bar=bar)
+                                    batches, cfg, bar=bar,
+                                    rate=lambda step: learning_rate(cfg, done + step, total),
+                                    after_step=average and (lambda step: average.update(done + step)))
         seen = sum(map(len, batches))
         loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
-        val = _validate(run, model, world)
+        scored = average.model if average else model  # what validation scores and the model directory keeps
+        val = _validate(run, scored, world)
         seen = max(seen, 1)  # a split smaller than one batch per rank trains on nothing this epoch
         _record(progress, loss_sum / seen, correct / seen, val, time.perf_counter() - started)
         log(_epoch_line(progress, cfg.epochs))
         if world.main:
-            _save_epoch(run, out, model, optimizer, progress, val)
+            _save_epoch(run, out, scored, progress, val)
+            save_checkpoint(out, run.config, model, optimizer, progress, average)
         barrier(world)
+        if on_epoch is not None:
+            on_epoch(progress)
     return progress.__dict__
 
 
@@ -173,12 +193,10 @@ def _validate(run: Run, model: SentimentLSTM, world: World) -> dict[str, Any]:
     return {**val, "loss": loss, "accuracy": accuracy}
 
 
-def _save_epoch(run: Run, out: Path, model: SentimentLSTM, optimizer: Optimizer, progress: Progress,
-                val: dict[str, Any]) -> None:
+def _save_epoch(run: Run, out: Path, model: SentimentLSTM, progress: Progress, val: dict[str, Any]) -> None:
     if progress.best_epoch == progress.epoch:
         save_model(out, run.config, run.vocab, cpu_state(model), {"val": val})
     write_json(out / HISTORY, progress.history)
-    save_checkpoint(out, run.config, model, optimizer, progress)
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -209,28 +227,38 @@ def _epoch_line(progress: Progress, epochs: int) -> str:
 
 
 def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: Optimizer,
-                    progress: Progress) -> None:
-    """Last-epoch weights and optimizer state; state.json goes last and names both checksums."""
+                    progress: Progress, average: WeightAverage | None = None) -> None:
+    """Last-epoch weights, optimizer state and weight average; state.json goes last and names
+    every file's checksum."""
     folder = out / CHECKPOINT
     folder.mkdir(parents=True, exist_ok=True)
-    weights = save_safetensors(cpu_state(model))
     buffer = io.BytesIO()
     torch.save(optimizer.state_dict(), buffer)
-    write_bytes(folder / "weights.safetensors", weights)
-    write_bytes(folder / "optimizer.pt", buffer.getvalue())
+    files = {"weights.safetensors": save_safetensors(cpu_state(model)), "optimizer.pt": buffer.getvalue()}
+    if average is not None:
+        files["average.safetensors"] = save_safetensors(cpu_state(average.model))
+    for name, data in files.items():
+        write_bytes(folder / name, data)
     write_json(folder / "state.json", {
         "progress": progress.__dict__, "config": config.to_dict(),
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
-        "optimizer_sha256": hashlib.sha256(buffer.getvalue()).hexdigest(),
+        **{_sha_key(name): hashlib.sha256(data).hexdigest() for name, data in files.items()},
     })
 
 
-def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer) -> Progress:
+def _sha_key(name: str) -> str:
+    return name.split(".")[0] + "_sha256"  # weights.safetensors -> weights_sha256
+
+
+def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer,
+                    average: WeightAverage | None = None) -> Progress:
     folder = out / CHECKPOINT
     state = _read_state(out)
     weights = _verified(folder / "weights.safetensors", state.get("weights_sha256"))
     opt_bytes = _verified(folder / "optimizer.pt", state.get("optimizer_sha256"))
     model.load_state_dict(load_safetensors(weights))
+    if average is not None:
+        name = "average.safetensors"
+        average.model.load_state_dict(load_safetensors(_verified(folder / name, state.get(_sha_key(name)))))
     # weights_only: the optimizer file holds tensors and numbers, never code to run.
     optimizer.load_state_dict(torch.load(io.BytesIO(opt_bytes), weights_only=True))
     return Progress(**state["progress"])
