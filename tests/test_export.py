@@ -45,12 +45,13 @@ def test_missing_or_stale_onnx_is_one_clear_error(exported, trained_model, tmp_p
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_onnx_matches_torch_for_bidirectional_max_pooling(data_slice, real_rows, tmp_path):
+@pytest.mark.parametrize("variant", [["--bidirectional", "--pooling", "max"], ["--bigram-buckets", "1000"]],
+                         ids=["bidirectional-max", "bigram-bag"])
+def test_onnx_matches_torch_for_other_architectures(data_slice, real_rows, tmp_path, variant):
     from conftest import TINY
 
-    folder = tmp_path / "bimax"
-    assert main(["train", "--data", str(data_slice), "--out", str(folder), *TINY, "--epochs", "1",
-                 "--bidirectional", "--pooling", "max"]) == 0
+    folder = tmp_path / "variant"
+    assert main(["train", "--data", str(data_slice), "--out", str(folder), *TINY, "--epochs", "1", *variant]) == 0
     assert main(["export", str(folder), "--onnx"]) == 0
     texts = [r["message"] for r in real_rows[:200]]
     np.testing.assert_allclose(SentimentClassifier.load(folder, backend="onnx").predict_proba(texts),

@@ -90,3 +90,20 @@ def test_bidirectional_scores_do_not_depend_on_padding():
     with torch.no_grad():
         model.backward_lstms[0].weight_ih_l0.add_(0.5)
     assert not torch.allclose(model(torch.tensor([[5, 6, 7]]), torch.tensor([3])), alone)
+
+
+def test_bigram_bag_reads_each_word_pair_of_the_message_only():
+    model = make(bigram_buckets=97, bigram_dim=3)
+    assert model.head.in_features == 4 + 3
+    alone = model(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
+    padded = model(torch.tensor([[5, 6, 7, 0, 0], [9, 8, 7, 6, 5]]), torch.tensor([3, 5]))
+    torch.testing.assert_close(padded[0], alone[0])
+    # The bag is the mean of the rows of the pairs (5, 6) and (6, 7); one word has no pair.
+    rows = [(a * 1_000_003 + b) % 97 + 1 for a, b in ((5, 6), (6, 7))]
+    bag = model._bigram_bag(torch.tensor([[5, 6, 7, 0]]), torch.tensor([3]))
+    torch.testing.assert_close(bag[0], model.bigrams.weight[rows].mean(dim=0))
+    assert model._bigram_bag(torch.tensor([[5]]), torch.tensor([1])).abs().sum() == 0
+    # Word order matters to a pair: "calls not puts" and "puts not calls" differ in the bag.
+    a = model._bigram_bag(torch.tensor([[5, 6, 7]]), torch.tensor([3]))
+    b = model._bigram_bag(torch.tensor([[7, 6, 5]]), torch.tensor([3]))
+    assert not torch.allclose(a, b)

@@ -125,3 +125,66 @@ def test_fast_entity_patterns_match_the_readable_ones_on_random_text():
         text = "".join(rng.choice("0123456789..$$%a @:/ ") for _ in range(rng.randint(0, 12)))
         for pattern, token in _READABLE:
             assert fast[token].sub("#", text) == pattern.sub("#", text), (token, text)
+
+
+# Property tests over arbitrary Unicode. Each counts the inputs it was given, so the figure
+# reported for it is what actually ran.
+PROPERTY_EXAMPLES = 3000
+
+
+def run_property(strategy, check, examples=PROPERTY_EXAMPLES):
+    from hypothesis import HealthCheck, given, settings
+
+    tried = []
+
+    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def prop(value):
+        tried.append(1)
+        check(value)
+
+    prop()
+    assert len(tried) >= examples
+    return len(tried)
+
+
+def _texts():
+    from hypothesis import strategies as st
+
+    # Any code point, plus the characters the rules care about, so entities turn up often.
+    alphabet = st.one_of(st.characters(), st.sampled_from(list("$@&#;.:/0123456789 abcSPY<>%\n\t\u200d\ufe0f🚀🐻")))
+    return st.one_of(st.text(), st.text(alphabet=alphabet, max_size=80))
+
+
+def test_tokens_never_empty_or_holding_whitespace():
+    def check(text):
+        for keep_emoji in (True, False):
+            tokens = tokenize(text, keep_emoji)
+            assert all(t and t == "".join(t.split()) for t in tokens)
+            assert all(t in SPECIAL_TOKENS or ("<" not in t and ">" not in t) for t in tokens)
+            assert normalize(text, keep_emoji) == " ".join(tokens)
+    run_property(_texts(), check)
+
+
+def test_special_tokens_survive_any_surroundings():
+    from hypothesis import strategies as st
+
+    entities = [("$spy", TICKER), ("@trader", USER), ("https://x.co/a?b=1", LINK), ("$4.50", PRICE), ("12", NUMBER)]
+
+    def check(case):
+        left, right, k = case
+        entity, token = entities[k]
+        assert token in tokenize(f"{left} {entity} {right}")
+    run_property(st.tuples(_texts(), _texts(), st.integers(0, len(entities) - 1)), check)
+
+
+def test_normalising_is_stable():
+    # The words left after normalising are lower-case, free of punctuation, digits and
+    # entities: normalising them again changes nothing. (Special tokens are left out: as text,
+    # "<TICKER>" is just a word in brackets.)
+    def check(text):
+        for keep_emoji in (True, False):
+            words = [t for t in tokenize(text, keep_emoji) if t not in SPECIAL_TOKENS]
+            assert tokenize(" ".join(words), keep_emoji) == words
+    run_property(_texts(), check)

@@ -29,6 +29,12 @@ def test_vocabulary_comes_from_the_training_split_only(data_slice):
     assert test_only and not test_only & set(run.vocab.itos)
 
 
+def checkpoint_part(model_dir, part):
+    """The tensors of one part (weights, average) of a model directory's training checkpoint."""
+    state = json.loads((model_dir / "checkpoint" / "state.json").read_text())
+    return load_file(model_dir / "checkpoint" / state["files"][part])
+
+
 def _train(out, *extra):
     return main(["train", "--data", str(out.parent.parent / "slice.csv.gz"), "--out", str(out), *TINY, *extra])
 
@@ -59,8 +65,8 @@ def test_resume_continues_to_the_same_weights(slice_dir, extra):
     for change in (["--group-duplicates"], ["--lstm-sizes", "8"]):  # the run's shape is fixed
         assert main(["train", "--data", str(slice_dir.parent / "slice.csv.gz"),
                      "--out", str(slice_dir / "part"), "--resume", *change]) == 1
-    for name in ("checkpoint/weights.safetensors", "model.safetensors"):
-        full, part = (load_file(slice_dir / run / name) for run in ("full", "part"))
+    for read in (lambda run: checkpoint_part(run, "weights"), lambda run: load_file(run / "model.safetensors")):
+        full, part = (read(slice_dir / run) for run in ("full", "part"))
         assert all(np.array_equal(full[k].numpy(), part[k].numpy()) for k in full)
     history = [json.loads((slice_dir / n / "history.json").read_text()) for n in ("full", "part")]
     for rows in history:
@@ -102,8 +108,155 @@ def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
     fit(Run.prepare(cfg, corpus), tmp_path / "m", log=lambda line: None)
     saved = load_model(tmp_path / "m")[2]
-    last = load_file(tmp_path / "m" / "checkpoint" / "weights.safetensors")
-    average = load_file(tmp_path / "m" / "checkpoint" / "average.safetensors")
+    last, average = checkpoint_part(tmp_path / "m", "weights"), checkpoint_part(tmp_path / "m", "average")
     # The average trails the raw weights, and the model directory holds it, not the raw weights.
     assert not np.allclose(average["lstms.0.weight_hh_l0"].numpy(), last["lstms.0.weight_hh_l0"].numpy())
     assert all(np.array_equal(saved[k].numpy(), average[k].numpy()) for k in saved)
+
+
+# Runs `stocksent train` in a child process that SIGKILLs itself at a chosen point: at the
+# n-th loss computed (mid-epoch), or part-way through the n-th write of a named file (half its
+# bytes in the temporary file beside it, nothing renamed yet).
+KILLER = """
+import os, signal, sys
+from stocksent import store, train
+from stocksent.cli import main
+
+kind, target, n, args = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+seen = 0
+
+def hit():
+    global seen
+    seen += 1
+    return seen == n
+
+if kind == "step":
+    loss = train.compute_loss
+    def compute_loss(*a, **k):
+        if hit():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return loss(*a, **k)
+    train.compute_loss = compute_loss
+else:
+    destination = store.atomic_destination
+    def atomic_destination(dest):
+        if dest.name == target and hit():
+            with open(dest.parent / f".{dest.name}.crash.tmp", "wb") as f:
+                f.write(b"half a file")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return destination(dest)
+    store.atomic_destination = atomic_destination
+sys.exit(main(args))
+"""
+
+KILL_POINTS = [
+    ("step", "-", 8),  # epoch 1, before anything is saved
+    ("step", "-", 60),  # mid epoch 2
+    ("write", "model.safetensors", 2),  # replacing the best weights (epoch 2)
+    ("write", "config.json", 2),  # weights replaced, config.json not yet
+    ("write", "weights-2.safetensors", 1),  # writing epoch 2's checkpoint
+    ("write", "state.json", 2),  # epoch 2's checkpoint files written, state.json not yet
+    ("write", "history.json", 3),  # epoch 3
+]
+
+
+@pytest.mark.parametrize("kind,target,n", KILL_POINTS, ids=[f"{k}-{t}-{n}" for k, t, n in KILL_POINTS])
+def test_sigkill_then_resume_loses_at_most_an_epoch_and_ends_identical(slice_dir, kind, target, n):
+    import subprocess
+    import sys
+
+    from stocksent import SentimentClassifier
+    from stocksent.errors import StocksentError
+
+    args = ["train", "--data", str(slice_dir.parent / "slice.csv.gz"), *TINY, "--epochs", "3", "--lr", "0.01"]
+    assert main([*args, "--out", str(slice_dir / "full")]) == 0
+    out = slice_dir / "killed"
+    child = subprocess.run([sys.executable, "-c", KILLER, kind, target, str(n), *args, "--out", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == -9, child.stderr  # the kill point was reached
+    state = out / "checkpoint" / "state.json"
+    if (out / "config.json").exists():
+        SentimentClassifier.load(out)  # a model directory once written always loads
+    else:
+        with pytest.raises(StocksentError):
+            SentimentClassifier.load(out)
+    if not state.exists():  # killed in epoch 1: nothing to resume, so start again
+        assert main([*args, "--out", str(out), "--resume"]) == 1
+        assert main([*args, "--out", str(out)]) == 0
+    else:
+        full_history = json.loads((slice_dir / "full" / "history.json").read_text())
+        kept = json.loads(state.read_text())["progress"]["epoch"]
+        assert kept >= 1 and kept <= len(full_history)
+        assert main(["train", "--out", str(out), "--resume"]) == 0
+    for read in (lambda run: checkpoint_part(run, "weights"), lambda run: load_file(run / "model.safetensors")):
+        full, resumed = read(slice_dir / "full"), read(out)
+        assert all(np.array_equal(full[k].numpy(), resumed[k].numpy()) for k in full)
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in (slice_dir / "full", out)]
+    assert metrics[0]["test"] == metrics[1]["test"] and metrics[0]["val"] == metrics[1]["val"]
+    assert not (out / "model.prev.safetensors").exists()
+
+
+class Payload:
+    """Unpickling this runs a shell command that leaves a marker file: the code a malicious
+    checkpoint would carry."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def _plant(path, data, record, key):
+    """Replace a file and update the checksum that vouches for it, as an attacker would."""
+    import hashlib
+
+    path.write_bytes(data)
+    state = json.loads(record.read_text())
+    if len(key) == 2:
+        state[key[0]][key[1]] = hashlib.sha256(data).hexdigest()
+    else:
+        state[key[0]] = hashlib.sha256(data).hexdigest()
+    record.write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("part", ["optimizer", "weights"])
+@pytest.mark.parametrize("fmt", ["pickle", "torch.save"])
+def test_a_pickle_bomb_in_a_checkpoint_is_refused_unrun(slice_dir, part, fmt, capsys):
+    import io
+    import pickle
+
+    import torch
+
+    assert _train(slice_dir / "m", "--epochs", "1") == 0
+    marker = slice_dir / "code-ran"
+    buffer = io.BytesIO()
+    torch.save(Payload(marker), buffer) if fmt == "torch.save" else pickle.dump(Payload(marker), buffer)
+    state = slice_dir / "m" / "checkpoint" / "state.json"
+    name = json.loads(state.read_text())["files"][part]
+    _plant(slice_dir / "m" / "checkpoint" / name, buffer.getvalue(), state, ("sha256", part))
+    assert main(["train", "--out", str(slice_dir / "m"), "--resume", "--epochs", "2"]) == 1
+    assert not marker.exists()
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("stocksent: error:") and "checkpoint" in err
+
+
+def test_a_pickle_bomb_as_model_weights_is_refused_unrun(trained_model, tmp_path, capsys):
+    import pickle
+    import shutil
+
+    from stocksent import SentimentClassifier
+    from stocksent.errors import StocksentError
+
+    folder = tmp_path / "m"
+    shutil.copytree(trained_model, folder)
+    live = tmp_path / "live"
+    pickle.loads(pickle.dumps(Payload(live)))
+    assert live.exists()  # the payload does run when something unpickles it
+    marker = tmp_path / "code-ran"
+    _plant(folder / "model.safetensors", pickle.dumps(Payload(marker)), folder / "config.json", ("weights_sha256",))
+    with pytest.raises(StocksentError, match="not a valid safetensors"):
+        SentimentClassifier.load(folder)
+    assert main(["predict", str(folder), "x"]) == 1 and not marker.exists()

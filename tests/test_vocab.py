@@ -36,3 +36,26 @@ def test_round_trip_and_decode():
 def test_rejects_a_file_that_is_not_a_vocabulary():
     with pytest.raises(StocksentError, match="not a stocksent vocabulary"):
         Vocab.from_dict({"tokens": ["a", "b"]})
+
+
+def test_encode_decode_is_stable_on_any_text():
+    from hypothesis import strategies as st
+
+    from test_preprocess import _texts, run_property
+
+    vocab = Vocab.build([tokenize("$SPY calls to the moon 🚀 @trader buy 12 $4.50 https://x.co"),
+                         tokenize("puts puts bears 🐻 sell")], min_freq=1)
+
+    def check(texts):
+        for text in texts:
+            tokens = tokenize(text)
+            ids = vocab.encode(tokens)
+            assert len(ids) == len(tokens) and all(1 <= i < len(vocab) for i in ids)
+            decoded = vocab.decode(ids)
+            # Known words come back as they were, unknown ones as <UNK>, and a second round trip changes nothing.
+            assert decoded == [t if t in vocab.stoi else UNK for t in tokens]
+            assert vocab.encode(decoded) == ids
+        # Building from any text keeps padding at 0, unknown at 1, and survives a save and load.
+        built = Vocab.build([tokenize(t) for t in texts])
+        assert built.itos[:2] == [PAD, UNK] and Vocab.from_dict(built.to_dict()).itos == built.itos
+    run_property(st.lists(_texts(), max_size=5), check, examples=1500)

@@ -13,7 +13,7 @@ from .config import Config
 from .device import resolve_device
 from .errors import StocksentError
 from .export import OnnxScorer
-from .model import SentimentLSTM
+from .model import SentimentLSTM, load_weights
 from .preprocess import tokenize
 from .store import load_model, read_metrics
 from .train import predict_logits
@@ -47,8 +47,7 @@ class SentimentClassifier:
             return cls(None, vocab, config, read_metrics(folder), OnnxScorer(folder, threads))
         if backend != "torch":
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
-        model = SentimentLSTM(config.model)
-        model.load_state_dict(state)
+        model = load_weights(SentimentLSTM(config.model), state, str(folder))
         return cls(model.to(resolve_device(device)), vocab, config, read_metrics(folder))
 
     @property

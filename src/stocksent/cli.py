@@ -21,7 +21,7 @@ from .errors import StocksentError
 from .export import export_onnx
 from .split import SPLITS
 from .store import CONFIG, load_model, write_json
-from .train import Run, checkpoint_config, evaluate, progress_bar, train_and_test, CHECKPOINT
+from .train import Run, checkpoint_config, checkpoint_dataset, evaluate, progress_bar, train_and_test, CHECKPOINT
 
 EXAMPLES = {
     "fetch": "example: stocksent data fetch    |    stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz",
@@ -47,6 +47,9 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
     ("--initial-state", "model", "initial_state", str, "LSTM state before the first word: zero or learned"),
     ("--pooling", "model", "pooling", str, "what the head reads: last (word's output), max or mean over words"),
+    ("--bigram-buckets", "model", "bigram_buckets", int, "also feed the head a bag of word pairs hashed into "
+                                                          "this many rows (0: off)"),
+    ("--bigram-dim", "model", "bigram_dim", int, "size of a word pair's vector in that bag"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
     ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),
@@ -383,7 +386,7 @@ def _train(args: argparse.Namespace, config: Config, out: Path, world: World, co
         log("sparse embedding gradients cannot be all-reduced by NCCL; using dense updates")
         config = config.override("train", sparse_embedding=False)
     quiet = corpus is not None
-    corpus = corpus or load_corpus(find_data(args.data), config.data, config.preprocess)
+    corpus = corpus or _training_corpus(args, config, out)
     run = Run.prepare(config, corpus)
     log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
         f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
@@ -400,6 +403,18 @@ def _train(args: argparse.Namespace, config: Config, out: Path, world: World, co
     if world.main:
         _report(metrics, out, args.json)
     return 0
+
+
+def _training_corpus(args: argparse.Namespace, config: Config, out: Path) -> Corpus:
+    """The data to train on; a resumed run reads the file it started with, and no other."""
+    if not args.resume:
+        return load_corpus(find_data(args.data), config.data, config.preprocess)
+    started = checkpoint_dataset(out)
+    corpus = load_corpus(data_for_model(args.data, started), config.data, config.preprocess)
+    if started.get("sha256") and started["sha256"] != corpus.sha256:
+        raise StocksentError(f"{corpus.source} is not the file this run started on (sha256 differs); "
+                             f"resume with --data {started.get('source', 'FILE')}")
+    return corpus
 
 
 def _report_seeds(runs: dict[int, dict], out: Path) -> None:

@@ -25,6 +25,8 @@ class ModelConfig:
     initial_state: str = "zero"  # LSTM state before the first word: "zero", or "learned" per layer
     pooling: str = "last"  # what the head reads: the "last" word's output, or "max" / "mean" over words
     bidirectional: bool = False  # each layer also reads each message from its last word back
+    bigram_buckets: int = 0  # > 0: the head also reads a bag of word pairs, hashed into this many rows
+    bigram_dim: int = 16  # size of each word pair's vector in that bag
 
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0, "embedding_dim must be positive")
@@ -36,6 +38,8 @@ class ModelConfig:
         _check(self.weight_init in ("pytorch", "glorot"), "weight_init must be pytorch or glorot")
         _check(self.initial_state in ("zero", "learned"), "initial_state must be zero or learned")
         _check(self.pooling in ("last", "max", "mean"), "pooling must be last, max or mean")
+        _check(0 <= self.bigram_buckets <= 2 ** 24 and self.bigram_dim > 0,
+               "bigram_buckets must be between 0 and 16777216, bigram_dim positive")
         _check(not (self.bidirectional and self.initial_state == "learned"),
                "a learned initial state is for one-directional layers only")
 

@@ -144,6 +144,11 @@ def _readable(path: Path) -> Iterator[None]:
         raise StocksentError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+# Python's csv refuses fields over 128 KiB; a scraped message can be longer, and the tokenizer
+# cuts it to max_tokens anyway.
+csv.field_size_limit(64 * 1024 * 1024)
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
@@ -162,10 +167,14 @@ def _rows(path: Path) -> Iterator[dict]:
         if _is_jsonl(path):
             yield from _json_rows(f, path)
         else:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None:
-                raise StocksentError(f"{path}: the file is empty")
-            yield from reader
+            # strict: a quote left open is an error, not a field that swallows the rest of the file.
+            reader = csv.DictReader(f, strict=True)
+            try:
+                if reader.fieldnames is None:
+                    raise StocksentError(f"{path}: the file is empty")
+                yield from reader
+            except csv.Error as exc:
+                raise StocksentError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
 
 
 def _json_rows(f: io.TextIOBase, path: Path) -> Iterator[dict]:

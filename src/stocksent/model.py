@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .errors import StocksentError
 
 
 class SentimentLSTM(nn.Module):
@@ -25,7 +26,13 @@ class SentimentLSTM(nn.Module):
         ) if config.bidirectional else None
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.lstm_sizes[-1] * directions, 1)
+        # Word pairs, hashed into a table of their own and averaged over the message: the
+        # phrase features ("buy puts", "to the") a bag-of-bigrams model thrives on, handed to
+        # the head beside what the LSTM read.
+        self.bigrams = nn.Embedding(config.bigram_buckets + 1, config.bigram_dim, padding_idx=0) \
+            if config.bigram_buckets else None
+        features = config.lstm_sizes[-1] * directions + (config.bigram_dim if config.bigram_buckets else 0)
+        self.head = nn.Linear(features, 1)
         # A learned starting state (h, c) per layer. The article pads on the left with a trainable
         # padding word, so its LSTM reaches each message's first word in a learned state, not zero.
         self.initial_states = nn.ParameterList(
@@ -67,7 +74,23 @@ class SentimentLSTM(nn.Module):
             if self.backward_lstms is not None:
                 out = torch.cat([out, self._backward(layer, x, lengths)], dim=2)  # (B, T, 2H)
             x = self.dropout(out)
-        return self.head(self._pool(x, lengths)).squeeze(1)  # (B,)
+        features = self._pool(x, lengths)
+        if self.bigrams is not None:
+            features = torch.cat([features, self._bigram_bag(tokens, lengths)], dim=1)
+        return self.head(features).squeeze(1)  # (B,)
+
+    def sparse_tables(self) -> list[nn.Embedding]:
+        """The lookup tables whose gradients can be sparse (only the rows a batch uses)."""
+        return [self.embedding, *([self.bigrams] if self.bigrams is not None else [])]
+
+    def _bigram_bag(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids -> (B, bigram_dim): the mean vector of each message's word pairs."""
+        pairs = tokens[:, :-1] * 1_000_003 + tokens[:, 1:]  # one int64 per adjacent pair of ids
+        rows = pairs % self.config.bigram_buckets + 1  # row 0 stays the zero padding row
+        count = (lengths - 1).clamp(min=0)
+        real = torch.arange(pairs.size(1), device=tokens.device).view(1, -1) < count.view(-1, 1)
+        bag = self.bigrams(rows * real).sum(dim=1) / count.clamp(min=1).view(-1, 1).to(torch.float32)
+        return self.embedding_dropout(bag)
 
     def _pool(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, H) outputs -> (B, H), reading only each message's real words."""
@@ -98,3 +121,14 @@ class SentimentLSTM(nn.Module):
             return None  # zeros
         h, c = self.initial_states[layer].expand(-1, -1, batch, -1)  # (1, B, H) each
         return h.contiguous(), c.contiguous()
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Copy `state` into `model`; weights of another shape (another vocabulary size, another
+    network) or with names missing are one clear error naming `source`."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
+        raise StocksentError(f"{source}: the weights do not fit the model its config describes ({detail})") from None
+    return model

@@ -46,11 +46,12 @@ class SplitOptimizer:
     only the rows in the batch and carries no weight decay.
     """
 
-    def __init__(self, embedding: nn.Embedding, rest: list[nn.Parameter], cfg: TrainConfig):
+    def __init__(self, tables: list[nn.Embedding], rest: list[nn.Parameter], cfg: TrainConfig):
+        weights = [table.weight for table in tables]
         if cfg.optimizer == "adadelta":
-            self.sparse = SparseAdadelta([embedding.weight], lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
+            self.sparse = SparseAdadelta(weights, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
         else:
-            self.sparse = torch.optim.SparseAdam([embedding.weight], lr=cfg.lr, eps=cfg.eps)
+            self.sparse = torch.optim.SparseAdam(weights, lr=cfg.lr, eps=cfg.eps)
         self.dense = _dense(rest, cfg)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -75,10 +76,13 @@ class SplitOptimizer:
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | SplitOptimizer:
     """The optimizer of `cfg`; switches the model's embedding to sparse gradients when asked."""
-    model.embedding.sparse = cfg.sparse_embedding
+    tables = model.sparse_tables()
+    for table in tables:
+        table.sparse = cfg.sparse_embedding
     if cfg.sparse_embedding:
-        rest = [p for name, p in model.named_parameters() if not name.startswith("embedding.")]
-        return SplitOptimizer(model.embedding, rest, cfg)
+        sparse = {id(table.weight) for table in tables}
+        rest = [p for p in model.parameters() if id(p) not in sparse]
+        return SplitOptimizer(tables, rest, cfg)
     return _dense(list(model.parameters()), cfg)
 
 

@@ -5,6 +5,8 @@
                          sha256 of the weights
       vocab.json         the token list; index = position
       model.safetensors  the weights
+      model.prev.safetensors  only while the weights are being replaced: the ones config.json
+                         still names, so a crash between the two writes leaves a model to load
       metrics.json       validation and test metrics
       history.json       one row per epoch (written by training)
 """
@@ -30,6 +32,7 @@ from .vocab import Vocab
 
 WEIGHTS, CONFIG, VOCAB, METRICS, HISTORY = (
     "model.safetensors", "config.json", "vocab.json", "metrics.json", "history.json")
+PREVIOUS_WEIGHTS = "model.prev.safetensors"
 
 
 _UMASK = os.umask(0)
@@ -81,10 +84,14 @@ def read_json(path: Path) -> Any:
 
 def save_model(folder: Path, config: Config, vocab: Vocab, state: dict[str, torch.Tensor],
                metrics: dict[str, Any]) -> None:
-    """Write the model directory. config.json goes last and names the weights' checksum,
-    so a crash part-way leaves a directory that refuses to load rather than a wrong model."""
+    """Write the model directory, every file by atomic rename. config.json goes last and names
+    the weights' checksum; until it is written, the weights it named before are kept as
+    model.prev.safetensors, so a crash at any point leaves a directory that loads (the old
+    model or the new one), never a mix."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = save_safetensors({k: v.detach().contiguous().cpu() for k, v in state.items()})
+    if (folder / WEIGHTS).exists() and (folder / CONFIG).exists():
+        _keep_previous(folder / WEIGHTS, folder / PREVIOUS_WEIGHTS)
     write_bytes(folder / WEIGHTS, weights)
     write_json(folder / VOCAB, vocab.to_dict())
     write_json(folder / METRICS, metrics)
@@ -94,6 +101,16 @@ def save_model(folder: Path, config: Config, vocab: Vocab, state: dict[str, torc
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         **config.to_dict(),
     })
+    (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
+
+
+def _keep_previous(current: Path, previous: Path) -> None:
+    # A hard link costs no copy; the atomic replace means an older leftover never lingers.
+    tmp = previous.with_name(f".{previous.name}.link")
+    tmp.unlink(missing_ok=True)
+    os.link(current, tmp)
+    os.replace(tmp, previous)
+    _fsync_dir(current.parent)
 
 
 def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
@@ -108,11 +125,27 @@ def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
                              f"(this stocksent reads version {FORMAT_VERSION})")
     config = Config.from_dict(raw)
     vocab = Vocab.from_dict(read_json(folder / VOCAB))
-    state = _read_weights(folder / WEIGHTS, raw.get("weights_sha256"))
+    state = _read_weights(_named_weights(folder, raw.get("weights_sha256")), raw.get("weights_sha256"))
     if len(vocab) != config.model.vocab_size:
         raise StocksentError(f"{folder}: vocab.json has {len(vocab)} tokens but the model expects "
                              f"{config.model.vocab_size}")
     return config, vocab, state
+
+
+def _named_weights(folder: Path, expected_sha: str | None) -> Path:
+    """model.safetensors, or the previous weights a crash mid-save left beside it if they are
+    the ones config.json names."""
+    previous = folder / PREVIOUS_WEIGHTS
+    if previous.exists() and _sha256(folder / WEIGHTS) != expected_sha and _sha256(previous) == expected_sha:
+        return previous
+    return folder / WEIGHTS
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def _read_weights(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
@@ -23,7 +25,7 @@ from .device import autocast, check_precision, model_device, to_device
 from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
 from .metrics import binary_metrics
-from .model import SentimentLSTM
+from .model import SentimentLSTM, load_weights
 from .optim import (SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer,
                     set_learning_rate)
 from .store import HISTORY, METRICS, load_model, read_json, save_model, write_bytes, write_json
@@ -124,6 +126,7 @@ class Run:
     splits: dict[str, np.ndarray]
     encoded: dict[str, list[np.ndarray]]
     labels: dict[str, np.ndarray]
+    dataset: dict[str, str] = field(default_factory=dict)  # source file and its sha256
 
     @classmethod
     def prepare(cls, config: Config, corpus: Corpus) -> "Run":
@@ -133,7 +136,8 @@ class Run:
         config = config.override("model", vocab_size=len(vocab))
         encoded = {name: encode(vocab, [corpus.tokens[i] for i in index]) for name, index in splits.items()}
         labels = {name: corpus.labels[index] for name, index in splits.items()}
-        return cls(config, vocab, splits, encoded, labels)
+        return cls(config, vocab, splits, encoded, labels,
+                   {"source": str(corpus.source.resolve()), "sha256": corpus.sha256})
 
     @property
     def names(self) -> tuple[str, str]:
@@ -178,7 +182,7 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
         log(_epoch_line(progress, cfg.epochs))
         if world.main:
             _save_epoch(run, out, scored, progress, val)
-            save_checkpoint(out, run.config, model, optimizer, progress, average)
+            save_checkpoint(out, run, model, optimizer, progress, average)
         barrier(world)
         if on_epoch is not None:
             on_epoch(progress)
@@ -226,46 +230,66 @@ def _epoch_line(progress: Progress, epochs: int) -> str:
             f"val_acc {row['val_accuracy']:.4f}{mark}")
 
 
-def save_checkpoint(out: Path, config: Config, model: nn.Module, optimizer: Optimizer,
+def save_checkpoint(out: Path, run: Run, model: nn.Module, optimizer: Optimizer,
                     progress: Progress, average: WeightAverage | None = None) -> None:
-    """Last-epoch weights, optimizer state and weight average; state.json goes last and names
-    every file's checksum."""
+    """Last-epoch weights, optimizer state and weight average, in files named by epoch;
+    state.json is replaced last and names them with their checksums, and only then are the
+    previous epoch's files removed. A crash at any point leaves a state.json whose files exist."""
     folder = out / CHECKPOINT
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(optimizer.state_dict(), buffer)
-    files = {"weights.safetensors": save_safetensors(cpu_state(model)), "optimizer.pt": buffer.getvalue()}
+    files = {"weights": save_safetensors(cpu_state(model)), "optimizer": buffer.getvalue()}
     if average is not None:
-        files["average.safetensors"] = save_safetensors(cpu_state(average.model))
-    for name, data in files.items():
-        write_bytes(folder / name, data)
+        files["average"] = save_safetensors(cpu_state(average.model))
+    names = {part: _checkpoint_file(part, progress.epoch) for part in files}
+    for part, data in files.items():
+        write_bytes(folder / names[part], data)
     write_json(folder / "state.json", {
-        "progress": progress.__dict__, "config": config.to_dict(),
-        **{_sha_key(name): hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        "progress": progress.__dict__, "config": run.config.to_dict(), "dataset": run.dataset, "files": names,
+        "sha256": {part: hashlib.sha256(data).hexdigest() for part, data in files.items()},
     })
+    for stale in folder.iterdir():
+        if stale.name not in (*names.values(), "state.json") and not stale.name.startswith("."):
+            stale.unlink(missing_ok=True)
 
 
-def _sha_key(name: str) -> str:
-    return name.split(".")[0] + "_sha256"  # weights.safetensors -> weights_sha256
+def _checkpoint_file(part: str, epoch: int) -> str:
+    return f"{part}-{epoch}.{'pt' if part == 'optimizer' else 'safetensors'}"
 
 
 def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer,
                     average: WeightAverage | None = None) -> Progress:
-    folder = out / CHECKPOINT
     state = _read_state(out)
-    weights = _verified(folder / "weights.safetensors", state.get("weights_sha256"))
-    opt_bytes = _verified(folder / "optimizer.pt", state.get("optimizer_sha256"))
-    model.load_state_dict(load_safetensors(weights))
+    part = lambda name: _verified(out / CHECKPOINT / state["files"].get(name, "?"),  # noqa: E731
+                                  state["sha256"].get(name))
+    where = str(out / CHECKPOINT)
+    load_weights(model, _tensors(part("weights"), where), where)
     if average is not None:
-        name = "average.safetensors"
-        average.model.load_state_dict(load_safetensors(_verified(folder / name, state.get(_sha_key(name)))))
+        load_weights(average.model, _tensors(part("average"), where), where)
     # weights_only: the optimizer file holds tensors and numbers, never code to run.
-    optimizer.load_state_dict(torch.load(io.BytesIO(opt_bytes), weights_only=True))
+    try:
+        optimizer.load_state_dict(torch.load(io.BytesIO(part("optimizer")), weights_only=True))
+    except pickle.UnpicklingError:
+        raise StocksentError(f"{out / CHECKPOINT}: the optimizer state holds more than tensors and "
+                             "numbers; refusing to load it") from None
     return Progress(**state["progress"])
+
+
+def _tensors(data: bytes, where: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_safetensors(data)
+    except SafetensorError as exc:
+        raise StocksentError(f"{where}: a weights file is not valid safetensors ({exc})") from None
 
 
 def checkpoint_config(out: Path) -> dict[str, Any]:
     return _read_state(out)["config"]
+
+
+def checkpoint_dataset(out: Path) -> dict[str, str]:
+    """The data file an interrupted run was reading ({} when not recorded)."""
+    return _read_state(out).get("dataset", {})
 
 
 def _read_state(out: Path) -> dict[str, Any]:
@@ -273,7 +297,7 @@ def _read_state(out: Path) -> dict[str, Any]:
     if not path.exists():
         raise StocksentError(f"nothing to resume in {out} (no {CHECKPOINT}/state.json)")
     state = read_json(path)
-    if not isinstance(state, dict) or not {"config", "progress"} <= set(state):
+    if not isinstance(state, dict) or not {"config", "progress", "files", "sha256"} <= set(state):
         raise StocksentError(f"{path} is not a stocksent training checkpoint")
     return state
 
@@ -305,7 +329,7 @@ def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, lo
     if not world.main:
         return {}
     model = SentimentLSTM(run.config.model).to(world.device)
-    model.load_state_dict(load_model(out)[2])
+    load_weights(model, load_model(out)[2], str(out))
     metrics = {
         "dataset": {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,
                     "messages": len(corpus.texts), "dropped_empty": corpus.dropped,
