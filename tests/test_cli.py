@@ -9,7 +9,7 @@ from conftest import write_csv
 from stocksent.cli import main
 
 
-@pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"], ["baseline"], ["export"], ["serve"]])
+@pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"], ["tune"], ["baseline"], ["export"], ["serve"]])
 def test_every_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])

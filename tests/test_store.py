@@ -56,3 +56,60 @@ def test_not_a_model_directory(tmp_path):
         load_model(tmp_path)
     with pytest.raises(StocksentError, match="not found"):
         load_model(tmp_path / "absent")
+
+
+def _forge(folder, weights: bytes):
+    """Put other weights in place and make config.json vouch for them, so only the shape check is left."""
+    import hashlib
+
+    (folder / WEIGHTS).write_bytes(weights)
+    raw = json.loads((folder / CONFIG).read_text())
+    raw["weights_sha256"] = hashlib.sha256(weights).hexdigest()
+    (folder / CONFIG).write_text(json.dumps(raw))
+
+
+def test_corrupted_byte_refused(copy_of):
+    data = bytearray((copy_of / WEIGHTS).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy_of / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(StocksentError, match="checksum does not match"):
+        load_model(copy_of)
+
+
+def test_weights_of_another_vocabulary_size_are_one_clear_error(copy_of, capsys):
+    import torch
+    from safetensors.torch import save
+
+    from stocksent import SentimentClassifier
+    from stocksent.cli import main
+
+    state = load_model(copy_of)[2]
+    state["embedding.weight"] = torch.zeros(state["embedding.weight"].shape[0] + 5, state["embedding.weight"].shape[1])
+    _forge(copy_of, save(state))
+    with pytest.raises(StocksentError, match="do not fit the model.*embedding.weight"):
+        SentimentClassifier.load(copy_of)
+    assert main(["predict", str(copy_of), "x"]) == 1 and main(["export", str(copy_of), "--onnx"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("stocksent: error:") for line in err)
+
+
+def test_a_crash_between_weights_and_config_loads_the_previous_model(copy_of):
+    from stocksent.store import PREVIOUS_WEIGHTS, save_model
+
+    config, vocab, state = load_model(copy_of)
+    (copy_of / PREVIOUS_WEIGHTS).write_bytes((copy_of / WEIGHTS).read_bytes())  # what save_model keeps
+    newer = {k: v + 1 for k, v in state.items()}
+    from safetensors.torch import save
+
+    (copy_of / WEIGHTS).write_bytes(save(newer))  # the new weights landed, config.json did not
+    loaded = load_model(copy_of)[2]
+    assert all(torch_equal(loaded[k], state[k]) for k in state)
+    save_model(copy_of, config, vocab, newer, {})  # a completed save loads the new ones and tidies up
+    assert all(torch_equal(load_model(copy_of)[2][k], newer[k]) for k in state)
+    assert not (copy_of / PREVIOUS_WEIGHTS).exists()
+
+
+def torch_equal(a, b):
+    import torch
+
+    return torch.equal(a, b)

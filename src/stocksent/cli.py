@@ -21,7 +21,8 @@ from .errors import StocksentError
 from .export import export_onnx
 from .split import SPLITS
 from .store import CONFIG, load_model, write_json
-from .train import Run, checkpoint_config, checkpoint_dataset, evaluate, progress_bar, train_and_test, CHECKPOINT
+from .train import (CHECKPOINT, Run, TensorBoardLog, checkpoint_config, checkpoint_dataset, evaluate, progress_bar,
+                    train_and_test)
 
 EXAMPLES = {
     "fetch": "example: stocksent data fetch    |    stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz",
@@ -156,6 +157,8 @@ def _add_train(commands) -> None:
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    train.add_argument("--tensorboard", metavar="DIR", help="also log each epoch for TensorBoard into "
+                       "DIR/<name of --out> (needs: pip install 'stocksent[tensorboard]')")
     for flag, _, name, kind, text in OVERRIDES:
         train.add_argument(flag, dest=name, type=kind, nargs="+" if name == "lstm_sizes" else None, help=text)
     train.set_defaults(handler=cmd_train)
@@ -392,12 +395,16 @@ def _train(args: argparse.Namespace, config: Config, out: Path, world: World, co
         f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
         f"test {len(run.splits['test'])}; vocabulary {len(run.vocab)}; device {world.device}"
         + (f", {world.size} processes" if world.size > 1 else ""))
+    board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
     try:
         metrics = train_and_test(run, corpus, out, args.resume, log,
-                                 progress_bar("train") if world.main else None, world)
+                                 progress_bar("train") if world.main else None, world, board)
     except KeyboardInterrupt:
         log(f"stocksent: interrupted; continue with: stocksent train --out {out} --resume")
         return 130
+    finally:
+        if board is not None:
+            board.close()
     if quiet:
         return metrics
     if world.main:

@@ -312,6 +312,27 @@ def _verified(path: Path, expected: str | None) -> bytes:
     return data
 
 
+class TensorBoardLog:
+    """Each epoch's losses, accuracies and time as TensorBoard scalars (`train --tensorboard DIR`)."""
+
+    def __init__(self, folder: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise StocksentError("--tensorboard needs the tensorboard package: "
+                                 "pip install 'stocksent[tensorboard]'") from None
+        self.writer = SummaryWriter(str(folder))
+
+    def __call__(self, progress: Progress) -> None:
+        row = progress.history[-1]
+        for key in ("loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"):
+            self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 def progress_bar(desc: str) -> Callable | None:
     """A tqdm bar over batches on a terminal; None (plain epoch lines only) in a pipe or log."""
     if not sys.stderr.isatty():
@@ -322,10 +343,11 @@ def progress_bar(desc: str) -> Callable | None:
 
 
 def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, log: Log = print,
-                   bar: Callable | None = None, world: World = World()) -> dict[str, Any]:
+                   bar: Callable | None = None, world: World = World(),
+                   on_epoch: Callable[[Progress], None] | None = None) -> dict[str, Any]:
     """Fit, restore the best weights from `out`, score validation and test; write metrics.json.
     Only rank 0 scores and writes; other ranks return an empty dict."""
-    progress = fit(run, out, resume, log, bar, world)
+    progress = fit(run, out, resume, log, bar, world, on_epoch)
     if not world.main:
         return {}
     model = SentimentLSTM(run.config.model).to(world.device)
