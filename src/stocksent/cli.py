@@ -247,7 +247,8 @@ def _add_tune(commands) -> None:
     tu.add_argument("--out", metavar="DIR", default="runs/tune", help="where trials.csv and best_config.json go")
     tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
     tu.add_argument("--timeout", type=float, default=3600.0,
-                    help="seconds after which no new trial starts (default 3600)")
+                    help="seconds of searching: after it no trial starts and a running one stops "
+                         "at its next epoch (default 3600)")
     tu.add_argument("--epochs", type=int, default=0, help="epochs per trial (default: the config's)")
     tu.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     tu.set_defaults(handler=cmd_tune)

@@ -152,41 +152,69 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
 
     Under torchrun every rank runs this with the same arguments: each trains on its share of
     the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
-    cfg, seed = run.config.train, run.config.data.seed
+    cfg = run.config.train
     check_precision(world.device, cfg.bf16)
-    torch.manual_seed(seed)  # initial weights, the same on every rank
-    model = SentimentLSTM(run.config.model).to(world.device)
-    optimizer = make_optimizer(model, cfg)
-    average = WeightAverage(model, SentimentLSTM(run.config.model).to(world.device), cfg.average_decay) \
-        if cfg.average_decay else None
-    progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
+    state = _TrainingState.start(run, out, resume, world)
     if resume:
-        log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
-    trainer = wrap(model, world)
-    lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
-    while progress.epoch < cfg.epochs and not _stopped(progress, cfg):
-        started = time.perf_counter()
-        rng = seed_everything(seed, progress.epoch, world.rank)
-        batches = shard(bucket_batches(lengths, cfg.batch_size, rng), world)
-        done, total = progress.epoch * len(batches), cfg.epochs * len(batches)
-        loss, acc = train_one_epoch(trainer, optimizer, run.encoded["train"], run.labels["train"],
-                                    batches, cfg, bar=bar,
-                                    rate=lambda step: learning_rate(cfg, done + step, total),
-                                    after_step=average and (lambda step: average.update(done + step)))
-        seen = sum(map(len, batches))
-        loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
-        scored = average.model if average else model  # what validation scores and the model directory keeps
-        val = _validate(run, scored, world)
-        seen = max(seen, 1)  # a split smaller than one batch per rank trains on nothing this epoch
-        _record(progress, loss_sum / seen, correct / seen, val, time.perf_counter() - started)
-        log(_epoch_line(progress, cfg.epochs))
+        log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
+    while state.progress.epoch < cfg.epochs and not _stopped(state.progress, cfg):
+        val = _run_epoch(run, state, world, bar)
+        log(_epoch_line(state.progress, cfg.epochs))
         if world.main:
-            _save_epoch(run, out, scored, progress, val)
-            save_checkpoint(out, run, model, optimizer, progress, average)
+            _save_epoch(run, out, state.scored, state.progress, val)
+            save_checkpoint(out, run, state.model, state.optimizer, state.progress, state.average)
         barrier(world)
         if on_epoch is not None:
-            on_epoch(progress)
-    return progress.__dict__
+            on_epoch(state.progress)
+    return state.progress.__dict__
+
+
+@dataclass
+class _TrainingState:
+    """The model being trained, its optimizer, the weight average if any, and the progress."""
+
+    model: SentimentLSTM
+    trainer: nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: Optimizer
+    average: WeightAverage | None
+    progress: Progress
+
+    @classmethod
+    def start(cls, run: Run, out: Path, resume: bool, world: World) -> "_TrainingState":
+        cfg = run.config.train
+        torch.manual_seed(run.config.data.seed)  # initial weights, the same on every rank
+        model = SentimentLSTM(run.config.model).to(world.device)
+        optimizer = make_optimizer(model, cfg)
+        average = WeightAverage(model, SentimentLSTM(run.config.model).to(world.device), cfg.average_decay) \
+            if cfg.average_decay else None
+        progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
+        return cls(model, wrap(model, world), optimizer, average, progress)
+
+    @property
+    def scored(self) -> SentimentLSTM:
+        """What validation scores and the model directory keeps."""
+        return self.average.model if self.average else self.model
+
+
+def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | None) -> dict[str, Any]:
+    """Train one epoch on this rank's share of the batches, validate, record it; return the
+    validation metrics."""
+    cfg, progress, average = run.config.train, state.progress, state.average
+    started = time.perf_counter()
+    rng = seed_everything(run.config.data.seed, progress.epoch, world.rank)
+    lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
+    batches = shard(bucket_batches(lengths, cfg.batch_size, rng), world)
+    done, total = progress.epoch * len(batches), cfg.epochs * len(batches)
+    loss, acc = train_one_epoch(state.trainer, state.optimizer, run.encoded["train"],
+                                run.labels["train"], batches, cfg, bar=bar,
+                                rate=lambda step: learning_rate(cfg, done + step, total),
+                                after_step=average and (lambda step: average.update(done + step)))
+    seen = sum(map(len, batches))
+    loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
+    val = _validate(run, state.scored, world)
+    seen = max(seen, 1)  # a split smaller than one batch per rank trains on nothing this epoch
+    _record(progress, loss_sum / seen, correct / seen, val, time.perf_counter() - started)
+    return val
 
 
 def _validate(run: Run, model: SentimentLSTM, world: World) -> dict[str, Any]:

@@ -30,7 +30,7 @@ class TuneConfig:
     """How much searching to do."""
 
     trials: int = 20
-    timeout: float = 3600.0  # seconds after which no new trial starts
+    timeout: float = 3600.0  # seconds of searching; a running trial stops at its next epoch after it
     epochs: int = 0  # per trial; 0: the base config's epochs
     seed: int = 42  # of the sampler (the split keeps the base config's seed)
 
