@@ -23,7 +23,7 @@ def test_tune_writes_trials_and_a_config_train_accepts(small_slice, tmp_path, ca
     with open(out / "trials.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["trial"] for r in rows] == ["1", "2", "3"]
-    assert {r["state"] for r in rows} <= {"complete", "pruned"}
+    assert {r["state"] for r in rows} <= {"complete", "pruned", "stopped"}
     assert {"embedding_dim", "lstm_size", "layers", "bidirectional", "dropout", "lr", "batch_size", "pooling",
             "emoji", "min_freq"} <= set(rows[0])
     best_row = max((r for r in rows if r["state"] == "complete"), key=lambda r: float(r["val_accuracy"]))
@@ -41,7 +41,10 @@ def test_tune_writes_trials_and_a_config_train_accepts(small_slice, tmp_path, ca
 
 class FakeTrial:
     def __init__(self, prune_after: int):
-        self.prune_after, self.reported = prune_after, []
+        self.prune_after, self.reported, self.user_attrs = prune_after, [], {}
+
+    def set_user_attr(self, key, value):
+        self.user_attrs[key] = value
 
     def report(self, value, step):
         self.reported.append((step, value))
@@ -65,9 +68,12 @@ def test_pruning_reports_each_epoch_and_stops_when_told():
     with pytest.raises(Stop):
         callback(_progress(2))
     assert trial.reported == [(1, 0.51), (2, 0.52)]
+    assert trial.user_attrs == {}  # pruned, not out of time
     # Past the time budget, a trial stops at its next epoch even if the pruner would go on.
+    late = FakeTrial(prune_after=99)
     with pytest.raises(Stop):
-        pruning_callback(FakeTrial(prune_after=99), Stop, deadline=time.monotonic() - 1)(_progress(1))
+        pruning_callback(late, Stop, deadline=time.monotonic() - 1)(_progress(1))
+    assert late.user_attrs == {"stopped_by": "time budget"}
 
 
 def test_tune_mistakes_are_one_line_errors(small_slice, tmp_path, capsys):

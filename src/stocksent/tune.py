@@ -66,8 +66,11 @@ def pruning_callback(trial: Any, pruned: type[Exception], deadline: float) -> Ca
     epoch of its budget."""
     def on_epoch(progress: Progress) -> None:
         trial.report(progress.history[-1]["val_accuracy"], progress.epoch)
-        if trial.should_prune() or time.monotonic() > deadline:
-            raise pruned(f"stopped after epoch {progress.epoch}")
+        if trial.should_prune():
+            raise pruned(f"pruned after epoch {progress.epoch}")
+        if time.monotonic() > deadline:
+            trial.set_user_attr("stopped_by", "time budget")
+            raise pruned(f"out of time after epoch {progress.epoch}")
     return on_epoch
 
 
@@ -96,7 +99,7 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
 
     def after(study: Any, trial: Any) -> None:
         value = "-" if trial.value is None else f"{trial.value:.4f}"
-        log(f"trial {trial.number + 1:>3}/{settings.trials} {trial.state.name.lower():<8} val_acc {value}  "
+        log(f"trial {trial.number + 1:>3}/{settings.trials} {_state(trial):<8} val_acc {value}  "
             + format_params(trial.params))
         _write_results(study, base, out)
 
@@ -105,6 +108,11 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
     if not any(t.state.name == "COMPLETE" for t in study.trials):
         raise StocksentError("no trial completed; give --timeout or --trials more room")
     return {"best_value": study.best_value, "best_params": study.best_params, "trials": len(study.trials)}
+
+
+def _state(trial: Any) -> str:
+    """complete, pruned (worse than the median), stopped (out of time) or failed."""
+    return "stopped" if trial.user_attrs.get("stopped_by") else trial.state.name.lower()
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -117,7 +125,7 @@ def _write_results(study: Any, base: Config, out: Path) -> None:
     writer = csv.writer(buffer)
     writer.writerow(["trial", "state", "val_accuracy", "best_epoch", "seconds", *names])
     for t in study.trials:
-        writer.writerow([t.number + 1, t.state.name.lower(), "" if t.value is None else f"{t.value:.4f}",
+        writer.writerow([t.number + 1, _state(t), "" if t.value is None else f"{t.value:.4f}",
                          t.user_attrs.get("best_epoch", ""), t.user_attrs.get("seconds", ""),
                          *(t.params.get(k, "") for k in names)])
     write_bytes(out / TRIALS, buffer.getvalue().encode())
