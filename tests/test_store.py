@@ -113,3 +113,26 @@ def torch_equal(a, b):
     import torch
 
     return torch.equal(a, b)
+
+
+def test_a_second_crash_in_the_same_place_still_leaves_a_model(copy_of):
+    from safetensors.torch import save
+
+    from stocksent.store import PREVIOUS_WEIGHTS, save_model
+
+    config, vocab, state = load_model(copy_of)
+    (copy_of / PREVIOUS_WEIGHTS).write_bytes((copy_of / WEIGHTS).read_bytes())
+    (copy_of / WEIGHTS).write_bytes(save({k: v + 1 for k, v in state.items()}))  # first crash
+    # The next save must keep the weights config.json names (now the previous file), not the
+    # orphan in model.safetensors; a crash after its weights land then still loads the original.
+    import stocksent.store as store
+
+    real = store.write_json
+    store.write_json = lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)  # die before config.json
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save_model(copy_of, config, vocab, {k: v + 2 for k, v in state.items()}, {})
+    finally:
+        store.write_json = real
+    loaded = load_model(copy_of)[2]
+    assert all(torch_equal(loaded[k], state[k]) for k in state)

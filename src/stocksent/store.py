@@ -90,8 +90,7 @@ def save_model(folder: Path, config: Config, vocab: Vocab, state: dict[str, torc
     model or the new one), never a mix."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = save_safetensors({k: v.detach().contiguous().cpu() for k, v in state.items()})
-    if (folder / WEIGHTS).exists() and (folder / CONFIG).exists():
-        _keep_previous(folder / WEIGHTS, folder / PREVIOUS_WEIGHTS)
+    _keep_previous(folder)
     write_bytes(folder / WEIGHTS, weights)
     write_json(folder / VOCAB, vocab.to_dict())
     write_json(folder / METRICS, metrics)
@@ -104,13 +103,21 @@ def save_model(folder: Path, config: Config, vocab: Vocab, state: dict[str, torc
     (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
 
 
-def _keep_previous(current: Path, previous: Path) -> None:
-    # A hard link costs no copy; the atomic replace means an older leftover never lingers.
+def _keep_previous(folder: Path) -> None:
+    """Make model.prev.safetensors the weights config.json names now (a hard link, no copy).
+    After an earlier crash those may already be the previous file, which then stays."""
+    try:
+        named = json.loads((folder / CONFIG).read_text(encoding="utf-8")).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # no model here yet, or none that loads: nothing to keep
+    current, previous = _named_weights(folder, named), folder / PREVIOUS_WEIGHTS
+    if current == previous or not current.exists():
+        return
     tmp = previous.with_name(f".{previous.name}.link")
     tmp.unlink(missing_ok=True)
     os.link(current, tmp)
     os.replace(tmp, previous)
-    _fsync_dir(current.parent)
+    _fsync_dir(folder)
 
 
 def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
