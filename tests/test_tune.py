@@ -6,7 +6,7 @@ import pytest
 
 from conftest import write_csv
 from stocksent.cli import main
-from stocksent.config import Config, preset
+from stocksent.config import Config
 from stocksent.train import Progress
 from stocksent.tune import pruning_callback
 
@@ -81,4 +81,3 @@ def test_tune_mistakes_are_one_line_errors(small_slice, tmp_path, capsys):
     assert main(["tune", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("stocksent: error:") for line in err)
-    assert preset("default").train.epochs == 8  # the presets are left alone

@@ -13,7 +13,7 @@ import torch
 from . import __version__
 from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
-from .corpus import Corpus, load_corpus
+from .corpus import Corpus, CorpusCache, load_corpus
 from .data import data_for_model, fetch, file_sha256, find_data, read_texts
 from .device import DEVICES, check_precision
 from .distributed import World, join, leave
@@ -291,7 +291,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     dirs = [Path(d) for d in args.model_dirs]
     out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("reports"))
-    corpora: dict = {}
+    corpora = CorpusCache()
     groups = []
     for folder in dirs:
         runs = []
@@ -314,16 +314,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     base = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset)
     if args.threads:
         torch.set_num_threads(args.threads)
-    path, corpora = find_data(args.data), {}
-
-    def corpus_for(config: Config) -> Corpus:  # emoji on or off: normalised once each
-        key = config.preprocess.keep_emoji
-        if key not in corpora:
-            corpora[key] = load_corpus(path, config.data, config.preprocess)
-        return corpora[key]
-
+    path, corpora = find_data(args.data), CorpusCache()
     out = Path(args.out)
-    result = tune(base, corpus_for, settings, out, log=_log)
+    result = tune(base, lambda config: corpora.load(path, config.data, config.preprocess), settings, out, log=_log)
     print(f"best validation accuracy {result['best_value']:.4f} after {result['trials']} trials: "
           + format_params(result["best_params"]))
     print(f"trials in {out / TRIALS}; train it with: stocksent train --config {out / BEST_CONFIG}")

@@ -44,3 +44,18 @@ def load_corpus(path: Path, data: DataConfig, prep: PreprocessConfig) -> Corpus:
         sha256=file_sha256(path),
         dropped=len(texts) - len(keep),
     )
+
+
+class CorpusCache:
+    """load_corpus once per file and reading settings: normalising every message is the slow
+    part, and a report over several models or a tuner's trials read the same file many times."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple, Corpus] = {}
+
+    def load(self, path: Path, data: DataConfig, prep: PreprocessConfig) -> Corpus:
+        key = (str(path), data.text_column, data.label_column, data.negative_label.strip().lower(),
+               data.positive_label.strip().lower(), prep.keep_emoji, prep.max_tokens)
+        if key not in self._loaded:
+            self._loaded[key] = load_corpus(path, data, prep)
+        return self._loaded[key]

@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .baseline import majority, tfidf_logreg_scores
 from .classifier import SentimentClassifier
-from .corpus import Corpus, load_corpus
+from .corpus import CorpusCache
 from .data import data_for_model
 from .errors import StocksentError
 from .metrics import binary_metrics, reliability, roc_curve
@@ -50,11 +50,11 @@ def model_dirs(path: Path) -> list[Path]:
     return [path]
 
 
-def score(model_dir: Path, data: str | None = None, corpora: dict | None = None) -> Scored:
+def score(model_dir: Path, data: str | None = None, corpora: CorpusCache | None = None) -> Scored:
     """Score a saved model's validation and test splits and fit the baselines on its split."""
     clf = SentimentClassifier.load(model_dir)
     config, dataset = clf.config, clf.metrics.get("dataset", {})
-    corpus = _corpus(data_for_model(data, dataset), clf, {} if corpora is None else corpora)
+    corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), config.data, config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         raise StocksentError(f"{corpus.source} is not the file {model_dir} was trained on (sha256 differs); "
                              "pass that file with --data")
@@ -70,16 +70,6 @@ def score(model_dir: Path, data: str | None = None, corpora: dict | None = None)
                   read_json(history_path) if history_path.exists() else [], clf.labels)
 
 
-def _corpus(path: Path, clf: SentimentClassifier, cache: dict) -> Corpus:
-    # Reading and normalising the file is the slow part; models sharing it read it once.
-    data, prep = clf.config.data, clf.config.preprocess
-    key = (str(path), data.text_column, data.label_column, data.negative_label, data.positive_label,
-           prep.keep_emoji, prep.max_tokens)
-    if key not in cache:
-        cache[key] = load_corpus(path, data, prep)
-    return cache[key]
-
-
 def write_report(groups: list[list[Scored]], out: Path) -> Path:
     """Write report.md, report.json and the plots into `out`; each file is replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
@@ -91,12 +81,17 @@ def write_report(groups: list[list[Scored]], out: Path) -> Path:
     summary = []
     for k, runs in enumerate(groups):
         lines += _section(runs, out, prefix=f"{k + 1}-")
-        summary.append({"model_dir": str(runs[0].model_dir.parent if len(runs) > 1 else runs[0].model_dir),
+        summary.append({"model_dir": str(_folder(runs)),
                         "split": runs[0].split, "runs": [_summary(r) for r in runs],
                         **({"mean_std": _mean_std(runs)} if len(runs) > 1 else {})})
     write_json(out / "report.json", summary)
     write_bytes(out / "report.md", "\n".join(lines).encode())
     return out / "report.md"
+
+
+def _folder(runs: list[Scored]) -> Path:
+    """The directory the user named: the model itself, or the `--seeds` folder holding seed-N."""
+    return runs[0].model_dir.parent if len(runs) > 1 else runs[0].model_dir
 
 
 def _summary(r: Scored) -> dict[str, Any]:
@@ -117,7 +112,7 @@ def _mean_std(runs: list[Scored]) -> dict[str, dict[str, dict[str, float]]]:
 
 def _section(runs: list[Scored], out: Path, prefix: str) -> list[str]:
     first = runs[0]
-    where = first.model_dir.parent if len(runs) > 1 else first.model_dir
+    where = _folder(runs)
     seeds = ", ".join(str(r.seed) for r in runs)
     lines = [f"## {where} ({first.split} split, seed{'s' if len(runs) > 1 else ''} {seeds})", ""]
     if len(runs) > 1:

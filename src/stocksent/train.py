@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,11 @@ class Run:
     def names(self) -> tuple[str, str]:
         return self.config.data.negative_label, self.config.data.positive_label
 
+    @cached_property
+    def train_lengths(self) -> np.ndarray:
+        """Tokens per training message, which every epoch's bucketing reads."""
+        return np.fromiter(map(len, self.encoded["train"]), dtype=np.int64)
+
 
 def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
         bar: Callable | None = None, world: World = World(),
@@ -202,8 +208,7 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
     cfg, progress, average = run.config.train, state.progress, state.average
     started = time.perf_counter()
     rng = seed_everything(run.config.data.seed, progress.epoch, world.rank)
-    lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
-    batches = shard(bucket_batches(lengths, cfg.batch_size, rng), world)
+    batches = shard(bucket_batches(run.train_lengths, cfg.batch_size, rng), world)
     done, total = progress.epoch * len(batches), cfg.epochs * len(batches)
     loss, acc = train_one_epoch(state.trainer, state.optimizer, run.encoded["train"],
                                 run.labels["train"], batches, cfg, bar=bar,
