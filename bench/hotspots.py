@@ -20,7 +20,7 @@ from stocksent.classifier import SentimentClassifier
 from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
-from stocksent.model import SentimentLSTM
+from stocksent.model import build_model
 from stocksent.optim import make_optimizer
 from stocksent.train import Run, train_one_epoch
 
@@ -48,7 +48,7 @@ def main() -> None:
     corpus = load_corpus(find_data(), config.data, config.preprocess)
     run = Run.prepare(config, corpus)
     torch.manual_seed(0)
-    model = SentimentLSTM(run.config.model)
+    model = build_model(run.config.model)
     optimizer = make_optimizer(model, run.config.train)
     lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
     batches = bucket_batches(lengths, run.config.train.batch_size, np.random.default_rng(0))[: args.steps]

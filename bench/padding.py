@@ -20,7 +20,7 @@ from stocksent.batches import bucket_batches, ordered_batches
 from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
-from stocksent.model import SentimentLSTM
+from stocksent.model import build_model
 from stocksent.optim import make_optimizer
 from stocksent.train import Run, seed_everything, train_one_epoch
 
@@ -29,7 +29,7 @@ ARTICLE_WIDTH = 244  # the article pads every message to the longest message in 
 
 def time_epoch(run: Run, encoded, labels, batches, pad_to: int | None) -> dict:
     seed_everything(run.config.data.seed)
-    model = SentimentLSTM(run.config.model)
+    model = build_model(run.config.model)
     optimizer = make_optimizer(model, run.config.train)
     start = time.perf_counter()
     loss, acc = train_one_epoch(model, optimizer, encoded, labels, batches, run.config.train, pad_to=pad_to)

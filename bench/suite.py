@@ -36,7 +36,7 @@ from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
 from stocksent.export import export_onnx
-from stocksent.model import SentimentLSTM
+from stocksent.model import build_model
 from stocksent.optim import make_optimizer
 from stocksent.store import save_model
 from stocksent.train import Run, evaluate, seed_everything, train_one_epoch
@@ -64,10 +64,10 @@ def bench_training(run: Run, padded_messages: int) -> dict:
             "ratio": bucketed["messages_per_s"] / padded["messages_per_s"]}
 
 
-def bench_time_to_target(run: Run) -> tuple[dict, SentimentLSTM]:
+def bench_time_to_target(run: Run) -> tuple[dict, torch.nn.Module]:
     cfg = run.config.train
     torch.manual_seed(run.config.data.seed)
-    model = SentimentLSTM(run.config.model)
+    model = build_model(run.config.model)
     optimizer = make_optimizer(model, cfg)
     lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
     started, training, steps, accuracy = time.perf_counter(), 0.0, 0, 0.0

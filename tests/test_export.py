@@ -45,8 +45,8 @@ def test_missing_or_stale_onnx_is_one_clear_error(exported, trained_model, tmp_p
     assert capsys.readouterr().err.count("\n") == 1
 
 
-@pytest.mark.parametrize("variant", [["--bidirectional", "--pooling", "max"], ["--bigram-buckets", "1000"]],
-                         ids=["bidirectional-max", "bigram-bag"])
+@pytest.mark.parametrize("variant", [["--bidirectional", "--pooling", "max"], ["--bigram-buckets", "1000"],
+                                     ["--members", "2"]], ids=["bidirectional-max", "bigram-bag", "ensemble"])
 def test_onnx_matches_torch_for_other_architectures(data_slice, real_rows, tmp_path, variant):
     from conftest import TINY
 

@@ -25,11 +25,12 @@ def test_tune_writes_trials_and_a_config_train_accepts(small_slice, tmp_path, ca
     assert [r["trial"] for r in rows] == ["1", "2", "3"]
     assert {r["state"] for r in rows} <= {"complete", "pruned", "stopped"}
     assert {"embedding_dim", "lstm_size", "layers", "bidirectional", "dropout", "lr", "batch_size", "pooling",
-            "emoji", "min_freq"} <= set(rows[0])
+            "emoji", "min_freq", "members"} <= set(rows[0])
     best_row = max((r for r in rows if r["state"] == "complete"), key=lambda r: float(r["val_accuracy"]))
     best = Config.from_dict(json.loads((out / "best_config.json").read_text()))
     assert best.model.pooling == best_row["pooling"] and best.train.batch_size == int(best_row["batch_size"])
     assert best.model.lstm_sizes == [int(best_row["lstm_size"])] * int(best_row["layers"])
+    assert best.model.members == int(best_row["members"])
     assert best.train.epochs == 1 and best.preset == "tuned"
     assert "train it with: stocksent train --config" in capsys.readouterr().out
     model = tmp_path / "tuned"

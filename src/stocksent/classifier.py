@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from .batches import score_by_length
 from .config import Config
@@ -14,7 +15,7 @@ from .device import resolve_device
 from .errors import StocksentError
 from .export import OnnxScorer
 from .folded import FoldedLSTM
-from .model import SentimentLSTM, load_weights
+from .model import build_model, load_weights
 from .preprocess import tokenize
 from .store import load_model, read_metrics
 from .train import predict_logits
@@ -35,7 +36,7 @@ class SentimentClassifier:
     'bullish'
     """
 
-    def __init__(self, model: SentimentLSTM | None, vocab: Vocab, config: Config, metrics: dict | None = None,
+    def __init__(self, model: nn.Module | None, vocab: Vocab, config: Config, metrics: dict | None = None,
                  scorer: Callable[[torch.Tensor, torch.Tensor], np.ndarray] | None = None):
         self.model = model.eval() if model is not None else None
         self.vocab = vocab
@@ -54,7 +55,7 @@ class SentimentClassifier:
             return cls(None, vocab, config, read_metrics(folder), OnnxScorer(folder, threads))
         if backend != "torch":
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
-        model = load_weights(SentimentLSTM(config.model), state, str(folder)).eval()
+        model = load_weights(build_model(config.model), state, str(folder)).eval()
         target = resolve_device(device)
         # On a CPU the folded network scores the same logits with about half the work.
         folded = FoldedLSTM.fold(model) if target.type == "cpu" else None

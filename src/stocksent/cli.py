@@ -51,6 +51,8 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--bigram-buckets", "model", "bigram_buckets", int, "also feed the head a bag of word pairs hashed into "
                                                           "this many rows (0: off)"),
     ("--bigram-dim", "model", "bigram_dim", int, "size of a word pair's vector in that bag"),
+    ("--members", "model", "members", int, "train this many networks side by side, each from its own "
+                                           "initialisation on its own loss, and score their mean logit"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
     ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),

@@ -27,6 +27,7 @@ class ModelConfig:
     bidirectional: bool = False  # each layer also reads each message from its last word back
     bigram_buckets: int = 0  # > 0: the head also reads a bag of word pairs, hashed into this many rows
     bigram_dim: int = 16  # size of each word pair's vector in that bag
+    members: int = 1  # > 1: that many networks, each initialised and trained on its own loss, logits averaged
 
     def __post_init__(self) -> None:
         _check(self.embedding_dim > 0, "embedding_dim must be positive")
@@ -40,6 +41,7 @@ class ModelConfig:
         _check(self.pooling in ("last", "max", "mean"), "pooling must be last, max or mean")
         _check(0 <= self.bigram_buckets <= 2 ** 24 and self.bigram_dim > 0,
                "bigram_buckets must be between 0 and 16777216, bigram_dim positive")
+        _check(1 <= self.members <= 16, "members must be between 1 and 16")
         _check(not (self.bidirectional and self.initial_state == "learned"),
                "a learned initial state is for one-directional layers only")
 

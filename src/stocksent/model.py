@@ -1,5 +1,8 @@
-"""The network: embedding -> stacked LSTM layers -> output at the last real token -> one logit."""
+"""The network: embedding -> stacked LSTM layers -> output at the last real token -> one logit;
+and an ensemble of such networks."""
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 from torch import nn
@@ -121,6 +124,31 @@ class SentimentLSTM(nn.Module):
             return None  # zeros
         h, c = self.initial_states[layer].expand(-1, -1, batch, -1)  # (1, B, H) each
         return h.contiguous(), c.contiguous()
+
+
+class SentimentEnsemble(nn.Module):
+    """`members` networks, each with its own initialisation and dropout, trained side by side on
+    the same batches. While training, forward returns each member's logits (B, K), so that each
+    learns from its own loss (a loss on their mean would train one wide network, whose parts
+    adapt to each other and err alike); in eval mode it returns their mean logit (B,)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        single = dataclasses.replace(config, members=1)
+        self.members = nn.ModuleList(SentimentLSTM(single) for _ in range(config.members))
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        logits = torch.stack([member(tokens, lengths) for member in self.members], dim=1)  # (B, K)
+        return logits if self.training else logits.mean(dim=1)
+
+    def sparse_tables(self) -> list[nn.Embedding]:
+        return [table for member in self.members for table in member.sparse_tables()]
+
+
+def build_model(config: ModelConfig) -> SentimentLSTM | SentimentEnsemble:
+    """The network `config` describes: one, or an ensemble when config.members > 1."""
+    return SentimentEnsemble(config) if config.members > 1 else SentimentLSTM(config)
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:

@@ -26,7 +26,7 @@ from .device import autocast, check_precision, model_device, to_device
 from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
 from .metrics import binary_metrics
-from .model import SentimentLSTM, load_weights
+from .model import build_model, load_weights
 from .optim import (SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer,
                     set_learning_rate)
 from .store import HISTORY, METRICS, load_model, read_json, save_model, write_bytes, write_json
@@ -61,6 +61,9 @@ def seed_everything(seed: int, epoch: int = 0, rank: int = 0) -> np.random.Gener
 
 
 def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
+    """Mean loss of logits (B,), or of an ensemble's (B, K): every member against the targets."""
+    if logits.dim() == 2:
+        targets = targets.unsqueeze(1).expand_as(logits)
     if loss == "mse":  # the article: squared error of the sigmoid output
         return nn.functional.mse_loss(torch.sigmoid(logits), targets)
     return nn.functional.binary_cross_entropy_with_logits(logits, targets)
@@ -95,13 +98,14 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
             after_step(step)
         # Sums stay on the device: reading them back every step would stall a GPU.
         total_loss += loss.detach() * len(index)
-        correct += ((logits.detach() > 0).long() == targets).sum()
+        scored = logits.detach() if logits.dim() == 1 else logits.detach().mean(dim=1)  # an ensemble's mean
+        correct += ((scored > 0).long() == targets).sum()
     seen = max(1, sum(len(index) for index in batches))
     return float(total_loss) / seen, int(correct) / seen
 
 
 @torch.inference_mode()
-def predict_logits(model: SentimentLSTM, encoded: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
+def predict_logits(model: nn.Module, encoded: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
     """Logits for every message, in input order."""
     model.eval()
     device = model_device(model)
@@ -109,7 +113,7 @@ def predict_logits(model: SentimentLSTM, encoded: list[np.ndarray], batch_size: 
                            encoded, batch_size)
 
 
-def evaluate(model: SentimentLSTM, encoded: list[np.ndarray], labels: np.ndarray, loss: str,
+def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, loss: str,
              names: tuple[str, str]) -> dict[str, Any]:
     """Score every message (no batch is dropped): metrics plus the training loss function."""
     logits = predict_logits(model, encoded)
@@ -179,7 +183,7 @@ def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
 class _TrainingState:
     """The model being trained, its optimizer, the weight average if any, and the progress."""
 
-    model: SentimentLSTM
+    model: nn.Module  # a SentimentLSTM or SentimentEnsemble
     trainer: nn.Module  # the model, or its DistributedDataParallel wrapper
     optimizer: Optimizer
     average: WeightAverage | None
@@ -189,15 +193,15 @@ class _TrainingState:
     def start(cls, run: Run, out: Path, resume: bool, world: World) -> "_TrainingState":
         cfg = run.config.train
         torch.manual_seed(run.config.data.seed)  # initial weights, the same on every rank
-        model = SentimentLSTM(run.config.model).to(world.device)
+        model = build_model(run.config.model).to(world.device)
         optimizer = make_optimizer(model, cfg)
-        average = WeightAverage(model, SentimentLSTM(run.config.model).to(world.device), cfg.average_decay) \
+        average = WeightAverage(model, build_model(run.config.model).to(world.device), cfg.average_decay) \
             if cfg.average_decay else None
         progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
         return cls(model, wrap(model, world), optimizer, average, progress)
 
     @property
-    def scored(self) -> SentimentLSTM:
+    def scored(self) -> nn.Module:
         """What validation scores and the model directory keeps."""
         return self.average.model if self.average else self.model
 
@@ -222,7 +226,7 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
     return val
 
 
-def _validate(run: Run, model: SentimentLSTM, world: World) -> dict[str, Any]:
+def _validate(run: Run, model: nn.Module, world: World) -> dict[str, Any]:
     """Rank 0 scores the validation split; every rank gets its loss and accuracy."""
     val = evaluate(model, run.encoded["val"], run.labels["val"], run.config.train.loss, run.names) \
         if world.main else {}
@@ -230,7 +234,7 @@ def _validate(run: Run, model: SentimentLSTM, world: World) -> dict[str, Any]:
     return {**val, "loss": loss, "accuracy": accuracy}
 
 
-def _save_epoch(run: Run, out: Path, model: SentimentLSTM, progress: Progress, val: dict[str, Any]) -> None:
+def _save_epoch(run: Run, out: Path, model: nn.Module, progress: Progress, val: dict[str, Any]) -> None:
     if progress.best_epoch == progress.epoch:
         save_model(out, run.config, run.vocab, cpu_state(model), {"val": val})
     write_json(out / HISTORY, progress.history)
@@ -383,7 +387,7 @@ def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, lo
     progress = fit(run, out, resume, log, bar, world, on_epoch)
     if not world.main:
         return {}
-    model = SentimentLSTM(run.config.model).to(world.device)
+    model = build_model(run.config.model).to(world.device)
     load_weights(model, load_model(out)[2], str(out))
     metrics = {
         "dataset": {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,

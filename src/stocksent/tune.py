@@ -46,14 +46,15 @@ class TuneConfig:
 def suggest(trial: Any, base: Config) -> Config:
     """The search space, applied to the base config."""
     layers = trial.suggest_int("layers", 1, 2)
-    size = trial.suggest_categorical("lstm_size", [64, 128, 256])
+    size = trial.suggest_categorical("lstm_size", [64, 96, 128, 256])
     bidirectional = trial.suggest_categorical("bidirectional", [False, True])
-    config = base.override("model", embedding_dim=trial.suggest_categorical("embedding_dim", [64, 128, 256]),
+    config = base.override("model", embedding_dim=trial.suggest_categorical("embedding_dim", [64, 96, 128, 256]),
                            lstm_sizes=[size] * layers, bidirectional=bidirectional,
                            initial_state="zero" if bidirectional else base.model.initial_state,
                            dropout=trial.suggest_float("dropout", 0.0, 0.6),
                            embedding_dropout=trial.suggest_float("embedding_dropout", 0.0, 0.6),
-                           pooling=trial.suggest_categorical("pooling", ["last", "max", "mean"]))
+                           pooling=trial.suggest_categorical("pooling", ["last", "max", "mean"]),
+                           members=trial.suggest_int("members", 1, 2))
     config = config.override("train", lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
                              batch_size=trial.suggest_categorical("batch_size", [32, 64, 128, 256]))
     return config.override("preprocess", keep_emoji=trial.suggest_categorical("emoji", [False, True]),
