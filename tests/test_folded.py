@@ -6,8 +6,9 @@ import torch
 
 from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
-from stocksent.folded import FoldedEnsemble, FoldedLSTM
-from stocksent.model import SentimentLSTM, build_model
+from stocksent.folded import FoldedLSTM
+from stocksent.model import SentimentLSTM, build_model, load_weights
+from stocksent.store import load_model
 
 
 def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarray:
@@ -17,11 +18,14 @@ def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarra
 
 def test_loaded_model_scores_through_the_fold_with_the_networks_logits(trained_model, real_rows):
     clf = SentimentClassifier.load(trained_model)
-    assert isinstance(clf._scorer, FoldedEnsemble if clf.config.model.members > 1 else FoldedLSTM)
+    assert isinstance(clf._scorer, FoldedLSTM)
+    config, _, state = load_model(trained_model)
+    saved = load_weights(build_model(config.model), state, "saved").eval()  # as trained: two networks
     encoded = clf.encode(row["message"] for row in real_rows[5000:8000])
     assert len({len(e) for e in encoded}) > 20  # batches of many lengths, so rows end mid-batch
-    expected = network_logits(clf.model, encoded)
+    expected = network_logits(saved, encoded)
     np.testing.assert_allclose(clf._logits(encoded), expected, atol=1e-5)
+    np.testing.assert_allclose(clf._logits(encoded[:10]), expected[:10], atol=1e-5)  # the network's path
     assert np.std(expected) > 0.1  # a trained model, not one that scores everything alike
 
 
@@ -44,8 +48,8 @@ def test_fold_matches_every_pooling_and_starting_state(trained_model, real_rows,
 def test_networks_the_fold_does_not_cover_keep_their_own_forward(trained_model):
     config = SentimentClassifier.load(trained_model).config.model
     for change in ({"bidirectional": True}, {"bigram_buckets": 64}):
-        for members in (1, 2):
-            assert FoldedLSTM.fold(build_model(dataclasses.replace(config, members=members, **change))) is None
+        assert FoldedLSTM.fold(SentimentLSTM(dataclasses.replace(config, members=1, **change))) is None
+        assert build_model(dataclasses.replace(config, **change)).merged() is None
 
 
 def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model, real_rows):
@@ -61,10 +65,20 @@ def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model,
     np.testing.assert_allclose(many[:10], few, atol=1e-6)
 
 
-def test_fold_of_an_ensemble_is_the_mean_of_its_members(trained_model, real_rows):
-    config = dataclasses.replace(SentimentClassifier.load(trained_model).config.model, members=3)
+@pytest.mark.parametrize("pooling,initial_state", [("max", "zero"), ("last", "learned"), ("mean", "learned")])
+def test_an_ensemble_merged_into_one_wide_network_folds_to_the_mean_of_its_members(trained_model, real_rows,
+                                                                                 pooling, initial_state):
+    clf = SentimentClassifier.load(trained_model)
+    assert len(clf.config.model.lstm_sizes) == 2  # a deeper layer's weights are merged too
+    config = dataclasses.replace(clf.config.model, members=3, pooling=pooling, initial_state=initial_state)
     torch.manual_seed(2)
-    model = build_model(config).eval()
-    encoded = SentimentClassifier.load(trained_model).encode(row["message"] for row in real_rows[:1000])
-    np.testing.assert_allclose(score_by_length(FoldedLSTM.fold(model), encoded), network_logits(model, encoded),
-                               atol=1e-5)
+    ensemble = build_model(config).eval()
+    for member in ensemble.members:
+        for state in member.initial_states or []:
+            torch.nn.init.normal_(state)
+    wide = ensemble.merged()
+    assert wide.lstms[1].hidden_size == 3 * config.lstm_sizes[1]
+    encoded = clf.encode(row["message"] for row in real_rows[:1000])
+    expected = network_logits(ensemble, encoded)
+    np.testing.assert_allclose(network_logits(wide, encoded), expected, atol=1e-5)
+    np.testing.assert_allclose(score_by_length(FoldedLSTM.fold(wide), encoded), expected, atol=1e-5)

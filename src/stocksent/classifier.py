@@ -15,7 +15,7 @@ from .device import resolve_device
 from .errors import StocksentError
 from .export import OnnxScorer
 from .folded import FoldedLSTM
-from .model import build_model, load_weights
+from .model import SentimentEnsemble, build_model, load_weights
 from .preprocess import tokenize
 from .store import load_model, read_metrics
 from .train import predict_logits
@@ -56,6 +56,8 @@ class SentimentClassifier:
         if backend != "torch":
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         model = load_weights(build_model(config.model), state, str(folder)).eval()
+        if isinstance(model, SentimentEnsemble):  # one wide network: one LSTM call for all members
+            model = model.merged() or model
         target = resolve_device(device)
         # On a CPU the folded network scores the same logits with about half the work.
         folded = FoldedLSTM.fold(model) if target.type == "cpu" else None

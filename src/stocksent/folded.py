@@ -10,15 +10,15 @@ and the recurrence then runs over messages sorted longest first, so that at step
 still going are the first n_t rows and each step works on those rows only (no padding is
 computed, no mask applied). The cell's tanh(g) is read as 2 * sigmoid(2g) - 1, so one sigmoid
 covers all four gates. Only for scoring: no dropout, no gradients. Unidirectional networks
-without the bigram bag, and ensembles of them; `fold` returns None for the others, which keep
-using the network.
+without the bigram bag (an ensemble is first merged into one such network: SentimentEnsemble.merged);
+`fold` returns None for the others, which keep using the network.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from .model import SentimentEnsemble, SentimentLSTM
+from .model import SentimentLSTM
 
 
 class FoldedLSTM:
@@ -34,12 +34,10 @@ class FoldedLSTM:
 
     @classmethod
     @torch.inference_mode()
-    def fold(cls, model: SentimentLSTM | SentimentEnsemble) -> "FoldedLSTM | FoldedEnsemble | None":
+    def fold(cls, model: SentimentLSTM) -> "FoldedLSTM | None":
         config = model.config
         if config.bidirectional or config.bigram_buckets:
             return None
-        if isinstance(model, SentimentEnsemble):
-            return FoldedEnsemble([cls.fold(member) for member in model.members])
         layers = [_folded_layer(lstm) for lstm in model.lstms]
         table = model.embedding.weight.float() @ layers[0][0] + layers[0][1]
         starts = [s.detach().float().reshape(2, -1) for s in model.initial_states] \
@@ -95,16 +93,6 @@ class FoldedLSTM:
         if self.pooling == "last":
             return out[lengths - 1, torch.arange(out.size(1))]
         return out.sum(0) / lengths.view(-1, 1).float()  # the rows past the end are zero
-
-
-class FoldedEnsemble:
-    """An ensemble's members folded: the mean of their logits, as SentimentEnsemble in eval mode."""
-
-    def __init__(self, members: list[FoldedLSTM]):
-        self.members = members
-
-    def __call__(self, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
-        return np.mean([member(tokens, lengths) for member in self.members], axis=0)
 
 
 def _folded_layer(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -145,6 +145,49 @@ class SentimentEnsemble(nn.Module):
     def sparse_tables(self) -> list[nn.Embedding]:
         return [table for member in self.members for table in member.sparse_tables()]
 
+    @torch.no_grad()
+    def merged(self) -> SentimentLSTM | None:
+        """The members as one network K times as wide with the same eval-mode logits: word
+        vectors side by side, each gate's units [member 1 | member 2 | ...], LSTM weights
+        block-diagonal so that no member reads another's units, and the members' heads over K.
+        Scoring then makes one LSTM call for all members, so one message costs what one network
+        costs. None for bidirectional layers or the bigram bag, which it does not cover."""
+        config = self.config
+        if config.bidirectional or config.bigram_buckets:
+            return None
+        k = config.members
+        wide = SentimentLSTM(dataclasses.replace(config, members=1, embedding_dim=config.embedding_dim * k,
+                                                 lstm_sizes=[h * k for h in config.lstm_sizes])).eval()
+        parts = list(self.members)
+        wide.embedding.weight.copy_(torch.cat([m.embedding.weight for m in parts], dim=1))
+        for i, lstm in enumerate(wide.lstms):
+            lstms = [m.lstms[i] for m in parts]
+            lstm.weight_ih_l0.copy_(_block_diagonal([x.weight_ih_l0 for x in lstms]))
+            lstm.weight_hh_l0.copy_(_block_diagonal([x.weight_hh_l0 for x in lstms]))
+            lstm.bias_ih_l0.copy_(_gate_rows([x.bias_ih_l0 for x in lstms]))
+            lstm.bias_hh_l0.copy_(_gate_rows([x.bias_hh_l0 for x in lstms]))
+            if wide.initial_states is not None:
+                wide.initial_states[i].copy_(torch.cat([m.initial_states[i] for m in parts], dim=3))
+        wide.head.weight.copy_(torch.cat([m.head.weight for m in parts], dim=1) / k)
+        wide.head.bias.copy_(torch.stack([m.head.bias for m in parts]).mean(dim=0))
+        return wide
+
+
+def _gate_rows(parts: list[torch.Tensor]) -> torch.Tensor:
+    """(4H, ...) per member -> (4KH, ...): gate g of every member, then gate g + 1."""
+    gates = [part.chunk(4, dim=0) for part in parts]
+    return torch.cat([member[g] for g in range(4) for member in gates], dim=0)
+
+
+def _block_diagonal(parts: list[torch.Tensor]) -> torch.Tensor:
+    """(4H, I) per member -> (4KH, KI): member k's gate rows read only member k's inputs."""
+    columns = []
+    for k, part in enumerate(parts):
+        alone = [torch.zeros_like(part) for _ in parts]
+        alone[k] = part
+        columns.append(_gate_rows(alone))
+    return torch.cat(columns, dim=1)
+
 
 def build_model(config: ModelConfig) -> SentimentLSTM | SentimentEnsemble:
     """The network `config` describes: one, or an ensemble when config.members > 1."""
