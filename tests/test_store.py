@@ -17,7 +17,9 @@ def test_directory_holds_readable_files(trained_model):
 
 def test_load_gives_config_vocab_and_weights(trained_model):
     config, vocab, state = load_model(trained_model)
-    assert len(vocab) == config.model.vocab_size == state["embedding.weight"].shape[0]
+    # The default is an ensemble of two networks: each member's tensors under members.K.
+    assert config.model.members == 2 and {k.split(".")[1] for k in state} == {"0", "1"}
+    assert len(vocab) == config.model.vocab_size == state["members.1.embedding.weight"].shape[0]
 
 
 @pytest.fixture
@@ -84,9 +86,10 @@ def test_weights_of_another_vocabulary_size_are_one_clear_error(copy_of, capsys)
     from stocksent.cli import main
 
     state = load_model(copy_of)[2]
-    state["embedding.weight"] = torch.zeros(state["embedding.weight"].shape[0] + 5, state["embedding.weight"].shape[1])
+    table = "members.0.embedding.weight"
+    state[table] = torch.zeros(state[table].shape[0] + 5, state[table].shape[1])
     _forge(copy_of, save(state))
-    with pytest.raises(StocksentError, match="do not fit the model.*embedding.weight"):
+    with pytest.raises(StocksentError, match="do not fit the model.*members.0.embedding.weight"):
         SentimentClassifier.load(copy_of)
     assert main(["predict", str(copy_of), "x"]) == 1 and main(["export", str(copy_of), "--onnx"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -166,17 +166,21 @@ def tutorial() -> Config:
 
 
 def default() -> Config:
-    """The best fast recipe we know: max pooling over the LSTM's outputs, logits + BCE, AdamW,
-    early stopping on validation loss."""
+    """The best fast recipe we know: two LSTM networks trained side by side, each max-pooling
+    its outputs over the words, their logits averaged; BCE, AdamW, early stopping on
+    validation loss."""
     return Config(
+        # Two networks of 96 rather than one of 128: at about the same training time (255-300 s
+        # against 220-250 s), validation loss 0.452-0.455 against 0.463-0.468 and ROC-AUC
+        # 0.863 against 0.858 (seeds 1 and 2); members err differently, so their mean errs less.
         # Max over the words' outputs rather than the last word's: better on all three grouped
         # splits measured (mean test accuracy 0.7767 against 0.7702) and on the plain ones
-        # (0.7743 against 0.7720), at about 230 s of training instead of 150-210 s.
-        model=ModelConfig(embedding_dim=128, lstm_sizes=[128], dropout=0.3, embedding_dropout=0.3,
-                          forget_bias=1.0, embedding_init="normal", pooling="max"),
+        # (0.7743 against 0.7720).
+        model=ModelConfig(embedding_dim=96, lstm_sizes=[96], dropout=0.3, embedding_dropout=0.3,
+                          forget_bias=1.0, embedding_init="normal", pooling="max", members=2),
         preprocess=PreprocessConfig(keep_emoji=True, min_freq=2),
-        train=TrainConfig(loss="bce", optimizer="adamw", lr=3e-3, weight_decay=0.05, sparse_embedding=True,
-                          batch_size=64, epochs=8, patience=2, grad_clip=1.0),
+        train=TrainConfig(loss="bce", optimizer="adamw", lr=4.2e-3, weight_decay=0.05, sparse_embedding=True,
+                          batch_size=128, epochs=8, patience=2, grad_clip=1.0),
         preset="default",
     )
 
