@@ -15,6 +15,8 @@ without the bigram bag (an ensemble is first merged into one such network: Senti
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -49,30 +51,38 @@ class FoldedLSTM:
     def __call__(self, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
         order = torch.argsort(lengths, descending=True)
         tokens, lengths = tokens[order].cpu(), lengths[order].cpu()
-        steps = tokens.size(1)
-        alive = (lengths.view(1, -1) > torch.arange(steps).view(-1, 1)).sum(1).tolist()  # n_t per step
-        gates = self.table.index_select(0, tokens.t().reshape(-1)).view(steps, tokens.size(0), -1)  # (T, B, 4H)
-        last = len(self.layers) - 1
-        for layer, (w_ih, bias, w_hh) in enumerate(self.layers):
-            if layer:
-                gates = torch.addmm(bias, out.view(-1, out.size(2)), w_ih).view(steps, out.size(1), -1)
+        columns = tokens.t().contiguous()  # (T, B): step t's words in one row
+        alive = (lengths.view(1, -1) > torch.arange(columns.size(0)).view(-1, 1)).sum(1).tolist()  # n_t per step
+        last, out = len(self.layers) - 1, None
+        for layer, (_, _, w_hh) in enumerate(self.layers):
             # Max pooling keeps a running maximum instead of every step's output.
-            out = self._recur(gates, w_hh, alive, layer, running_max=layer == last and self.pooling == "max")
+            out = self._recur(self._gate_inputs(layer, columns, out), w_hh, alive, layer,
+                              running_max=layer == last and self.pooling == "max")
         features = out if out.dim() == 2 else self._pool(out, lengths)
         logits = torch.empty(tokens.size(0))
         logits[order] = features @ self.head_weight + self.head_bias
         return logits.numpy()
 
-    def _recur(self, gates: torch.Tensor, w_hh: torch.Tensor, alive: list[int], layer: int,
+    def _gate_inputs(self, layer: int, columns: torch.Tensor,
+                     below: torch.Tensor | None) -> Callable[[int, int], torch.Tensor]:
+        """gates(t, n): step t's gate inputs for its first n rows, made step by step (gathering
+        them for the whole batch at once would hold a (T, B, 4H) tensor: 157 MB for 512 messages
+        of 100 words at 4H = 768): a table look-up in the first layer, outputs below times W_ih."""
+        if layer == 0:
+            return lambda t, n: self.table.index_select(0, columns[t, :n])
+        w_ih, bias, _ = self.layers[layer]
+        return lambda t, n: torch.addmm(bias, below[t, :n], w_ih)
+
+    def _recur(self, gates: Callable[[int, int], torch.Tensor], w_hh: torch.Tensor, alive: list[int], layer: int,
                running_max: bool) -> torch.Tensor:
-        """(T, B, 4H) gate inputs -> (T, B, H) outputs, rows past a message's end zero; or,
-        with running_max, (B, H): each message's maximum output over its words."""
-        hidden, batch = w_hh.size(0), gates.size(1)
-        out = gates.new_full((batch, hidden), float("-inf")) if running_max else \
-            gates.new_zeros(gates.size(0), batch, hidden)
+        """gates(t, n) -> (n, 4H) gate inputs of step t; returns (T, B, H) outputs, rows past a
+        message's end zero, or with running_max (B, H): each message's maximum over its words."""
+        hidden, batch = w_hh.size(0), alive[0]
+        out = w_hh.new_full((batch, hidden), float("-inf")) if running_max else \
+            w_hh.new_zeros(len(alive), batch, hidden)
         h, c = self._start(layer, batch, hidden)
         for t, n in enumerate(alive):
-            g = torch.addmm(gates[t, :n], h[:n], w_hh).sigmoid_()  # (n, 4H)
+            g = torch.addmm(gates(t, n), h[:n], w_hh).sigmoid_()  # (n, 4H)
             i, f, g2, o = g.chunk(4, 1)  # g2 = sigmoid(2 * cell input)
             c = torch.addcmul(f * c[:n], i, g2.mul_(2).sub_(1))
             h = o * torch.tanh(c)
