@@ -130,7 +130,8 @@ class SentimentEnsemble(nn.Module):
     """`members` networks, each with its own initialisation and dropout, trained side by side on
     the same batches. While training, forward returns each member's logits (B, K), so that each
     learns from its own loss (a loss on their mean would train one wide network, whose parts
-    adapt to each other and err alike); in eval mode it returns their mean logit (B,)."""
+    adapt to each other and err alike); in eval mode it returns their mean logit (B,). Only
+    gradient clipping sees them together: it bounds the norm over all members' weights."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
