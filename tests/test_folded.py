@@ -66,8 +66,7 @@ def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model,
 
 
 @pytest.mark.parametrize("pooling,initial_state", [("max", "zero"), ("last", "learned"), ("mean", "learned")])
-def test_an_ensemble_merged_into_one_wide_network_folds_to_the_mean_of_its_members(trained_model, real_rows,
-                                                                                 pooling, initial_state):
+def test_an_ensemble_folds_and_merges_to_the_mean_of_its_members(trained_model, real_rows, pooling, initial_state):
     clf = SentimentClassifier.load(trained_model)
     assert len(clf.config.model.lstm_sizes) == 2  # a deeper layer's weights are merged too
     config = dataclasses.replace(clf.config.model, members=3, pooling=pooling, initial_state=initial_state)
@@ -82,3 +81,6 @@ def test_an_ensemble_merged_into_one_wide_network_folds_to_the_mean_of_its_membe
     expected = network_logits(ensemble, encoded)
     np.testing.assert_allclose(network_logits(wide, encoded), expected, atol=1e-5)
     np.testing.assert_allclose(score_by_length(FoldedLSTM.fold(wide), encoded), expected, atol=1e-5)
+    folded = FoldedLSTM.fold(ensemble)  # the members side by side, without the wide network's zero blocks
+    assert folded.members == 3
+    np.testing.assert_allclose(score_by_length(folded, encoded), expected, atol=1e-5)

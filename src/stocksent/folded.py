@@ -1,4 +1,4 @@
-"""The network folded for scoring on a CPU: the same function as SentimentLSTM.forward, less work.
+"""The network folded for scoring on a CPU: the same function as the model's forward, less work.
 
 Where a trained network spends its time when it scores (2-core CPU, default model): half of an
 LSTM step's multiply-adds turn each word's embedding into gate inputs, the same 4H numbers for a
@@ -6,45 +6,60 @@ word every time it occurs. Folding does them once per vocabulary word:
 
     table = embedding @ W_ih.T + b_ih + b_hh          (V, 4H), a row look-up per word instead
 
-and the recurrence then runs over messages sorted longest first, so that at step t the messages
+The recurrence then runs over messages sorted longest first, so that at step t the messages
 still going are the first n_t rows and each step works on those rows only (no padding is
-computed, no mask applied). The cell's tanh(g) is read as 2 * sigmoid(2g) - 1, so one sigmoid
-covers all four gates. Only for scoring: no dropout, no gradients. Unidirectional networks
-without the bigram bag (an ensemble is first merged into one such network: SentimentEnsemble.merged);
-`fold` returns None for the others, which keep using the network.
+computed, no mask applied); every layer takes its step before the next word is read, and the
+last layer's outputs are pooled as they come (a running maximum or sum, or kept as a message
+ends), so no (T, B, H) tensor is ever held. An ensemble's members run side by side as one
+batched matrix product per step (K, n, H) @ (K, H, 4H), without the zero blocks of the merged
+wide network (SentimentEnsemble.merged), which costs twice the multiply-adds.
+
+Two readings save elementwise passes, which cost as much as the matrix products here: tanh(x)
+is 2 * sigmoid(2x) - 1, so one sigmoid covers all four gates, and the cell state is kept doubled
+(C = 2c), so that o * tanh(c) is o * (2 * sigmoid(C) - 1): torch's CPU tanh costs 3-4 times its
+sigmoid. Only for scoring: no dropout, no gradients. Unidirectional networks without the bigram
+bag; `fold` returns None for the others, which keep using the network.
 """
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from .model import SentimentLSTM
+from .model import SentimentEnsemble, SentimentLSTM
 
 
 class FoldedLSTM:
-    """`folded(tokens, lengths) -> logits` as numpy, for (B, T) right-padded tokens."""
+    """`folded(tokens, lengths) -> logits` as numpy, for (B, T) right-padded tokens.
+
+    Weights carry the members on a leading axis K (1 for a single network)."""
 
     def __init__(self, table: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                 starts: list[torch.Tensor] | None, head: tuple[torch.Tensor, torch.Tensor], pooling: str):
-        self.table = table  # (V, 4H) gate inputs of the first layer, per word
-        self.layers = layers  # per layer: W_ih.T (I, 4H), bias (4H,), W_hh.T (H, 4H); the first W_ih unused
-        self.starts = starts  # learned (2, H) starting h and c per layer, or None for zeros
-        self.head_weight, self.head_bias = head
+                 starts: list[tuple[torch.Tensor, torch.Tensor]] | None, head: tuple[torch.Tensor, torch.Tensor],
+                 pooling: str):
+        self.members = layers[0][2].size(0)
+        self.table = table.reshape(-1, table.size(2))  # (K * V, 4H): member k's words from row k * V
+        self.offsets = (torch.arange(self.members) * table.size(1)).view(-1, 1)
+        self.layers = layers  # per layer: W_ih.T (K, I, 4H), bias (K, 1, 4H), W_hh.T (K, H, 4H)
+        self.starts = starts  # per layer learned (h, C) as (K, 1, H) each, or None for zeros
+        self.head_weight, self.head_bias = head  # (K, H), (K, 1)
         self.pooling = pooling
 
     @classmethod
     @torch.inference_mode()
-    def fold(cls, model: SentimentLSTM) -> "FoldedLSTM | None":
+    def fold(cls, model: SentimentLSTM | SentimentEnsemble) -> "FoldedLSTM | None":
         config = model.config
         if config.bidirectional or config.bigram_buckets:
             return None
-        layers = [_folded_layer(lstm) for lstm in model.lstms]
-        table = model.embedding.weight.float() @ layers[0][0] + layers[0][1]
-        starts = [s.detach().float().reshape(2, -1) for s in model.initial_states] \
-            if model.initial_states is not None else None
-        head = model.head.weight.detach().float()[0], model.head.bias.detach().float()[0]
+        members = list(model.members) if isinstance(model, SentimentEnsemble) else [model]
+        layers = [_stacked([_folded_layer(m.lstms[i]) for m in members]) for i in range(len(config.lstm_sizes))]
+        table = torch.stack([m.embedding.weight.float() for m in members]) @ layers[0][0] + layers[0][1]
+        starts = None
+        if config.initial_state == "learned":
+            states = [torch.stack([m.initial_states[i].detach().float().reshape(2, 1, -1) for m in members], dim=1)
+                      for i in range(len(config.lstm_sizes))]  # (2, K, 1, H) per layer
+            starts = [(h, 2 * c) for h, c in states]
+        head = (torch.stack([m.head.weight.detach().float()[0] for m in members]),
+                torch.stack([m.head.bias.detach().float() for m in members]))
         return cls(table, layers, starts, head, config.pooling)
 
     @torch.inference_mode()
@@ -53,56 +68,59 @@ class FoldedLSTM:
         tokens, lengths = tokens[order].cpu(), lengths[order].cpu()
         columns = tokens.t().contiguous()  # (T, B): step t's words in one row
         alive = (lengths.view(1, -1) > torch.arange(columns.size(0)).view(-1, 1)).sum(1).tolist()  # n_t per step
-        last, out = len(self.layers) - 1, None
-        for layer, (_, _, w_hh) in enumerate(self.layers):
-            # Max pooling keeps a running maximum instead of every step's output.
-            out = self._recur(self._gate_inputs(layer, columns, out), w_hh, alive, layer,
-                              running_max=layer == last and self.pooling == "max")
-        features = out if out.dim() == 2 else self._pool(out, lengths)
+        states = [self._start(layer, alive[0]) for layer in range(len(self.layers))]
+        pooled = self._pool_start(alive[0])
+        for t, n in enumerate(alive):
+            below = None
+            for layer, (h, c) in enumerate(states):  # each layer takes step t, reading the one below
+                below, c = self._step(layer, self._gate_inputs(layer, columns[t, :n], below), h[:, :n], c[:, :n])
+                states[layer] = below, c
+            self._pool_step(pooled, below, alive[t + 1] if t + 1 < len(alive) else 0)
+        if self.pooling == "mean":
+            pooled /= lengths.view(1, -1, 1).float()
         logits = torch.empty(tokens.size(0))
-        logits[order] = features @ self.head_weight + self.head_bias
+        logits[order] = (torch.einsum("kbh,kh->kb", pooled, self.head_weight) + self.head_bias).mean(0)
         return logits.numpy()
 
-    def _gate_inputs(self, layer: int, columns: torch.Tensor,
-                     below: torch.Tensor | None) -> Callable[[int, int], torch.Tensor]:
-        """gates(t, n): step t's gate inputs for its first n rows, made step by step (gathering
-        them for the whole batch at once would hold a (T, B, 4H) tensor: 157 MB for 512 messages
-        of 100 words at 4H = 768): a table look-up in the first layer, outputs below times W_ih."""
+    def _gate_inputs(self, layer: int, words: torch.Tensor, below: torch.Tensor | None) -> torch.Tensor:
+        """(K, n, 4H) gate inputs before the recurrence: a table look-up per member in the first
+        layer, the outputs below times W_ih above it."""
         if layer == 0:
-            return lambda t, n: self.table.index_select(0, columns[t, :n])
+            return self.table.index_select(0, (words + self.offsets).view(-1)).view(self.members, len(words), -1)
         w_ih, bias, _ = self.layers[layer]
-        return lambda t, n: torch.addmm(bias, below[t, :n], w_ih)
+        return torch.baddbmm(bias, below, w_ih)
 
-    def _recur(self, gates: Callable[[int, int], torch.Tensor], w_hh: torch.Tensor, alive: list[int], layer: int,
-               running_max: bool) -> torch.Tensor:
-        """gates(t, n) -> (n, 4H) gate inputs of step t; returns (T, B, H) outputs, rows past a
-        message's end zero, or with running_max (B, H): each message's maximum over its words."""
-        hidden, batch = w_hh.size(0), alive[0]
-        out = w_hh.new_full((batch, hidden), float("-inf")) if running_max else \
-            w_hh.new_zeros(len(alive), batch, hidden)
-        h, c = self._start(layer, batch, hidden)
-        for t, n in enumerate(alive):
-            g = torch.addmm(gates(t, n), h[:n], w_hh).sigmoid_()  # (n, 4H)
-            i, f, g2, o = g.chunk(4, 1)  # g2 = sigmoid(2 * cell input)
-            c = torch.addcmul(f * c[:n], i, g2.mul_(2).sub_(1))
-            h = o * torch.tanh(c)
-            if running_max:
-                torch.maximum(out[:n], h, out=out[:n])
-            else:
-                out[t, :n] = h
-        return out
+    def _step(self, layer: int, gates: torch.Tensor, h: torch.Tensor,
+              c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of one layer for n rows: (h, C) (K, n, H) each -> the new (h, C)."""
+        gates.baddbmm_(h, self.layers[layer][2]).sigmoid_()
+        i, f, s, o = gates.chunk(4, 2)  # s = sigmoid(2 * cell input)
+        c = f * c  # C' = f C + 2 i tanh(g) = f C + 4 i s - 2 i
+        c.sub_(i, alpha=2).addcmul_(i, s, value=4)
+        return torch.sigmoid(c).mul_(2).sub_(1).mul_(o), c  # o * tanh(C / 2)
 
-    def _start(self, layer: int, batch: int, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _start(self, layer: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.layers[layer][2].size(1)
         if self.starts is None:
-            return torch.zeros(batch, hidden), torch.zeros(batch, hidden)
+            return torch.zeros(self.members, batch, hidden), torch.zeros(self.members, batch, hidden)
         h, c = self.starts[layer]
-        return h.expand(batch, -1), c.expand(batch, -1)
+        return h.expand(-1, batch, -1), c.expand(-1, batch, -1)
 
-    def _pool(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(T, B, H) -> (B, H): the last word's output, or the mean over the words."""
-        if self.pooling == "last":
-            return out[lengths - 1, torch.arange(out.size(1))]
-        return out.sum(0) / lengths.view(-1, 1).float()  # the rows past the end are zero
+    def _pool_start(self, batch: int) -> torch.Tensor:
+        hidden = self.layers[-1][2].size(1)
+        fill = float("-inf") if self.pooling == "max" else 0.0
+        return torch.full((self.members, batch, hidden), fill)
+
+    def _pool_step(self, pooled: torch.Tensor, h: torch.Tensor, still_going: int) -> None:
+        """Fold step t's top outputs h (K, n, H) into pooled (K, B, H); rows from still_going on
+        end at this step."""
+        n = h.size(1)
+        if self.pooling == "max":
+            torch.maximum(pooled[:, :n], h, out=pooled[:, :n])
+        elif self.pooling == "mean":
+            pooled[:, :n] += h
+        else:  # the last word's output
+            pooled[:, still_going:n] = h[:, still_going:]
 
 
 def _folded_layer(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,7 +129,12 @@ def _folded_layer(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torc
     hidden = lstm.hidden_size
     scale = torch.ones(4 * hidden)
     scale[2 * hidden:3 * hidden] = 2.0
-    w_ih = (lstm.weight_ih_l0.detach().float() * scale.view(-1, 1)).t().contiguous()
+    w_ih = (lstm.weight_ih_l0.detach().float() * scale.view(-1, 1)).t()
     bias = (lstm.bias_ih_l0.detach().float() + lstm.bias_hh_l0.detach().float()) * scale
-    w_hh = (lstm.weight_hh_l0.detach().float() * scale.view(-1, 1)).t().contiguous()
-    return w_ih, bias, w_hh
+    w_hh = (lstm.weight_hh_l0.detach().float() * scale.view(-1, 1)).t()
+    return w_ih, bias.view(1, -1), w_hh
+
+
+def _stacked(members: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    """Per-member (W_ih.T, bias, W_hh.T) -> each stacked on a leading member axis, contiguous."""
+    return tuple(torch.stack(parts).contiguous() for parts in zip(*members))
