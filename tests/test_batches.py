@@ -27,6 +27,8 @@ def test_pad_batch_right_pads_to_longest_or_fixed_width():
     assert tokens.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
     tokens, lengths = pad_batch(encoded, np.array([2]), pad_to=6)
     assert tokens.tolist() == [[9, 10, 0, 0, 0, 0]] and lengths.tolist() == [2]
+    tokens, lengths = pad_batch(encoded, np.array([1, 0, 2]), pad_to=2)  # longer messages cut at the width
+    assert tokens.tolist() == [[8, 0], [5, 6], [9, 10]] and lengths.tolist() == [1, 2, 2]
 
 
 def test_ordered_batches_keep_the_last_partial_batch():
