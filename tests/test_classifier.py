@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from stocksent import SentimentClassifier
+from stocksent.preprocess import SPECIAL_TOKENS, tokenize
+from stocksent.vocab import UNKNOWN
 
 
 def test_single_string_in_single_result_out(trained_model):
@@ -19,6 +21,15 @@ def test_many_in_many_out_in_order(trained_model, real_rows):
     assert prob.shape == (300,) and np.all((prob >= 0) & (prob <= 1))
     assert clf.predict(texts) == [clf.labels[int(p >= 0.5)] for p in prob]
     assert clf.predict_proba(texts[7]) == pytest.approx(float(prob[7]), abs=1e-6)  # batch-size rounding only
+
+
+def test_encode_gives_the_vocabularys_ids_of_the_tokens(trained_model, real_rows):
+    clf = SentimentClassifier.load(trained_model)
+    texts = [r["message"] for r in real_rows[:5000]] + ["", "$SPY @bob www.x.com 4.5$ 12 🚀", "!!!"]
+    limit = clf.config.preprocess.max_tokens
+    expected = [clf.vocab.encode(tokenize(t, clf.config.preprocess.keep_emoji)[:limit]) or [UNKNOWN] for t in texts]
+    assert [e.tolist() for e in clf.encode(texts)] == expected
+    assert {UNKNOWN, *(clf.vocab.stoi[t] for t in SPECIAL_TOKENS)} <= {i for e in expected for i in e}
 
 
 def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, real_rows):

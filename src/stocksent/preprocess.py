@@ -21,20 +21,18 @@ SPECIAL_TOKENS = (TICKER, USER, LINK, PRICE, NUMBER)
 
 # Entities are first replaced by an upper-case letter standing alone: the text is lower-cased
 # before, so a lone upper-case letter can only be one of these codes.
-_CODE_TOKEN = {"L": LINK, "U": USER, "T": TICKER, "P": PRICE, "N": NUMBER}
+ENTITY_CODES = {"L": LINK, "U": USER, "T": TICKER, "P": PRICE, "N": NUMBER}
 
-# (pattern, code, a substring the text must hold for the pattern to match; None: always try)
-_ENTITIES = [
-    (re.compile(r"(?:https?://|www\.)\S+"), " L ", ("http", "www.")),
-    (re.compile(r"@\w+"), " U ", ("@",)),
-    (re.compile(r"\$[a-z]+"), " T ", ("$",)),
-    # "$2.50" or "2.50$", not a percentage such as "$5%": [$0-9.] is the first character, and
-    # the look-behinds pick the branch it started.
-    (re.compile(r"[$0-9.](?:(?<=\$)[0-9]*\.?[0-9]+(?![0-9%])"
-                r"|(?<=[0-9])[0-9]*(?:\.[0-9]+)?\$|(?<=\.)[0-9]+\$)"), " P ", ("$",)),
-    # "12", "1.5", ".5"
-    (re.compile(r"[0-9.](?:(?<=[0-9])[0-9]*(?:\.[0-9]+)?|(?<=\.)[0-9]+)"), " N ", None),
-]
+_LINK_RE = re.compile(r"(?:https?://|www\.)\S+")
+_USER_RE = re.compile(r"@\w+")
+_TICKER_RE = re.compile(r"\$[a-z]+")
+# "$2.50" or "2.50$", not a percentage such as "$5%": [$0-9.] is the first character, and
+# the look-behinds pick the branch it started.
+_PRICE_RE = re.compile(r"[$0-9.](?:(?<=\$)[0-9]*\.?[0-9]+(?![0-9%])"
+                       r"|(?<=[0-9])[0-9]*(?:\.[0-9]+)?\$|(?<=\.)[0-9]+\$)")
+# "12", "1.5", ".5"
+_NUMBER_RE = re.compile(r"[0-9.](?:(?<=[0-9])[0-9]*(?:\.[0-9]+)?|(?<=\.)[0-9]+)")
+ENTITY_PATTERNS = {LINK: _LINK_RE, USER: _USER_RE, TICKER: _TICKER_RE, PRICE: _PRICE_RE, NUMBER: _NUMBER_RE}
 _HTML_ENTITY = re.compile(r"&#?\w+;?")
 
 # Pictographs, dingbats, arrows and flags; skin tones, joiners and variation selectors are
@@ -54,24 +52,38 @@ _STR_TABLE = str.maketrans({**{p: None for p in string.punctuation}, **{chr(c): 
 
 def tokenize(text: str, keep_emoji: bool = True) -> list[str]:
     """Normalise a raw message and split it into tokens."""
+    return [ENTITY_CODES.get(w, w) for w in coded_words(text, keep_emoji)]
+
+
+def coded_words(text: str, keep_emoji: bool = True) -> list[str]:
+    """`tokenize` but for its last step: entities are left as their one-letter codes
+    (ENTITY_CODES), for callers that map each word on through a table of their own anyway."""
     text = text.lower()
     ascii_only = text.isascii()
     if "&" in text:  # entities go first so that "&#8217;" does not leave a <NUMBER> behind
         text = _HTML_ENTITY.sub("", text)
-    for pattern, code, needles in _ENTITIES:
-        if needles is None or any(n in text for n in needles):
-            text = pattern.sub(code, text)
+    text = _entity_codes(text)
     if ascii_only:
-        words = text.encode("ascii").translate(_BYTE_TABLE, _PUNCTUATION).decode("ascii").split()
-    else:
-        text = _emoji_tokens(text) if keep_emoji else _NOT_ASCII.sub("", text)
-        words = text.translate(_STR_TABLE).split()
-    return [_CODE_TOKEN.get(w, w) for w in words]
+        return text.encode("ascii").translate(_BYTE_TABLE, _PUNCTUATION).decode("ascii").split()
+    text = _emoji_tokens(text) if keep_emoji else _NOT_ASCII.sub("", text)
+    return text.translate(_STR_TABLE).split()
 
 
 def normalize(text: str, keep_emoji: bool = True) -> str:
     """Return the message as space-separated tokens, entities replaced by special tokens."""
     return " ".join(tokenize(text, keep_emoji))
+
+
+def _entity_codes(text: str) -> str:
+    # Each pattern runs only on text that can hold it (plain substring tests are far cheaper
+    # than a regex scan); links first, so that "https://x.com/@a/$b" stays one link.
+    if "http" in text or "www." in text:
+        text = _LINK_RE.sub(" L ", text)
+    if "@" in text:
+        text = _USER_RE.sub(" U ", text)
+    if "$" in text:
+        text = _PRICE_RE.sub(" P ", _TICKER_RE.sub(" T ", text))
+    return _NUMBER_RE.sub(" N ", text)
 
 
 def _emoji_tokens(text: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from .errors import StocksentError
 
 PAD, UNK = "<PAD>", "<UNK>"
+UNKNOWN = 1  # the id of UNK
 
 
 class Vocab:
@@ -27,7 +28,7 @@ class Vocab:
         return len(self.itos)
 
     def encode(self, tokens: list[str]) -> list[int]:
-        return [self.stoi.get(token, 1) for token in tokens]
+        return [self.stoi.get(token, UNKNOWN) for token in tokens]
 
     def decode(self, ids: Iterable[int]) -> list[str]:
         return [self.itos[i] for i in ids if i != 0]
