@@ -27,6 +27,8 @@ def test_suite_measures_every_section_on_a_slice(tmp_path, data_slice):
     assert result["train"]["padded_messages"] == 64 and result["train"]["messages"] == 2400
     assert result["train"]["padded"]["padded_tokens"] == 64 * 244
     assert result["inference"]["messages"] == 5 * 300 and result["inference"]["messages_per_s"] > 0
+    passes = result["inference"]["passes_messages_per_s"]
+    assert len(passes) == 3 and result["inference"]["messages_per_s"] == sorted(passes)[1]
     streams = {k: v for k, v in result["memory"].items() if k.startswith("predict_")}
     assert sorted(v["messages"] for v in streams.values()) == [300, 3000]
     assert all(50 < v["peak_rss_mb"] < 4000 for v in result["memory"].values())
