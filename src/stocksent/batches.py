@@ -32,13 +32,11 @@ def pad_batch(encoded: Sequence[np.ndarray], index: np.ndarray,
     """Right-pad the chosen messages with 0: tokens (B, T) and lengths (B,)."""
     lengths = np.fromiter((len(encoded[i]) for i in index), dtype=np.int64, count=len(index))
     width = pad_to or int(lengths.max())
-    kept = np.minimum(lengths, width)
-    # One scatter of all the words instead of a row at a time: word j of row r goes to (r, j).
-    rows = np.repeat(np.arange(len(index)), kept)
-    columns = np.arange(len(rows)) - np.repeat(np.cumsum(kept) - kept, kept)
     tokens = np.zeros((len(index), width), dtype=np.int64)
-    tokens[rows, columns] = np.concatenate([encoded[i][:width] for i in index])
-    return torch.from_numpy(tokens), torch.from_numpy(kept)
+    for row, i in enumerate(index):
+        message = encoded[i][:width]
+        tokens[row, : len(message)] = message
+    return torch.from_numpy(tokens), torch.from_numpy(np.minimum(lengths, width))
 
 
 def score_by_length(score: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
