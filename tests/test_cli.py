@@ -56,6 +56,17 @@ def test_predict_from_file_and_stdin(trained_model, tmp_path, real_rows, capsys,
     assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["$SPY up", "$SPY down"]
 
 
+def test_predict_on_worker_processes_gives_the_same_lines_in_order(trained_model, tmp_path, real_rows, capsys):
+    path = write_csv(tmp_path / "in.csv", real_rows[:700], ["message", "sentiment"])
+    common = ["predict", str(trained_model), "--input", str(path), "--format", "jsonl", "--batch-size", "64"]
+    assert main(common) == 0
+    alone = capsys.readouterr().out
+    assert main([*common, "--workers", "2"]) == 0  # 11 chunks over 2 processes
+    assert capsys.readouterr().out == alone
+    assert [json.loads(line)["text"] for line in alone.splitlines()] == [r["message"] for r in real_rows[:700]]
+    _fails([*common, "--workers", "0"], capsys, "--workers must be between 1 and")
+
+
 def _fails(argv, capsys, match):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
