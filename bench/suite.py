@@ -13,7 +13,8 @@ Sections, all on the bundled StockTwits data and the default preset, in one run:
            latency, with PyTorch and with onnxruntime
   memory   peak resident memory of `stocksent train` (2 epochs) and of `stocksent predict`
            streaming files of the test split's size, --stream / 10 and --stream messages, each in
-           a fresh process; predict's should not grow with the file
+           a fresh process; predict's should not grow with the file; and the largest file again
+           with --workers set to the number of CPUs (its rate only: each worker has its own memory)
 """
 from __future__ import annotations
 
@@ -122,6 +123,12 @@ def bench_memory(data: Path, model_dir: Path, texts: list[str], stream: int, tmp
         path = write_jsonl(tmp / f"messages_{n}.jsonl", texts, n)
         r = run_measured(["predict", str(model_dir), "--input", str(path), "--format", "jsonl"])
         result[f"predict_{n}"] = {**r, "messages": n, "messages_per_s": n / r["seconds"]}
+        if n == stream:  # the same file again, on a process of one thread per core
+            workers = os.cpu_count() or 1
+            r = run_measured(["predict", str(model_dir), "--input", str(path), "--format", "jsonl",
+                              "--workers", str(workers)])
+            result["workers"] = {"seconds": r["seconds"], "workers": workers, "messages": n,
+                                         "messages_per_s": n / r["seconds"]}
         path.unlink()
     return result
 
@@ -152,6 +159,10 @@ def print_table(r: dict) -> None:
         if key.startswith("predict_"):
             rows.append((f"peak RSS, predict {m['messages']:,} msgs", f"{m['peak_rss_mb']:.0f} MB",
                          f"{m['messages_per_s']:,.0f} msg/s", "stocksent predict --input FILE"))
+    if "workers" in mem:
+        m = mem["workers"]
+        rows.append((f"predict --workers {m['workers']}, {m['messages']:,} msgs", "", f"{m['messages_per_s']:,.0f} msg/s",
+                     "stocksent predict --input FILE, a process of one thread per core"))
     print(f"machine: {r['machine']}\ndate: {r['date']}")
     print(f"{'measure':<38}{'value':>18}{'rate':>18}  note")
     for name, value, rate, note in rows:

@@ -31,5 +31,7 @@ def test_suite_measures_every_section_on_a_slice(tmp_path, data_slice):
     assert len(passes) == 3 and result["inference"]["messages_per_s"] == sorted(passes)[1]
     streams = {k: v for k, v in result["memory"].items() if k.startswith("predict_")}
     assert sorted(v["messages"] for v in streams.values()) == [300, 3000]
+    workers = result["memory"].pop("workers")
+    assert workers["messages"] == 3000 and workers["messages_per_s"] > 0
     assert all(50 < v["peak_rss_mb"] < 4000 for v in result["memory"].values())
     assert "machine:" in run.stdout and "time to test accuracy 0.717" in run.stdout
