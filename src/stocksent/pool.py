@@ -8,7 +8,10 @@ worker are in flight, so memory stays bounded however long the input.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -28,7 +31,7 @@ def map_chunks(load: Callable[[], SentimentClassifier], work: Callable[[Sentimen
     each build their classifier with load(). `load` and `work` must be picklable (module-level
     functions or functools.partial of them)."""
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_start, initargs=(load,)) as pool:
+    with _terminate_as_exit(), context.Pool(workers, initializer=_start, initargs=(load,)) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_run, (work, chunk)))
@@ -38,7 +41,26 @@ def map_chunks(load: Callable[[], SentimentClassifier], work: Callable[[Sentimen
             yield pending.popleft().get()
 
 
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit, so that the pool is torn down with its workers; killed
+    outright, the parent would leave them to fail, traceback and all, writing to a closed pipe."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _start(load: Callable[[], SentimentClassifier]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
     torch.set_num_threads(1)
     try:
         _worker["classifier"] = load()
