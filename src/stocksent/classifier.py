@@ -26,8 +26,8 @@ from .vocab import UNKNOWN, Vocab
 # one fused LSTM call is quicker (measured on 2 cores, medians of 30: 8 messages 4.9 ms against
 # 4.0 ms, 16 messages 5.4 against 5.5 ms, 32 messages 6.5 against 8.6 ms).
 FOLD_FROM = 16
-# Messages per scoring batch: 1,024 scored fastest with the folded default on 2 cores (27,000 msg/s
-# against 25,000 at 512 and 22,000 at 256; at 2,048 a step's gates outgrow the caches).
+# Messages per scoring batch: 1,024 scored fastest with the folded default on 2 cores (medians of
+# five: 27,100-27,900 msg/s against 24,700-25,500 at 512, 21,600 at 256 and 26,900 at 1,536).
 SCORE_BATCH = 1024
 
 

@@ -196,7 +196,7 @@ def _add_predict(commands) -> None:
     pr.add_argument("--top", type=int, default=5, metavar="K", help="tokens shown by --explain (default 5)")
     pr.add_argument("--workers", type=int, default=1, metavar="N",
                     help="score on N processes of one thread each, for large inputs: each loads the model "
-                         "(a few seconds and ~300 MB each), output stays in input order (default 1)")
+                         "(a few seconds and about 320 MB each), output stays in input order (default 1)")
     _add_backend(pr)
     _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
