@@ -128,7 +128,7 @@ def bench_memory(data: Path, model_dir: Path, texts: list[str], stream: int, tmp
             r = run_measured(["predict", str(model_dir), "--input", str(path), "--format", "jsonl",
                               "--workers", str(workers)])
             result["workers"] = {"seconds": r["seconds"], "workers": workers, "messages": n,
-                                         "messages_per_s": n / r["seconds"]}
+                                 "messages_per_s": n / r["seconds"]}
         path.unlink()
     return result
 

@@ -87,6 +87,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
 
 # What may change when a run is resumed: the network and the data split may not.
 RESUMABLE = {"epochs", "patience", "threads", "device", "bf16"}
+MAX_WORKERS = 64  # predict --workers: more processes than this is a typo, not a machine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -514,9 +515,6 @@ def _print_evaluation(split: str, m: dict) -> None:
     labels, matrix = m["confusion"]["labels"], m["confusion"]["matrix"]
     print("confusion (rows true, columns predicted): " +
           "; ".join(f"{t}: {dict(zip(labels, row))}" for t, row in zip(labels, matrix)))
-
-
-MAX_WORKERS = 64
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

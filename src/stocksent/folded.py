@@ -39,7 +39,9 @@ class FoldedLSTM:
         self.members = layers[0][2].size(0)
         self.table = table.reshape(-1, table.size(2))  # (K * V, 4H): member k's words from row k * V
         self.offsets = (torch.arange(self.members) * table.size(1)).view(-1, 1)
-        self.layers = layers  # per layer: W_ih.T (K, I, 4H), bias (K, 1, 4H), W_hh.T (K, H, 4H)
+        # per layer: W_ih.T (K, I, 4H), bias (K, 1, 4H), W_hh.T (K, H, 4H); the first layer's W_ih
+        # and bias are already in the table
+        self.layers = layers
         self.starts = starts  # per layer learned (h, C) as (K, 1, H) each, or None for zeros
         self.head_weight, self.head_bias = head  # (K, H), (K, 1)
         self.pooling = pooling
