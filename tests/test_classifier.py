@@ -1,9 +1,11 @@
 import shutil
+import threading
 
 import numpy as np
 import pytest
+import torch
 
-from stocksent import SentimentClassifier
+from stocksent import SentimentClassifier, classifier
 from stocksent.preprocess import SPECIAL_TOKENS, tokenize
 from stocksent.vocab import UNKNOWN
 
@@ -30,6 +32,40 @@ def test_encode_gives_the_vocabularys_ids_of_the_tokens(trained_model, real_rows
     expected = [clf.vocab.encode(tokenize(t, clf.config.preprocess.keep_emoji)[:limit]) or [UNKNOWN] for t in texts]
     assert [e.tolist() for e in clf.encode(texts)] == expected
     assert {UNKNOWN, *(clf.vocab.stoi[t] for t in SPECIAL_TOKENS)} <= {i for e in expected for i in e}
+
+
+@pytest.fixture
+def two_torch_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_large_inputs_score_on_threads_as_on_one(trained_model, real_rows, monkeypatch, two_torch_threads):
+    clf = SentimentClassifier.load(trained_model)
+    texts = [r["message"] for r in real_rows[:5000]]
+    monkeypatch.setattr(classifier, "THREADED_FROM", len(texts) + 1)
+    one_thread = clf.predict_proba(texts)
+    monkeypatch.setattr(classifier, "THREADED_FROM", len(texts))
+    scored_on, fold_scores = [], clf._fold_scores
+    clf._fold_scores = lambda *encoded: scored_on.append(threading.get_ident()) or fold_scores(*encoded)
+    threaded = clf.predict_proba(texts)
+    assert len(scored_on) == 4 and threading.get_ident() not in scored_on  # 4 chunks of 1,250 on the pool
+    np.testing.assert_allclose(threaded, one_thread, atol=1e-6)  # same order, same scores
+    assert torch.get_num_threads() == 2  # the workers' one thread each does not outlive the call
+
+
+def test_an_error_in_a_scoring_thread_reaches_the_caller(trained_model, real_rows, monkeypatch, two_torch_threads):
+    clf = SentimentClassifier.load(trained_model)
+    monkeypatch.setattr(classifier, "THREADED_FROM", 100)
+
+    def fail(*encoded):
+        raise MemoryError("no room")
+    clf._fold_scores = fail
+    with pytest.raises(MemoryError, match="no room"):
+        clf.predict_proba([r["message"] for r in real_rows[:1000]])
+    assert torch.get_num_threads() == 2
 
 
 def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, real_rows):

@@ -21,10 +21,12 @@ def test_loaded_model_scores_through_the_fold_with_the_networks_logits(trained_m
     assert isinstance(clf._scorer, FoldedLSTM)
     config, _, state = load_model(trained_model)
     saved = load_weights(build_model(config.model), state, "saved").eval()  # as trained: two networks
-    encoded = clf.encode(row["message"] for row in real_rows[5000:8000])
+    texts = [row["message"] for row in real_rows[5000:8000]]
+    encoded = clf.encode(texts)
     assert len({len(e) for e in encoded}) > 20  # batches of many lengths, so rows end mid-batch
     expected = network_logits(saved, encoded)
-    np.testing.assert_allclose(clf._logits(encoded), expected, atol=1e-5)
+    np.testing.assert_allclose(clf._logits(encoded), expected, atol=1e-5)  # padded batches
+    np.testing.assert_allclose(clf._fold_scores(*clf._encode_flat(texts)), expected, atol=1e-5)  # flat ids
     np.testing.assert_allclose(clf._logits(encoded[:10]), expected[:10], atol=1e-5)  # the network's path
     assert np.std(expected) > 0.1  # a trained model, not one that scores everything alike
 

@@ -39,14 +39,18 @@ def pad_batch(encoded: Sequence[np.ndarray], index: np.ndarray,
     return torch.from_numpy(tokens), torch.from_numpy(np.minimum(lengths, width))
 
 
+def by_length(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Index arrays of batch_size messages of similar length, shortest first."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[chunk] for chunk in ordered_batches(len(order), batch_size)]
+
+
 def score_by_length(score: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
                     encoded: Sequence[np.ndarray], batch_size: int = 512) -> np.ndarray:
     """Apply `score(tokens, lengths) -> (B,) array` to every message in batches of similar
     length (little padding), and return the scores in input order."""
     lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
-    order = np.argsort(lengths, kind="stable")
     out = np.empty(len(encoded), dtype=np.float32)
-    for chunk in ordered_batches(len(order), batch_size):
-        index = order[chunk]
+    for index in by_length(lengths, batch_size):
         out[index] = score(*pad_batch(encoded, index))
     return out

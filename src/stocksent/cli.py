@@ -190,7 +190,8 @@ def _add_predict(commands) -> None:
     pr.add_argument("--input", metavar="FILE", help="CSV or JSONL file (or - for one message per line of stdin)")
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
     pr.add_argument("--format", choices=["text", "jsonl"], default="text")
-    pr.add_argument("--batch-size", type=int, default=1024, help="messages scored at a time")
+    pr.add_argument("--batch-size", type=int, default=8192,
+                    help="messages read and scored at a time: memory stays bounded by it (default 8192)")
     pr.add_argument("--explain", action="store_true",
                     help="also show the tokens that moved each score most, found by leaving each token "
                          "out in turn (+: towards the positive label)")

@@ -19,30 +19,36 @@ is 2 * sigmoid(2x) - 1, so one sigmoid covers all four gates, and the cell state
 (C = 2c), so that o * tanh(c) is o * (2 * sigmoid(C) - 1): torch's CPU tanh costs 3-4 times its
 sigmoid. Only for scoring: no dropout, no gradients. Unidirectional networks without the bigram
 bag; `fold` returns None for the others, which keep using the network.
+
+Messages come as one flat array of word ids with each message's start and length, so nothing is
+padded. The whole of a batch's scoring is one TorchScript call, which runs in C++ without
+Python's global lock: while one thread scores, another can normalise the next messages.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
+from torch import Tensor
 
 from .model import SentimentEnsemble, SentimentLSTM
 
 
 class FoldedLSTM:
-    """`folded(tokens, lengths) -> logits` as numpy, for (B, T) right-padded tokens.
+    """`folded(tokens, lengths)` or `folded.score(ids, starts, lengths)` -> logits as numpy.
 
     Weights carry the members on a leading axis K (1 for a single network)."""
 
-    def __init__(self, table: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                 starts: list[tuple[torch.Tensor, torch.Tensor]] | None, head: tuple[torch.Tensor, torch.Tensor],
-                 pooling: str):
+    def __init__(self, table: Tensor, layers: list[tuple[Tensor, Tensor, Tensor]], starts: list[tuple[Tensor, Tensor]],
+                 head: tuple[Tensor, Tensor], pooling: str):
         self.members = layers[0][2].size(0)
         self.table = table.reshape(-1, table.size(2))  # (K * V, 4H): member k's words from row k * V
         self.offsets = (torch.arange(self.members) * table.size(1)).view(-1, 1)
         # per layer: W_ih.T (K, I, 4H), bias (K, 1, 4H), W_hh.T (K, H, 4H); the first layer's W_ih
         # and bias are already in the table
-        self.layers = layers
-        self.starts = starts  # per layer learned (h, C) as (K, 1, H) each, or None for zeros
+        self.w_ih, self.bias, self.w_hh = (list(parts) for parts in zip(*layers))
+        self.h_starts, self.c_starts = (list(parts) for parts in zip(*starts))  # per layer (K, 1, H)
         self.head_weight, self.head_bias = head  # (K, H), (K, 1)
         self.pooling = pooling
 
@@ -53,79 +59,87 @@ class FoldedLSTM:
         if config.bidirectional or config.bigram_buckets:
             return None
         members = list(model.members) if isinstance(model, SentimentEnsemble) else [model]
-        layers = [_stacked([_folded_layer(m.lstms[i]) for m in members]) for i in range(len(config.lstm_sizes))]
+        sizes = config.lstm_sizes
+        layers = [_stacked([_folded_layer(m.lstms[i]) for m in members]) for i in range(len(sizes))]
         table = torch.stack([m.embedding.weight.float() for m in members]) @ layers[0][0] + layers[0][1]
-        starts = None
         if config.initial_state == "learned":
             states = [torch.stack([m.initial_states[i].detach().float().reshape(2, 1, -1) for m in members], dim=1)
-                      for i in range(len(config.lstm_sizes))]  # (2, K, 1, H) per layer
+                      for i in range(len(sizes))]  # (2, K, 1, H) per layer
             starts = [(h, 2 * c) for h, c in states]
+        else:
+            starts = [(torch.zeros(len(members), 1, h), torch.zeros(len(members), 1, h)) for h in sizes]
         head = (torch.stack([m.head.weight.detach().float()[0] for m in members]),
                 torch.stack([m.head.bias.detach().float() for m in members]))
         return cls(table, layers, starts, head, config.pooling)
 
+    def __call__(self, tokens: Tensor, lengths: Tensor) -> np.ndarray:
+        """Logits for (B, T) right-padded tokens."""
+        starts = torch.arange(tokens.size(0)) * tokens.size(1)
+        return self.score(tokens.cpu().reshape(-1), starts, lengths.cpu())
+
     @torch.inference_mode()
-    def __call__(self, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
-        order = torch.argsort(lengths, descending=True)
-        tokens, lengths = tokens[order].cpu(), lengths[order].cpu()
-        columns = tokens.t().contiguous()  # (T, B): step t's words in one row
-        alive = (lengths.view(1, -1) > torch.arange(columns.size(0)).view(-1, 1)).sum(1).tolist()  # n_t per step
-        states = [self._start(layer, alive[0]) for layer in range(len(self.layers))]
-        pooled = self._pool_start(alive[0])
-        for t, n in enumerate(alive):
-            below = None
-            for layer, (h, c) in enumerate(states):  # each layer takes step t, reading the one below
-                below, c = self._step(layer, self._gate_inputs(layer, columns[t, :n], below), h[:, :n], c[:, :n])
-                states[layer] = below, c
-            self._pool_step(pooled, below, alive[t + 1] if t + 1 < len(alive) else 0)
-        if self.pooling == "mean":
-            pooled /= lengths.view(1, -1, 1).float()
-        logits = torch.empty(tokens.size(0))
-        logits[order] = (torch.einsum("kbh,kh->kb", pooled, self.head_weight) + self.head_bias).mean(0)
-        return logits.numpy()
+    def score(self, ids: Tensor, starts: Tensor, lengths: Tensor) -> np.ndarray:
+        """Logits for messages given as one flat tensor of word ids: message b is
+        ids[starts[b] : starts[b] + lengths[b]], lengths >= 1."""
+        return _score(self.table, self.offsets, self.w_ih, self.bias, self.w_hh, self.h_starts, self.c_starts,
+                      self.head_weight, self.head_bias, ids, starts, lengths, self.pooling).numpy()
 
-    def _gate_inputs(self, layer: int, words: torch.Tensor, below: torch.Tensor | None) -> torch.Tensor:
-        """(K, n, 4H) gate inputs before the recurrence: a table look-up per member in the first
-        layer, the outputs below times W_ih above it."""
-        if layer == 0:
-            return self.table.index_select(0, (words + self.offsets).view(-1)).view(self.members, len(words), -1)
-        w_ih, bias, _ = self.layers[layer]
-        return torch.baddbmm(bias, below, w_ih)
 
-    def _step(self, layer: int, gates: torch.Tensor, h: torch.Tensor,
-              c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of one layer for n rows: (h, C) (K, n, H) each -> the new (h, C)."""
-        gates.baddbmm_(h, self.layers[layer][2]).sigmoid_()
-        i, f, s, o = gates.chunk(4, 2)  # s = sigmoid(2 * cell input)
-        c = f * c  # C' = f C + 2 i tanh(g) = f C + 4 i s - 2 i
-        c.sub_(i, alpha=2).addcmul_(i, s, value=4)
-        return torch.sigmoid(c).mul_(2).sub_(1).mul_(o), c  # o * tanh(C / 2)
-
-    def _start(self, layer: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.layers[layer][2].size(1)
-        if self.starts is None:
-            return torch.zeros(self.members, batch, hidden), torch.zeros(self.members, batch, hidden)
-        h, c = self.starts[layer]
-        return h.expand(-1, batch, -1), c.expand(-1, batch, -1)
-
-    def _pool_start(self, batch: int) -> torch.Tensor:
-        hidden = self.layers[-1][2].size(1)
-        fill = float("-inf") if self.pooling == "max" else 0.0
-        return torch.full((self.members, batch, hidden), fill)
-
-    def _pool_step(self, pooled: torch.Tensor, h: torch.Tensor, still_going: int) -> None:
-        """Fold step t's top outputs h (K, n, H) into pooled (K, B, H); rows from still_going on
-        end at this step."""
-        n = h.size(1)
-        if self.pooling == "max":
-            torch.maximum(pooled[:, :n], h, out=pooled[:, :n])
-        elif self.pooling == "mean":
-            pooled[:, :n] += h
+def _score_batch(table: Tensor, offsets: Tensor, w_ih: list[Tensor], bias: list[Tensor], w_hh: list[Tensor],
+                 h_starts: list[Tensor], c_starts: list[Tensor], head_weight: Tensor, head_bias: Tensor,
+                 ids: Tensor, starts: Tensor, lengths: Tensor, pooling: str) -> Tensor:
+    """The folded network over one batch (see the module's description); the logits (B,)."""
+    order = torch.argsort(lengths, descending=True)
+    starts, lengths = starts[order], lengths[order]
+    members, batch, steps = offsets.size(0), lengths.size(0), int(lengths[0])
+    alive: list[int] = (lengths.view(1, -1) > torch.arange(steps).view(-1, 1)).sum(1).tolist()  # rows going at t
+    hs = [h.expand(-1, batch, -1) for h in h_starts]
+    cs = [c.expand(-1, batch, -1) for c in c_starts]
+    fill = float("-inf") if pooling == "max" else 0.0
+    pooled = torch.full([members, batch, w_hh[-1].size(1)], fill)
+    for t in range(steps):
+        n = alive[t]
+        below = torch.empty(0)
+        for layer in range(len(w_hh)):  # each layer takes step t, reading the one below
+            if layer == 0:  # a table look-up per member: W_ih and the biases are in the table
+                words = ids.index_select(0, starts[:n] + t)
+                gates = table.index_select(0, (words + offsets).view(-1)).view(members, n, -1)
+            else:
+                gates = torch.baddbmm(bias[layer], below, w_ih[layer])
+            below, cs[layer] = _cell(gates, hs[layer][:, :n], cs[layer][:, :n], w_hh[layer])
+            hs[layer] = below
+        # pool step t's top outputs as they come; rows from still_going on end at this step
+        if pooling == "max":
+            torch.maximum(pooled[:, :n], below, out=pooled[:, :n])
+        elif pooling == "mean":
+            pooled[:, :n] += below
         else:  # the last word's output
-            pooled[:, still_going:n] = h[:, still_going:]
+            still_going = alive[t + 1] if t + 1 < steps else 0
+            pooled[:, still_going:n] = below[:, still_going:]
+    if pooling == "mean":
+        pooled /= lengths.view(1, -1, 1).to(torch.float32)
+    logits = torch.empty(batch)
+    logits[order] = (torch.einsum("kbh,kh->kb", pooled, head_weight) + head_bias).mean(0)
+    return logits
 
 
-def _folded_layer(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _cell(gates: Tensor, h: Tensor, c: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor]:
+    """One step of one layer for n rows: gate inputs (K, n, 4H) and (h, C) (K, n, H) -> the new (h, C)."""
+    gates.baddbmm_(h, w_hh).sigmoid_()
+    i, f, s, o = gates.chunk(4, 2)  # s = sigmoid(2 * cell input)
+    c = f * c  # C' = f C + 2 i tanh(g) = f C + 4 i s - 2 i
+    c.sub_(i, alpha=2.0).addcmul_(i, s, value=4.0)
+    return torch.sigmoid(c).mul_(2.0).sub_(1.0).mul_(o), c  # o * tanh(C / 2)
+
+
+# torch.jit.script is deprecated in torch 2.x, but present and working in the pinned 2.13; it is
+# what lets a batch be scored without holding Python's lock.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    _score = torch.jit.script(_score_batch)
+
+
+def _folded_layer(lstm: torch.nn.LSTM) -> tuple[Tensor, Tensor, Tensor]:
     """W_ih.T, both biases summed and W_hh.T, with the cell-input gate's rows doubled (the
     2 * sigmoid(2x) - 1 reading of tanh)."""
     hidden = lstm.hidden_size
@@ -137,6 +151,6 @@ def _folded_layer(lstm: torch.nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torc
     return w_ih, bias.view(1, -1), w_hh
 
 
-def _stacked(members: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+def _stacked(members: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
     """Per-member (W_ih.T, bias, W_hh.T) -> each stacked on a leading member axis, contiguous."""
     return tuple(torch.stack(parts).contiguous() for parts in zip(*members))
