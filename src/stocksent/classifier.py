@@ -68,13 +68,19 @@ class SentimentClassifier:
             return cls(None, vocab, config, read_metrics(folder), OnnxScorer(folder, threads))
         if backend != "torch":
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
-        model = load_weights(build_model(config.model), state, str(folder)).eval()
-        target = resolve_device(device)
+        model = load_weights(build_model(config.model), state, str(folder))
+        return cls.from_model(model, vocab, config, device, read_metrics(folder))
+
+    @classmethod
+    def from_model(cls, model: nn.Module, vocab: Vocab, config: Config, device: str = "cpu",
+                   metrics: dict | None = None) -> "SentimentClassifier":
+        """A classifier around a network in memory, set up for scoring as `load` sets up a saved one."""
+        model, target = model.eval(), resolve_device(device)
         # On a CPU the folded network scores the same logits with about half the work.
         folded = FoldedLSTM.fold(model) if target.type == "cpu" else None
         if isinstance(model, SentimentEnsemble):  # one wide network: one LSTM call for all members
             model = model.merged() or model
-        return cls(model.to(target), vocab, config, read_metrics(folder), folded)
+        return cls(model.to(target), vocab, config, metrics, folded)
 
     @property
     def labels(self) -> tuple[str, str]:
