@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from stocksent import SentimentClassifier, classifier
+from stocksent.folded import FoldedLSTM
+from stocksent.model import build_model, load_weights
 from stocksent.preprocess import SPECIAL_TOKENS, tokenize
+from stocksent.store import load_model
 from stocksent.vocab import UNKNOWN
 
 
@@ -74,6 +77,14 @@ def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, re
     shutil.copytree(trained_model, tmp_path / "moved")
     after = SentimentClassifier.load(tmp_path / "moved").predict_proba(texts)
     assert np.array_equal(before, after)
+
+
+def test_a_network_in_memory_is_set_up_for_scoring_as_a_saved_one(trained_model, real_rows):
+    config, vocab, state = load_model(trained_model)
+    in_memory = SentimentClassifier.from_model(load_weights(build_model(config.model), state, "memory"), vocab, config)
+    assert isinstance(in_memory._scorer, FoldedLSTM)
+    texts = [r["message"] for r in real_rows[7000:7400]]
+    assert np.array_equal(in_memory.predict_proba(texts), SentimentClassifier.load(trained_model).predict_proba(texts))
 
 
 def test_empty_and_garbage_messages_still_scored(trained_model):
