@@ -138,13 +138,16 @@ class SentimentClassifier:
         lanes = torch.get_num_threads()
         if lanes < 2 or len(texts) < THREADED_FROM:
             return self._fold_scores(*self._encode_flat(texts))
+        return self._pool_scores(texts, lanes)
+
+    def _pool_scores(self, texts: list[str], lanes: int) -> np.ndarray:
+        """Encode chunks here while `lanes` threads of one torch thread each score them."""
         size = min(THREAD_CHUNK, -(-len(texts) // (2 * lanes)))
-        pool = ThreadPoolExecutor(lanes, initializer=torch.set_num_threads, initargs=(1,))
         # Longest texts first: a chunk's messages are then of similar length (so are its batches'),
         # and the last chunks, which may leave a thread idle, are the quickest.
         order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), kind="stable")
         out = np.empty(len(texts), dtype=np.float32)
-        pending = deque()
+        pool, pending = ThreadPoolExecutor(lanes, initializer=torch.set_num_threads, initargs=(1,)), deque()
         try:
             for start in range(0, len(texts), size):  # this thread encodes while the pool scores
                 index = order[start:start + size]
