@@ -99,7 +99,7 @@ def _score_batch(table: Tensor, offsets: Tensor, w_ih: list[Tensor], bias: list[
     pooled = torch.full([members, batch, w_hh[-1].size(1)], fill)
     for t in range(steps):
         n = alive[t]
-        below = torch.empty(0)
+        below = torch.empty(0)  # (K, n, H) from the first layer on; declared for TorchScript's types
         for layer in range(len(w_hh)):  # each layer takes step t, reading the one below
             if layer == 0:  # a table look-up per member: W_ih and the biases are in the table
                 words = ids.index_select(0, starts[:n] + t)
@@ -108,19 +108,24 @@ def _score_batch(table: Tensor, offsets: Tensor, w_ih: list[Tensor], bias: list[
                 gates = torch.baddbmm(bias[layer], below, w_ih[layer])
             below, cs[layer] = _cell(gates, hs[layer][:, :n], cs[layer][:, :n], w_hh[layer])
             hs[layer] = below
-        # pool step t's top outputs as they come; rows from still_going on end at this step
-        if pooling == "max":
-            torch.maximum(pooled[:, :n], below, out=pooled[:, :n])
-        elif pooling == "mean":
-            pooled[:, :n] += below
-        else:  # the last word's output
-            still_going = alive[t + 1] if t + 1 < steps else 0
-            pooled[:, still_going:n] = below[:, still_going:]
+        _pool_step(pooled, below, pooling, alive[t + 1] if t + 1 < steps else 0)
     if pooling == "mean":
         pooled /= lengths.view(1, -1, 1).to(torch.float32)
     logits = torch.empty(batch)
     logits[order] = (torch.einsum("kbh,kh->kb", pooled, head_weight) + head_bias).mean(0)
     return logits
+
+
+def _pool_step(pooled: Tensor, top: Tensor, pooling: str, still_going: int) -> None:
+    """Fold a step's top outputs (K, n, H) into pooled (K, B, H) as they come; rows from
+    still_going on end at this step."""
+    n = top.size(1)
+    if pooling == "max":
+        torch.maximum(pooled[:, :n], top, out=pooled[:, :n])
+    elif pooling == "mean":
+        pooled[:, :n] += top
+    else:  # the last word's output
+        pooled[:, still_going:n] = top[:, still_going:]
 
 
 def _cell(gates: Tensor, h: Tensor, c: Tensor, w_hh: Tensor) -> tuple[Tensor, Tensor]:
