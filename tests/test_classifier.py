@@ -63,11 +63,15 @@ def test_an_error_in_a_scoring_thread_reaches_the_caller(trained_model, real_row
     clf = SentimentClassifier.load(trained_model)
     monkeypatch.setattr(classifier, "THREADED_FROM", 100)
 
+    failed_on = []
+
     def fail(*encoded):
+        failed_on.append(threading.get_ident())
         raise MemoryError("no room")
     clf._fold_scores = fail
     with pytest.raises(MemoryError, match="no room"):
         clf.predict_proba([r["message"] for r in real_rows[:1000]])
+    assert failed_on and threading.get_ident() not in failed_on  # raised on a pool thread, re-raised here
     assert torch.get_num_threads() == 2
 
 

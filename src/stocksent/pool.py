@@ -1,8 +1,9 @@
 """Scoring on several processes, for large inputs: each worker loads the model once, runs one
 torch thread and takes whole chunks of messages, and the results come back in input order.
 
-In one process the normaliser is a single Python thread beside torch's, so one process cannot
-keep every core busy; workers of one thread each can. Workers are started fresh ("spawn"), not
+In one process, reading the input, normalising and writing the output all run on one Python
+thread (the classifier's scoring threads overlap only the scoring with it); workers of one
+thread each run all of it on every core. Workers are started fresh ("spawn"), not
 forked from a process whose torch thread pool is already running, and at most two chunks per
 worker are in flight, so memory stays bounded however long the input.
 """
