@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .dropout import Dropout
 from .errors import StocksentError
 
 
@@ -27,8 +28,8 @@ class SentimentLSTM(nn.Module):
         self.backward_lstms = nn.ModuleList(
             nn.LSTM(i, h, batch_first=True) for i, h in zip(inputs, config.lstm_sizes)
         ) if config.bidirectional else None
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
-        self.dropout = nn.Dropout(config.dropout)
+        self.embedding_dropout = Dropout(config.embedding_dropout)
+        self.dropout = Dropout(config.dropout)
         # Word pairs, hashed into a table of their own and averaged over the message: the
         # phrase features ("buy puts", "to the") a bag-of-bigrams model thrives on, handed to
         # the head beside what the LSTM read.
