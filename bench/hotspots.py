@@ -4,8 +4,9 @@
 
 Trains N batches of the preset's model on the bundled data, then scores the 9,697 raw test
 messages (normalisation included) the way a loaded model scores them (on a CPU: the folded
-network; the profiled call on one thread, as each of the scoring pool's threads runs), and prints the operators that take most of each, with the share of
-wall time spent outside torch operators (Python, batching, tokenising).
+network; the profiled call on one thread, as each of the scoring pool's threads runs), and prints
+the operators that take most of each, with the share of wall time spent outside torch operators
+(Python, batching, tokenising).
 """
 from __future__ import annotations
 

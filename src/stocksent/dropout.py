@@ -1,7 +1,7 @@
 """Dropout whose mask is cheap to draw on a CPU.
 
 torch's CPU dropout draws one Bernoulli sample per unit from its Mersenne Twister, which took a
-fifth of the default model's training steps (2.46 ms per call on a (128, 13, 96) batch, four calls
+fifth of the default model's training steps (2.46 ms per call on a (128, T, 96) batch, four calls
 a step). Here each unit reads 16 bits of one 64-bit draw, a quarter of the draws, from the same
 seeded generator:
 
