@@ -1,5 +1,6 @@
 import io
 import json
+import socket
 import subprocess
 import sys
 
@@ -86,6 +87,16 @@ def test_user_mistakes_are_one_line_errors(trained_model, tmp_path, capsys):
     _fails(["train", "--out", str(tmp_path / "m"), "--lstm-sizes", "0"], capsys, "lstm_sizes")
     _fails(["train", "--out", str(tmp_path / "m"), "--resume"], capsys, "nothing to resume")
     assert not (tmp_path / "m").exists()
+
+
+def test_serve_mistakes_are_one_line_errors_before_anything_listens(trained_model, tmp_path, capsys):
+    pytest.importorskip("uvicorn")
+    _fails(["serve", str(tmp_path / "nope")], capsys, "model directory not found")
+    _fails(["serve", str(trained_model), "--port", "70000"], capsys, "--port")
+    _fails(["serve", str(trained_model), "--workers", "0"], capsys, "--workers")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        _fails(["serve", str(trained_model), "--port", str(port)], capsys, f"cannot listen on 127.0.0.1:{port}")
 
 
 def test_an_existing_model_is_never_overwritten_by_accident(trained_model, data_slice, capsys):

@@ -87,7 +87,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
 
 # What may change when a run is resumed: the network and the data split may not.
 RESUMABLE = {"epochs", "patience", "threads", "device", "bf16"}
-MAX_WORKERS = 64  # predict --workers: more processes than this is a typo, not a machine
+MAX_WORKERS = 64  # predict and serve --workers: more processes than this is a typo, not a machine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,11 +345,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .serve import ServeConfig, run
     except ImportError:
         raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
+    if not 1 <= args.port <= 65535:
+        raise StocksentError("--port must be between 1 and 65535")
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise StocksentError(f"--workers must be between 1 and {MAX_WORKERS}")
     settings = ServeConfig(model_dir=args.model_dir, backend=args.backend, threads=args.threads,
                            max_texts=args.max_texts, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
-    _log(f"serving {args.model_dir} ({args.backend}) on http://{args.host}:{args.port} "
-         f"with {args.workers} worker(s); docs at /docs")
-    run(settings, args.host, args.port, args.workers)
+    run(settings, args.host, args.port, args.workers, log=_log)
     return 0
 
 

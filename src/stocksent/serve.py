@@ -13,6 +13,7 @@ import asyncio
 import gc
 import json
 import os
+import socket
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -244,10 +245,25 @@ def app_from_env() -> FastAPI:
     return create_app(ServeConfig(**json.loads(os.environ[SETTINGS_ENV])))
 
 
-def run(settings: ServeConfig, host: str, port: int, workers: int) -> None:
+def run(settings: ServeConfig, host: str, port: int, workers: int, log=print) -> None:
     import uvicorn
 
     SentimentClassifier.load(settings.model_dir, backend=settings.backend)  # fail here, in one line
+    _check_address(host, port)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    log(f"serving {settings.model_dir} ({settings.backend}) on http://{shown}:{port} "
+        f"with {workers} worker(s); docs at /docs")
     os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
     uvicorn.run("stocksent.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind once and let go, so a busy port or unknown host is one line rather than uvicorn's log."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise StocksentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
