@@ -45,6 +45,8 @@ def test_predict_arguments_text_and_jsonl(trained_model, capsys):
     assert main(["predict", str(trained_model), "$SPY calls", "--format", "jsonl"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert set(row) == {"text", "label", "prob_bullish"} and 0 <= row["prob_bullish"] <= 1
+    assert main(["predict", str(trained_model), "--format", "jsonl", "$SPY calls", "--top", "2", "puts"]) == 0
+    assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["$SPY calls", "puts"]
 
 
 def test_predict_from_file_and_stdin(trained_model, tmp_path, real_rows, capsys, monkeypatch):
@@ -86,6 +88,13 @@ def test_user_mistakes_are_one_line_errors(trained_model, tmp_path, capsys):
             "--label-column", "label"], capsys, "unknown label")
     _fails(["train", "--out", str(tmp_path / "m"), "--lstm-sizes", "0"], capsys, "lstm_sizes")
     _fails(["train", "--out", str(tmp_path / "m"), "--resume"], capsys, "nothing to resume")
+    _fails(["predict", str(trained_model), "--batch-size", "0", "hi"], capsys, "--batch-size")
+    _fails(["report", str(trained_model), "--out", str(bad / "sub")], capsys, "Not a directory")
+    searched = tmp_path / "search"
+    searched.mkdir()
+    (searched / "trials.csv").write_text("kept")
+    _fails(["tune", "--out", str(searched), "--trials", "1"], capsys, "--force")
+    assert (searched / "trials.csv").read_text() == "kept"
     assert not (tmp_path / "m").exists()
 
 

@@ -87,12 +87,17 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
 
 # What may change when a run is resumed: the network and the data split may not.
 RESUMABLE = {"epochs", "patience", "threads", "device", "bf16"}
+MAX_PREDICT_BATCH = 1_000_000  # predict --batch-size: memory grows with it, so it is bounded
 MAX_WORKERS = 64  # predict and serve --workers: more processes than this is a typo, not a machine
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "texts", None) is not None and not any(word.startswith("-") for word in extra):
+        args.texts += extra  # predict's messages may also come after its options
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.handler(args) or 0
     except StocksentError as exc:
@@ -103,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the user named that cannot be read or written: one line, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"stocksent: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,6 +271,7 @@ def _add_tune(commands) -> None:
                          "at its next epoch (default 3600)")
     tu.add_argument("--epochs", type=int, default=0, help="epochs per trial (default: the config's)")
     tu.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    tu.add_argument("--force", action="store_true", help="replace the results of an earlier search in --out")
     tu.set_defaults(handler=cmd_tune)
 
 
@@ -302,6 +312,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     dirs = [Path(d) for d in args.model_dirs]
     out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("reports"))
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after the scoring
     corpora = CorpusCache()
     groups = []
     for folder in dirs:
@@ -327,6 +338,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     path, corpora = find_data(args.data), CorpusCache()
     out = Path(args.out)
+    if not args.force and ((out / TRIALS).exists() or (out / BEST_CONFIG).exists()):
+        raise StocksentError(f"{out} already holds a search's results; use --force to replace them, or another --out")
     result = tune(base, lambda config: corpora.load(path, config.data, config.preprocess), settings, out, log=_log)
     print(f"best validation accuracy {result['best_value']:.4f} after {result['trials']} trials: "
           + format_params(result["best_params"]))
@@ -523,11 +536,13 @@ def _print_evaluation(split: str, m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise StocksentError("--top must be at least 1")
+    if not 1 <= args.batch_size <= MAX_PREDICT_BATCH:
+        raise StocksentError(f"--batch-size must be between 1 and {MAX_PREDICT_BATCH:,}")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise StocksentError(f"--workers must be between 1 and {MAX_WORKERS}")
     # Loaded here even with workers, so that a bad model is one line before any process starts.
     clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
-    chunks = _chunks(_predict_inputs(args), max(1, args.batch_size))
+    chunks = _chunks(_predict_inputs(args), args.batch_size)
     work = functools.partial(_format_predictions, fmt=args.format, explain=args.top if args.explain else 0)
     if args.workers == 1:
         outputs = (work(clf, chunk) for chunk in chunks)
