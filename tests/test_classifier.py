@@ -98,6 +98,16 @@ def test_empty_and_garbage_messages_still_scored(trained_model):
     assert clf.predict([]) == []
 
 
+@pytest.mark.parametrize("texts, named", [(None, "NoneType"), (5, "int"), (b"$SPY", "bytes"),
+                                           (["ok", None], "item 1 is NoneType"), ([1], "item 0 is int")])
+def test_what_is_not_text_is_a_type_error_naming_it(trained_model, texts, named):
+    clf = SentimentClassifier.load(trained_model)
+    with pytest.raises(TypeError, match=named):
+        clf.predict(texts)
+    with pytest.raises(TypeError, match="explain takes one string"):
+        clf.explain(["$SPY"])
+
+
 def test_explain_is_occlusion_of_each_token(trained_model, real_rows):
     clf = SentimentClassifier.load(trained_model)
     text = "bought more calls today before the close"

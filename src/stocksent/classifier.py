@@ -116,6 +116,8 @@ class SentimentClassifier:
         first; effect = probability with the token - probability without it, so a positive
         effect pushed the message towards the positive label. Words the model never saw in
         training are read as one unknown word, but shown as written."""
+        if not isinstance(text, str):
+            raise TypeError(f"explain takes one string, not {type(text).__name__}")
         tokens = self._tokens(text)
         if not tokens:
             return []
@@ -128,7 +130,7 @@ class SentimentClassifier:
     def predict_proba(self, texts: str | Iterable[str]) -> Any:
         """Probability of the positive label: a float for one string, an array for many."""
         single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
+        batch = [texts] if single else _text_list(texts)
         prob = torch.sigmoid(torch.from_numpy(self._text_logits(batch))).numpy()
         return float(prob[0]) if single else prob
 
@@ -182,3 +184,14 @@ class SentimentClassifier:
         if isinstance(prob, float):
             return self.labels[int(prob >= 0.5)]
         return [self.labels[int(p >= 0.5)] for p in prob]
+
+
+def _text_list(texts: Iterable[str]) -> list[str]:
+    """The texts as a list, or a TypeError naming the first thing that is not a string."""
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"expected a string or an iterable of strings, not {type(texts).__name__}")
+    batch = list(texts)
+    for i, text in enumerate(batch):
+        if not isinstance(text, str):
+            raise TypeError(f"expected strings, but item {i} is {type(text).__name__}")
+    return batch
