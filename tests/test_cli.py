@@ -120,6 +120,13 @@ def test_no_usable_rows(tmp_path, capsys):
     _fails(["train", "--data", str(path), "--out", str(tmp_path / "m")], capsys, "no usable rows")
 
 
+def test_one_label_only_is_refused_before_training(tmp_path, real_rows, capsys):
+    bullish = [r for r in real_rows[:400] if r["sentiment"] == "bullish"]
+    path = write_csv(tmp_path / "bullish.csv", bullish, ["message", "sentiment"])
+    _fails(["train", "--data", str(path), "--out", str(tmp_path / "m")], capsys, "only 'bullish' messages")
+    assert not (tmp_path / "m").exists()
+
+
 def test_custom_columns_and_labels_train(tmp_path, real_rows, capsys):
     rows = [{"body": r["message"], "y": "pos" if r["sentiment"] == "bullish" else "neg"} for r in real_rows[:600]]
     path = write_csv(tmp_path / "other.csv", rows, ["body", "y"])

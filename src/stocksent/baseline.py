@@ -39,7 +39,11 @@ def tfidf_logreg_scores(corpus: Corpus, splits: dict[str, np.ndarray],
     labels = {name: corpus.labels[index] for name, index in splits.items()}
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=False,
                                  token_pattern=r"\S+")
-    features = {"train": vectorizer.fit_transform(texts["train"])}
+    try:
+        features = {"train": vectorizer.fit_transform(texts["train"])}
+    except ValueError:  # scikit-learn's way of saying no word or pair is in two training messages
+        raise StocksentError("too little text for the TF-IDF baseline: no word appears in two "
+                             "training messages") from None
     features.update({name: vectorizer.transform(texts[name]) for name in ("val", "test")})
     fits = {c: LogisticRegression(C=c, max_iter=2000).fit(features["train"], labels["train"]) for c in C_GRID}
     best = max(C_GRID, key=lambda c: fits[c].score(features["val"], labels["val"]))

@@ -26,7 +26,13 @@ class Corpus:
 
     def split(self, cfg: DataConfig) -> dict[str, np.ndarray]:
         groups = [" ".join(t) for t in self.tokens] if cfg.group_duplicates else None
-        return split_indices(len(self.texts), cfg.seed, cfg.val_fraction, cfg.test_fraction, groups)
+        splits = split_indices(len(self.texts), cfg.seed, cfg.val_fraction, cfg.test_fraction, groups)
+        seen = np.unique(self.labels[splits["train"]])
+        if len(seen) < 2:  # nothing to tell apart: training would "succeed" at a useless model
+            only = (cfg.negative_label, cfg.positive_label)[int(seen[0])]
+            raise StocksentError(f"{self.source}: the training split holds only '{only}' messages; "
+                                 "a model needs examples of both labels")
+        return splits
 
 
 def load_corpus(path: Path, data: DataConfig, prep: PreprocessConfig) -> Corpus:
