@@ -312,7 +312,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     dirs = [Path(d) for d in args.model_dirs]
     out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("reports"))
-    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after the scoring
+    if args.out:  # a named --out that cannot be made fails now, not after the scoring
+        out.mkdir(parents=True, exist_ok=True)
     corpora = CorpusCache()
     groups = []
     for folder in dirs:
