@@ -1,3 +1,4 @@
+import contextlib
 import io
 import json
 import socket
@@ -57,6 +58,40 @@ def test_predict_from_file_and_stdin(trained_model, tmp_path, real_rows, capsys,
     monkeypatch.setattr(sys, "stdin", io.StringIO("$SPY up\n$SPY down\n"))
     assert main(["predict", str(trained_model), "--format", "jsonl", "--batch-size", "1"]) == 0
     assert [json.loads(line)["text"] for line in capsys.readouterr().out.splitlines()] == ["$SPY up", "$SPY down"]
+
+
+def test_predict_counts_messages_on_a_terminal_only_when_output_goes_elsewhere(
+        trained_model, tmp_path, real_rows, capsys, monkeypatch):
+    path = write_csv(tmp_path / "in.csv", real_rows[:40], ["message", "sentiment"])
+    argv = ["predict", str(trained_model), "--input", str(path), "--batch-size", "16"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 40 and "predict: " in err and " msg" in err and "predict" not in out
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the bar would write over the output
+    assert main(argv) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_predict_bar_advances_by_each_chunk_as_its_lines_are_written(trained_model, tmp_path, real_rows,
+                                                                   capsys, monkeypatch):
+    import stocksent.cli as cli
+
+    class Bar(contextlib.nullcontext):
+        steps: list[tuple[int, int]] = []  # (messages counted, lines written by then)
+
+        def update(self, n):
+            self.steps.append((n, len(sys.stdout.getvalue().splitlines())))
+
+    monkeypatch.setattr(cli, "_message_bar", Bar)
+    path = write_csv(tmp_path / "in.csv", real_rows[:40], ["message", "sentiment"])
+    for workers in ("1", "2"):
+        Bar.steps = []
+        capsys.readouterr()
+        assert main(["predict", str(trained_model), "--input", str(path), "--batch-size", "16",
+                     "--workers", workers]) == 0
+        assert Bar.steps == [(16, 16), (16, 32), (8, 40)]
 
 
 def test_predict_on_worker_processes_gives_the_same_lines_in_order(trained_model, tmp_path, real_rows, capsys):

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -543,17 +544,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise StocksentError(f"--workers must be between 1 and {MAX_WORKERS}")
     # Loaded here even with workers, so that a bad model is one line before any process starts.
     clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
-    chunks = _chunks(_predict_inputs(args), args.batch_size)
+    sizes: deque[int] = deque()  # each chunk's size, in input order, as its output comes back
+    chunks = _counted(_chunks(_predict_inputs(args), args.batch_size), sizes)
     work = functools.partial(_format_predictions, fmt=args.format, explain=args.top if args.explain else 0)
     if args.workers == 1:
         outputs = (work(clf, chunk) for chunk in chunks)
     else:
         load = functools.partial(SentimentClassifier.load, Path(args.model_dir), args.device, args.backend, 1)
         outputs = map_chunks(load, work, chunks, args.workers)
-    with contextlib.closing(outputs):  # stops the workers when stdout closes early
+    bar = _message_bar()
+    with contextlib.closing(outputs), bar if bar is not None else contextlib.nullcontext():  # closing stops workers
         for text in outputs:
             sys.stdout.write(text)
+            if bar is not None:
+                bar.update(sizes.popleft())
     return 0
+
+
+def _counted(chunks: Iterator[list[str]], sizes: deque[int]) -> Iterator[list[str]]:
+    for chunk in chunks:
+        sizes.append(len(chunk))
+        yield chunk
+
+
+def _message_bar() -> Any:
+    """A count of messages scored on stderr, only when it is a terminal and the output goes elsewhere
+    (a file or a pipe), so that the bar never writes over the predictions."""
+    if not sys.stderr.isatty() or sys.stdout.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc="predict", unit=" msg", unit_scale=True, leave=False, file=sys.stderr)
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
