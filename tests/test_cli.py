@@ -81,6 +81,9 @@ def test_predict_bar_advances_by_each_chunk_as_its_lines_are_written(trained_mod
     class Bar(contextlib.nullcontext):
         steps: list[tuple[int, int]] = []  # (messages counted, lines written by then)
 
+        def __enter__(self):
+            return self
+
         def update(self, n):
             self.steps.append((n, len(sys.stdout.getvalue().splitlines())))
 

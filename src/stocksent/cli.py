@@ -552,12 +552,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         load = functools.partial(SentimentClassifier.load, Path(args.model_dir), args.device, args.backend, 1)
         outputs = map_chunks(load, work, chunks, args.workers)
-    bar = _message_bar()
-    with contextlib.closing(outputs), bar if bar is not None else contextlib.nullcontext():  # closing stops workers
+    with contextlib.closing(outputs), _message_bar() as bar:  # closing stops the workers when stdout closes early
         for text in outputs:
             sys.stdout.write(text)
-            if bar is not None:
-                bar.update(sizes.popleft())
+            bar.update(sizes.popleft())
     return 0
 
 
@@ -568,13 +566,12 @@ def _counted(chunks: Iterator[list[str]], sizes: deque[int]) -> Iterator[list[st
 
 
 def _message_bar() -> Any:
-    """A count of messages scored on stderr, only when it is a terminal and the output goes elsewhere
-    (a file or a pipe), so that the bar never writes over the predictions."""
-    if not sys.stderr.isatty() or sys.stdout.isatty():
-        return None
+    """A count of messages scored on stderr, shown only when it is a terminal and the output goes
+    elsewhere (a file or a pipe), so that it never writes over the predictions."""
     from tqdm import tqdm
 
-    return tqdm(desc="predict", unit=" msg", unit_scale=True, leave=False, file=sys.stderr)
+    return tqdm(desc="predict", unit=" msg", unit_scale=True, leave=False, file=sys.stderr,
+                disable=not sys.stderr.isatty() or sys.stdout.isatty())
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:

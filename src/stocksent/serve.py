@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import socket
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -245,7 +246,8 @@ def app_from_env() -> FastAPI:
     return create_app(ServeConfig(**json.loads(os.environ[SETTINGS_ENV])))
 
 
-def run(settings: ServeConfig, host: str, port: int, workers: int, log=print) -> None:
+def run(settings: ServeConfig, host: str, port: int, workers: int,
+        log: Callable[[str], None] = print) -> None:
     import uvicorn
 
     SentimentClassifier.load(settings.model_dir, backend=settings.backend)  # fail here, in one line
