@@ -1,6 +1,7 @@
 """The benchmark suite: training and inference speed and memory of the default model, one table.
 
     python bench/suite.py [--data PATH] [--padded-messages N] [--stream N] [--threads N] [--json FILE]
+                          [--device auto|cpu|cuda] [--bf16] [--no-memory]
 
 Sections, all on the bundled StockTwits data and the default preset, in one run:
   train    one epoch over the whole training split in length-bucketed batches, and the same model
@@ -37,6 +38,8 @@ from stocksent.classifier import SentimentClassifier
 from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
+from stocksent.device import DEVICES, check_precision, resolve_device
+from stocksent.errors import StocksentError
 from stocksent.export import export_onnx
 from stocksent.model import build_model
 from stocksent.optim import make_optimizer
@@ -47,29 +50,30 @@ TARGET = 0.717  # the article's test accuracy
 CHECK_EVERY = 50  # batches between test-split checks in the time-to-target run
 
 
-def machine() -> str:
+def machine(device: torch.device) -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return (f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, Python "
+    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return (f"{cpu}, {os.cpu_count()} CPUs{gpu}, {platform.system()} {platform.machine()}, Python "
             f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
 
 
-def bench_training(run: Run, padded_messages: int) -> dict:
+def bench_training(run: Run, padded_messages: int, device: torch.device) -> dict:
     encoded, labels = run.encoded["train"], run.labels["train"]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64)
     size = run.config.train.batch_size
-    bucketed = time_epoch(run, encoded, labels, bucket_batches(lengths, size, np.random.default_rng(0)), None)
+    bucketed = time_epoch(run, encoded, labels, bucket_batches(lengths, size, np.random.default_rng(0)), None, device)
     n = padded_messages or len(encoded)
-    padded = time_epoch(run, encoded[:n], labels[:n], ordered_batches(n, size), ARTICLE_WIDTH)
+    padded = time_epoch(run, encoded[:n], labels[:n], ordered_batches(n, size), ARTICLE_WIDTH, device)
     padded["epoch_seconds_estimated"] = len(encoded) / padded["messages_per_s"]
     return {"messages": len(encoded), "padded_messages": n, "bucketed": bucketed, "padded": padded,
             "ratio": bucketed["messages_per_s"] / padded["messages_per_s"]}
 
 
-def bench_time_to_target(run: Run) -> tuple[dict, torch.nn.Module]:
+def bench_time_to_target(run: Run, device: torch.device) -> tuple[dict, torch.nn.Module]:
     cfg = run.config.train
     torch.manual_seed(run.config.data.seed)
-    model = build_model(run.config.model)
+    model = build_model(run.config.model).to(device)
     optimizer = make_optimizer(model, cfg)
     lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
     started, training, steps, accuracy = time.perf_counter(), 0.0, 0, 0.0
@@ -114,10 +118,11 @@ def write_jsonl(path: Path, texts: list[str], n: int) -> Path:
     return path
 
 
-def bench_memory(data: Path, model_dir: Path, texts: list[str], stream: int, tmp: Path) -> dict:
+def bench_memory(data: Path, model_dir: Path, texts: list[str], stream: int, tmp: Path,
+                 train_flags: list[str]) -> dict:
     threads = ["--threads", str(torch.get_num_threads())]
     train = run_measured(["train", "--data", str(data), "--epochs", "2", "--out", str(tmp / "train"),
-                          "--force", *threads])
+                          "--force", *train_flags, *threads])
     result = {"train_2_epochs": train}
     for n in sorted({len(texts), stream // 10, stream}):
         path = write_jsonl(tmp / f"messages_{n}.jsonl", texts, n)
@@ -139,7 +144,7 @@ def _passes(inference: dict) -> str:
 
 
 def print_table(r: dict) -> None:
-    t, target, inf, onnx, mem = r["train"], r["to_target"], r["inference"], r["inference_onnx"], r["memory"]
+    t, target, inf, onnx, mem = r["train"], r["to_target"], r["inference"], r["inference_onnx"], r.get("memory", {})
     rows = [
         ("training epoch, bucketed (default)", f"{t['bucketed']['seconds']:.1f} s",
          f"{t['bucketed']['messages_per_s']:,.0f} msg/s", f"{t['messages']:,} messages"),
@@ -153,8 +158,10 @@ def print_table(r: dict) -> None:
         ("batch inference, text in (onnx)", "", f"{onnx['messages_per_s']:,.0f} msg/s", _passes(onnx)),
         ("single message latency (torch)", f"p50 {inf['single_p50_ms']:.2f} ms", f"p99 {inf['single_p99_ms']:.2f} ms", ""),
         ("single message latency (onnx)", f"p50 {onnx['single_p50_ms']:.2f} ms", f"p99 {onnx['single_p99_ms']:.2f} ms", ""),
-        ("peak RSS, train (2 epochs)", f"{mem['train_2_epochs']['peak_rss_mb']:.0f} MB", "", "stocksent train"),
     ]
+    if mem:
+        rows.append(("peak RSS, train (2 epochs)", f"{mem['train_2_epochs']['peak_rss_mb']:.0f} MB", "",
+                     "stocksent train"))
     for key, m in mem.items():
         if key.startswith("predict_"):
             rows.append((f"peak RSS, predict {m['messages']:,} msgs", f"{m['peak_rss_mb']:.0f} MB",
@@ -163,7 +170,7 @@ def print_table(r: dict) -> None:
         m = mem["workers"]
         rows.append((f"predict --workers {m['workers']}, {m['messages']:,} msgs", "", f"{m['messages_per_s']:,.0f} msg/s",
                      "stocksent predict --input FILE, a process of one thread per core"))
-    print(f"machine: {r['machine']}\ndate: {r['date']}")
+    print(f"machine: {r['machine']}\ndate: {r['date']}; device {r['device']}{', bf16 autocast' if r['bf16'] else ''}")
     print(f"{'measure':<38}{'value':>18}{'rate':>18}  note")
     for name, value, rate, note in rows:
         print(f"{name:<38}{value:>18}{rate:>18}  {note}")
@@ -177,24 +184,33 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--data", metavar="PATH", help="data file (default: found as stocksent finds it)")
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where training and torch inference run (auto: a CUDA GPU when present)")
+    parser.add_argument("--bf16", action="store_true", help="train with bfloat16 autocast (CUDA only)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the memory section (its train and predict processes)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = preset("default")
+    device = resolve_device(args.device)
+    check_precision(device, args.bf16)
+    config = preset("default").override("train", bf16=args.bf16)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
     run = Run.prepare(config, corpus)
-    result = {"machine": machine(), "date": datetime.date.today().isoformat(), "preset": "default",
-              "data": str(corpus.source)}
-    result["train"] = bench_training(run, args.padded_messages)
-    result["to_target"], model = bench_time_to_target(run)
+    result = {"machine": machine(device), "device": str(device), "bf16": args.bf16,
+              "date": datetime.date.today().isoformat(), "preset": "default", "data": str(corpus.source)}
+    result["train"] = bench_training(run, args.padded_messages, device)
+    result["to_target"], model = bench_time_to_target(run, device)
     test_texts = [corpus.texts[i] for i in run.splits["test"]]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
-        save_model(model_dir, run.config, run.vocab, model.state_dict(), {})
-        result["inference"] = bench_inference(SentimentClassifier.load(model_dir), test_texts * 5)
+        save_model(model_dir, run.config, run.vocab, {k: v.cpu() for k, v in model.state_dict().items()}, {})
+        result["inference"] = bench_inference(SentimentClassifier.load(model_dir, str(device)), test_texts * 5)
         export_onnx(model_dir)
         result["inference_onnx"] = bench_inference(SentimentClassifier.load(model_dir, backend="onnx"), test_texts * 5)
-        result["memory"] = bench_memory(corpus.source, model_dir, test_texts, args.stream, Path(tmp))
+        if not args.no_memory:
+            flags = ["--device", device.type] + (["--bf16"] if args.bf16 else [])
+            result["memory"] = bench_memory(corpus.source, model_dir, test_texts, args.stream, Path(tmp), flags)
     print_table(result)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -202,4 +218,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except StocksentError as exc:
+        raise SystemExit(f"suite: {exc}") from None
