@@ -205,7 +205,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         save_model(model_dir, run.config, run.vocab, {k: v.cpu() for k, v in model.state_dict().items()}, {})
-        result["inference"] = bench_inference(SentimentClassifier.load(model_dir, str(device)), test_texts * 5)
+        result["inference"] = bench_inference(SentimentClassifier.load(model_dir, device.type), test_texts * 5)
         export_onnx(model_dir)
         result["inference_onnx"] = bench_inference(SentimentClassifier.load(model_dir, backend="onnx"), test_texts * 5)
         if not args.no_memory:
