@@ -127,6 +127,9 @@ def test_user_mistakes_are_one_line_errors(trained_model, tmp_path, capsys):
     _fails(["train", "--out", str(tmp_path / "m"), "--lstm-sizes", "0"], capsys, "lstm_sizes")
     _fails(["train", "--out", str(tmp_path / "m"), "--resume"], capsys, "nothing to resume")
     _fails(["predict", str(trained_model), "--batch-size", "0", "hi"], capsys, "--batch-size")
+    _fails(["train", "--out", str(tmp_path / "m"), "--seeds", "1", "1"], capsys, "more than once")
+    _fails(["train", "--out", str(tmp_path / "m"), "--seeds", "1", "--seed", "2"], capsys, "not both")
+    _fails(["train", "--out", str(tmp_path / "m"), "--embedding-dim", "100000000"], capsys, "embedding_dim")
     _fails(["report", str(trained_model), "--out", str(bad / "sub")], capsys, "Not a directory")
     searched = tmp_path / "search"
     searched.mkdir()
@@ -144,6 +147,23 @@ def test_serve_mistakes_are_one_line_errors_before_anything_listens(trained_mode
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
         _fails(["serve", str(trained_model), "--port", str(port)], capsys, f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_running_out_of_memory_is_one_line_and_other_errors_are_not_hidden(monkeypatch, capsys):
+    import stocksent.cli as cli
+
+    def allocate(args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                           "allocate memory: you tried to allocate 5107600000000 bytes.")
+
+    monkeypatch.setattr(cli, "cmd_predict", allocate)
+    assert "out of memory" in _fails(["predict", "m", "x"], capsys, "5107600000000 bytes")
+    def bug(args):
+        raise RuntimeError("a shape mismatch: a bug, to be seen whole")
+
+    monkeypatch.setattr(cli, "cmd_predict", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        main(["predict", "m", "x"])
 
 
 def test_an_existing_model_is_never_overwritten_by_accident(trained_model, data_slice, capsys):

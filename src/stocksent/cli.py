@@ -109,10 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        print(f"stocksent: error: out of memory ({_first_line(exc)}); try smaller sizes or batches", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "can't allocate memory" not in str(exc):  # torch's CPU allocator says it this way
+            raise
+        print(f"stocksent: error: out of memory ({_first_line(exc)}); try smaller sizes or batches", file=sys.stderr)
+        return 1
     except OSError as exc:  # a path the user named that cannot be read or written: one line, no traceback
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"stocksent: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -382,6 +394,10 @@ def cmd_where(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.seeds and args.seed is not None:
+        raise StocksentError("give --seed or --seeds, not both")
+    if args.seeds and len(set(args.seeds)) < len(args.seeds):
+        raise StocksentError("--seeds names a seed more than once")
     out = Path(args.out or f"models/{args.preset}")
     config = _train_config(args, out)
     if config.train.threads:

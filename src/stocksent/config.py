@@ -8,6 +8,7 @@ from typing import Any
 from .errors import StocksentError
 
 FORMAT_VERSION = 1
+MAX_WIDTH = 4096  # embedding and layer sizes: wider than this is a typo on any machine this runs on
 
 
 @dataclass
@@ -30,17 +31,17 @@ class ModelConfig:
     members: int = 1  # > 1: that many networks, each initialised and trained on its own loss, logits averaged
 
     def __post_init__(self) -> None:
-        _check(self.embedding_dim > 0, "embedding_dim must be positive")
-        _check(len(self.lstm_sizes) > 0 and all(h > 0 for h in self.lstm_sizes),
-               "lstm_sizes must be a non-empty list of positive sizes")
+        _check(0 < self.embedding_dim <= MAX_WIDTH, f"embedding_dim must be between 1 and {MAX_WIDTH}")
+        _check(0 < len(self.lstm_sizes) <= 16 and all(0 < h <= MAX_WIDTH for h in self.lstm_sizes),
+               f"lstm_sizes must be 1 to 16 layers of 1 to {MAX_WIDTH} units")
         _check(0.0 <= self.dropout < 1.0 and 0.0 <= self.embedding_dropout < 1.0,
                "dropout must be in [0, 1)")
         _check(self.embedding_init in ("uniform", "normal"), "embedding_init must be uniform or normal")
         _check(self.weight_init in ("pytorch", "glorot"), "weight_init must be pytorch or glorot")
         _check(self.initial_state in ("zero", "learned"), "initial_state must be zero or learned")
         _check(self.pooling in ("last", "max", "mean"), "pooling must be last, max or mean")
-        _check(0 <= self.bigram_buckets <= 2 ** 24 and self.bigram_dim > 0,
-               "bigram_buckets must be between 0 and 16777216, bigram_dim positive")
+        _check(0 <= self.bigram_buckets <= 2 ** 24 and 0 < self.bigram_dim <= MAX_WIDTH,
+               f"bigram_buckets must be between 0 and 16777216, bigram_dim between 1 and {MAX_WIDTH}")
         _check(1 <= self.members <= 16, "members must be between 1 and 16")
         _check(not (self.bidirectional and self.initial_state == "learned"),
                "a learned initial state is for one-directional layers only")
