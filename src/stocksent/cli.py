@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:200]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def build_parser() -> argparse.ArgumentParser:
