@@ -102,29 +102,34 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except StocksentError as exc:
-        print(f"stocksent: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("stocksent: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    except (MemoryError, torch.OutOfMemoryError) as exc:
-        print(f"stocksent: error: out of memory ({_first_line(exc)}); try smaller sizes or batches", file=sys.stderr)
-        return 1
-    except RuntimeError as exc:
-        if "can't allocate memory" not in str(exc):  # torch's CPU allocator says it this way
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
             raise
-        print(f"stocksent: error: out of memory ({_first_line(exc)}); try smaller sizes or batches", file=sys.stderr)
-        return 1
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]  # CUDA names the size here
+        return _fail(f"out of memory ({first}); try smaller sizes or batches")
     except OSError as exc:  # a path the user named that cannot be read or written: one line, no traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"stocksent: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return _fail(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc))
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+def _fail(message: str) -> int:
+    print(f"stocksent: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    # torch.OutOfMemoryError is CUDA's; torch's CPU allocator raises a RuntimeError that says so.
+    return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(exc)
+
+
+def _check_range(flag: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise StocksentError(f"{flag} must be between {low:,} and {high:,}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,10 +377,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .serve import ServeConfig, run
     except ImportError:
         raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
-    if not 1 <= args.port <= 65535:
-        raise StocksentError("--port must be between 1 and 65535")
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise StocksentError(f"--workers must be between 1 and {MAX_WORKERS}")
+    _check_range("--port", args.port, 1, 65535)
+    _check_range("--workers", args.workers, 1, MAX_WORKERS)
     settings = ServeConfig(model_dir=args.model_dir, backend=args.backend, threads=args.threads,
                            max_texts=args.max_texts, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
     run(settings, args.host, args.port, args.workers, log=_log)
@@ -554,10 +557,8 @@ def _print_evaluation(split: str, m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise StocksentError("--top must be at least 1")
-    if not 1 <= args.batch_size <= MAX_PREDICT_BATCH:
-        raise StocksentError(f"--batch-size must be between 1 and {MAX_PREDICT_BATCH:,}")
-    if not 1 <= args.workers <= MAX_WORKERS:
-        raise StocksentError(f"--workers must be between 1 and {MAX_WORKERS}")
+    _check_range("--batch-size", args.batch_size, 1, MAX_PREDICT_BATCH)
+    _check_range("--workers", args.workers, 1, MAX_WORKERS)
     # Loaded here even with workers, so that a bad model is one line before any process starts.
     clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
     sizes: deque[int] = deque()  # each chunk's size, in input order, as its output comes back
