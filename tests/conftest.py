@@ -57,3 +57,16 @@ def trained_model(tmp_path_factory, data_slice) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny"
     assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def parquet_slice(tmp_path_factory, real_rows) -> Path:
+    """The messages of data_slice as a Parquet file written by pyarrow, in row groups of 1,000."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    rows = real_rows[:SLICE_ROWS]
+    path = tmp_path_factory.mktemp("data") / "slice.parquet"
+    columns = {c: [r[c] for r in rows] for c in ("", "message", "sentiment")}
+    pq.write_table(pa.table(columns), path, row_group_size=1000)
+    return path

@@ -1,20 +1,62 @@
-import gzip
-import json
-from pathlib import Path
+import functools
+import os
+import socket
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import write_csv
-from stocksent import data
-from stocksent.config import DataConfig
+from stocksent import data, table
 from stocksent.errors import StocksentError
 
 
-def test_reads_the_real_file_as_records(real_rows):
-    texts, labels = data.read_messages(data.find_data(), DataConfig())
-    assert len(texts) == 96967 == len(real_rows)  # more physical lines than records
-    assert round(sum(labels) / len(labels), 3) == 0.554
-    assert texts[0] == real_rows[0]["message"]
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass  # an access log line per request would only clutter the test output
+
+
+@pytest.fixture(scope="session")
+def real_file():
+    """The real data file; session-scoped so that it is found before a test moves the cache."""
+    try:
+        return data.find_data().resolve()
+    except StocksentError:
+        pytest.skip("the StockTwits data set is not available (run `stocksent data fetch`)")
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """A folder served over HTTP on 127.0.0.1 for one test; yields (folder, base URL)."""
+    for name in ("no_proxy", "NO_PROXY"):  # a configured proxy must not see 127.0.0.1
+        monkeypatch.setenv(name, "127.0.0.1")
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty user cache; returns its stocksent folder (not created yet)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("STOCKSENT_DATA", raising=False)
+    return tmp_path / "cache" / "stocksent"
+
+
+def _refused_url() -> str:
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/{data.DATA_FILENAME}"
+
+
+def test_reading_is_still_importable_from_data():
+    assert (data.read_messages, data.read_texts) == (table.read_messages, table.read_texts)
 
 
 def test_find_order(tmp_path, monkeypatch):
@@ -73,137 +115,48 @@ def test_fetch_unreachable_url(tmp_path):
         data.fetch(dest_dir=tmp_path, url=(tmp_path / "absent.gz").as_uri())
 
 
-def test_other_formats_columns_and_labels(tmp_path, real_rows):
-    rows = [{"text": r["message"], "mood": {"bullish": "Up", "bearish": "DOWN "}[r["sentiment"]]}
-            for r in real_rows[:50]]
-    cfg = DataConfig(text_column="text", label_column="mood", negative_label="down", positive_label="up")
-    csv_texts, csv_labels = data.read_messages(write_csv(tmp_path / "a.csv", rows, ["text", "mood"]), cfg)
-    jsonl = tmp_path / "a.jsonl.gz"
-    with gzip.open(jsonl, "wt", encoding="utf-8") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-    assert data.read_messages(jsonl, cfg) == (csv_texts, csv_labels)
-    assert csv_labels == [int(r["sentiment"] == "bullish") for r in real_rows[:50]]
+def test_fetch_over_http_into_the_cache(real_file, served, cache):
+    folder, base = served
+    (folder / data.DATA_FILENAME).symlink_to(real_file)
+    path = data.fetch(url=base + data.DATA_FILENAME)
+    assert path == cache / data.DATA_FILENAME
+    assert data.file_sha256(path) == data.DATA_SHA256
+    assert os.listdir(cache) == [data.DATA_FILENAME]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "empty"),
-    (b"\x1f\x8b\x08\x00garbage", "not a valid gzip"),
-    (b"message,label\nhi,bullish\n", "missing column.*'sentiment'"),
-    (b"message,sentiment\nhi,bullish\nho,neutral\nhu,\n", "unknown label.*'', 'neutral'"),
-    (b"message,sentiment\n\xff\xfe bad,bullish\n", "not UTF-8"),
-    (b"message,sentiment\n", "no rows"),
+@pytest.mark.parametrize("case, message", [
+    ("other bytes", "^checksum mismatch: expected sha256 .* from http://127.0.0.1:"),
+    ("404", "^download failed from http://127.0.0.1:.*/absent.gz: HTTP 404 "),
+    ("refused", "^download failed from http://127.0.0.1:.*: Connection refused; "),
 ])
-def test_bad_files_give_one_line_errors(tmp_path, content, message):
-    path = tmp_path / "bad.csv"
-    path.write_bytes(content)
+def test_failed_fetch_is_one_line_and_leaves_nothing(served, cache, case, message):
+    folder, base = served
+    (folder / "other.gz").write_bytes(b"not the data set")
+    url = {"other bytes": base + "other.gz", "404": base + "absent.gz", "refused": _refused_url()}[case]
     with pytest.raises(StocksentError, match=message) as info:
-        data.read_messages(path, DataConfig())
+        data.fetch(url=url)
     assert "\n" not in str(info.value)
+    assert str(info.value).endswith(f"put {data.DATA_FILENAME} into {cache}/ (or pass --data PATH)")
+    assert list(cache.iterdir()) == []
 
 
-def test_bad_jsonl_line(tmp_path):
-    path = tmp_path / "bad.jsonl"
-    path.write_text('{"message": "a", "sentiment": "bullish"}\n{oops\n')
-    with pytest.raises(StocksentError, match="line 2 is not valid JSON"):
-        data.read_messages(path, DataConfig())
+def test_ensure_data_uses_a_file_it_finds(cache, monkeypatch):
+    cache.mkdir(parents=True)
+    (cache / data.DATA_FILENAME).write_bytes(b"x")
+    monkeypatch.setattr(data, "fetch", lambda **_: pytest.fail("fetched although a file was there"))
+    assert data.ensure_data() == (cache / data.DATA_FILENAME, False)
 
 
-def test_byte_order_mark_is_ignored(tmp_path):
-    path = tmp_path / "bom.csv"
-    path.write_bytes("\ufeffmessage,sentiment\n$SPY up,bullish\n".encode())
-    assert data.read_messages(path, DataConfig()) == (["$SPY up"], [1])
+def test_ensure_data_fetches_only_when_nothing_is_found(real_file, served, cache, monkeypatch):
+    monkeypatch.setattr(data, "_shared_candidates", list)
+    folder, base = served
+    (folder / data.DATA_FILENAME).symlink_to(real_file)
+    assert data.ensure_data(url=base + data.DATA_FILENAME) == (cache / data.DATA_FILENAME, True)
+    assert data.ensure_data(url=base + "absent.gz") == (cache / data.DATA_FILENAME, False)
 
 
-def _clean_rows(real_rows, n=300):
-    return [{"message": r["message"], "sentiment": r["sentiment"]} for r in real_rows[:n]]
+def test_ensure_data_does_not_paper_over_a_wrong_stocksent_data(tmp_path, cache, monkeypatch):
+    monkeypatch.setenv("STOCKSENT_DATA", str(tmp_path / "nope.gz"))
+    with pytest.raises(StocksentError, match=r"not found \(STOCKSENT_DATA\)"):
+        data.ensure_data(url=_refused_url())
 
-
-def _lines(rows):
-    return ["message,sentiment"] + ['"{}",{}'.format(r["message"].replace('"', '""'), r["sentiment"]) for r in rows]
-
-
-def _csv_bytes(rows, newline="\n", encoding="utf-8"):
-    return (newline.join(_lines(rows)) + newline).encode(encoding)
-
-
-def _latin1(rows):
-    return [r for r in rows if r["message"].isascii()]
-
-
-MALFORMED = {
-    # name: (make bytes from clean rows, expected: None = read as the clean file, else error text)
-    "utf-16": (lambda rows: _csv_bytes(rows, encoding="utf-16"), "not UTF-8"),
-    "latin-1": (lambda rows: _csv_bytes([{"message": "café au lait $SPY", "sentiment": "bullish"}, *_latin1(rows)],
-                                        encoding="latin-1"), "not UTF-8"),
-    "byte-order mark": (lambda rows: b"\xef\xbb\xbf" + _csv_bytes(rows), None),
-    "CRLF newlines": (lambda rows: _csv_bytes(rows, newline="\r\n"), None),
-    "mixed newlines": (lambda rows: "".join(
-        line + ("\n", "\r\n", "\r")[k % 3] for k, line in enumerate(_lines(rows))).encode(), None),
-    "quote left open": (lambda rows: _csv_bytes(rows[:100]) + b'"never closed,bullish\n' + _csv_bytes(rows[100:]),
-                        "malformed CSV at line"),
-    "missing column": (lambda rows: b"message\n" + b"\n".join(r["message"].encode() for r in rows[:5]), "missing column"),
-    "extra columns": (lambda rows: "\n".join(
-        ["message,sentiment,extra", *(line + ",x,y" for line in _lines(rows)[1:])]).encode(), None),
-    "empty labels": (lambda rows: _csv_bytes(rows) + b"no label here,\n", "unknown label value.*''"),
-    "labels in other cases": (lambda rows: _csv_bytes(
-        [{**r, "sentiment": f" {r['sentiment'].upper()} "} for r in rows]), None),
-    "zero bytes": (lambda rows: b"", "empty"),
-    "not gzip after a gzip header": (lambda rows: b"\x1f\x8b" + b"\x00" * 40, "not a valid gzip"),
-}
-
-
-@pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_files_read_or_one_line_error(tmp_path, real_rows, name, capsys):
-    from stocksent.cli import main
-
-    make, expected = MALFORMED[name]
-    rows = _clean_rows(real_rows)
-    path = tmp_path / "data.csv"
-    path.write_bytes(make(rows))
-    if expected is None:
-        assert data.read_messages(path, DataConfig()) == (
-            [r["message"] for r in rows], [int(r["sentiment"] == "bullish") for r in rows])
-    else:
-        with pytest.raises(StocksentError, match=expected) as info:
-            data.read_messages(path, DataConfig())
-        assert "\n" not in str(info.value)
-    # The same file through the command line: exit 0, or 1 with one line; never a traceback.
-    code = main(["baseline", "--data", str(path)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert (code, err) == (0, []) if expected is None else (code == 1 and len(err) == 1 and
-                                                          err[0].startswith("stocksent: error:"))
-
-
-def test_a_10_mb_message_is_read_and_cut(tmp_path, real_rows):
-    from stocksent.config import PreprocessConfig
-    from stocksent.corpus import load_corpus
-
-    rows = _clean_rows(real_rows, 50)
-    huge = "$SPY moon " * 1_000_000  # 10 MB in one field
-    path = tmp_path / "huge.csv"
-    path.write_bytes(_csv_bytes([{"message": huge, "sentiment": "bullish"}, *rows]))
-    texts, labels = data.read_messages(path, DataConfig())
-    assert len(texts[0]) == len(huge) and labels[0] == 1 and len(texts) == 51
-    corpus = load_corpus(path, DataConfig(), PreprocessConfig(max_tokens=200))
-    assert len(corpus.tokens[0]) == 200
-
-
-def test_any_bytes_read_or_one_line_error(tmp_path):
-    from hypothesis import strategies as st
-
-    from test_preprocess import run_property
-
-    paths = [tmp_path / "fuzz.csv", tmp_path / "fuzz.jsonl"]
-    header = st.sampled_from([b"", b"message,sentiment\n", b"\xef\xbb\xbfmessage,sentiment\r\n", b"\x1f\x8b"])
-    body = st.lists(st.one_of(st.binary(max_size=40), st.sampled_from(
-        [b"bullish", b"Bearish", b",", b'"', b"\n", b"\r", b"\r\n", b"\xff", b"$SPY", b'""', b"\x00"])), max_size=30)
-
-    def check(parts):
-        for path in paths:  # the same bytes read as CSV and as JSON lines
-            path.write_bytes(parts[0] + b"".join(parts[1]))
-            try:
-                texts, labels = data.read_messages(path, DataConfig())
-                assert len(texts) == len(labels) and set(labels) <= {0, 1}
-            except StocksentError as exc:
-                assert "\n" not in str(exc)
-    run_property(st.tuples(header, body), check, examples=2000)
