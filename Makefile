@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PRESET ?= default
+DATA_URL ?=  # another address to fetch the data set from, when no copy is found
 
 .PHONY: install run test bench clean
 
@@ -15,9 +16,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: install
+	$(BIN)/stocksent data fetch --if-missing $(if $(strip $(DATA_URL)),--url $(DATA_URL))
 	$(BIN)/stocksent train --preset $(PRESET) --out models/$(PRESET) --force
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: install

@@ -35,7 +35,8 @@ def report(name: str, prof: profile, wall: float, rows: int = 12) -> None:
     print(f"\n{name}: {wall:.2f} s wall, {in_ops:.2f} s inside profiled operators")
     print(f"{'operator':<44}{'self s':>9}{'share':>8}{'calls':>9}")
     for e in top[:rows]:
-        print(f"{e.key[:43]:<44}{e.self_cpu_time_total / 1e6:>9.3f}{e.self_cpu_time_total / 1e6 / wall:>8.1%}{e.count:>9}")
+        print(f"{e.key[:43]:<44}{e.self_cpu_time_total / 1e6:>9.3f}"
+              f"{e.self_cpu_time_total / 1e6 / wall:>8.1%}{e.count:>9}")
 
 
 def main() -> None:
@@ -48,7 +49,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     config = preset(args.preset)
     corpus = load_corpus(find_data(), config.data, config.preprocess)
-    run = Run.prepare(config, corpus)
+    run = Run.from_corpus(config, corpus)
     torch.manual_seed(0)
     model = build_model(run.config.model)
     optimizer = make_optimizer(model, run.config.train)
@@ -62,7 +63,7 @@ def main() -> None:
         wall = time.perf_counter() - start
     report(f"training, {len(batches)} steps of batch {run.config.train.batch_size}", prof, wall)
     clf = SentimentClassifier.from_model(model, run.vocab, run.config)  # as `load` sets a saved one up
-    texts = [corpus.texts[i] for i in run.splits["test"]]
+    texts = [corpus.texts[i] for i in corpus.split(config.data)["test"]]
     clf.predict_proba(texts[:3000])  # warm-up
     start, threads = time.perf_counter(), torch.get_num_threads()
     clf.predict_proba(texts)

@@ -25,7 +25,8 @@ def main(model_dir: str, out: str) -> None:
     metrics = json.loads((Path(model_dir) / "metrics.json").read_text())
     epochs = [row["epoch"] for row in history]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    ax.plot(epochs, [r["train_accuracy"] for r in history], label="stocksent train accuracy", color="tab:blue", alpha=0.5)
+    ax.plot(epochs, [r["train_accuracy"] for r in history], label="stocksent train accuracy",
+            color="tab:blue", alpha=0.5)
     ax.plot(epochs, [r["val_accuracy"] for r in history], label="stocksent validation accuracy", color="tab:blue")
     ax.plot(list(ARTICLE_VAL), list(ARTICLE_VAL.values()), "o--", color="tab:orange",
             label="article validation accuracy (reported)")

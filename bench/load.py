@@ -67,8 +67,9 @@ end
 
 
 def run_wrk(port: int, script: Path, clients: int, seconds: int) -> dict:
-    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "30s", "-s", str(script),
-                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["wrk", "-t2", f"-c{clients}", f"-d{seconds}s", "--latency", "--timeout", "30s",
+                          "-s", str(script), f"http://127.0.0.1:{port}"],
+                         capture_output=True, text=True, check=True).stdout
     def grab(pattern: str, default: str = "0") -> str:
         found = re.search(pattern, out)
         return found.group(1) if found else default
@@ -76,7 +77,8 @@ def run_wrk(port: int, script: Path, clients: int, seconds: int) -> dict:
             "p50_ms": _ms(grab(r"\s50%\s+([\d.]+\w+)")), "p99_ms": _ms(grab(r"\s99%\s+([\d.]+\w+)")),
             "requests": int(grab(r"(\d+) requests in")),
             "non_2xx": int(grab(r"Non-2xx or 3xx responses:\s+(\d+)")),
-            "socket_errors": sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", grab(r"Socket errors:(.*)", "")))}
+            "socket_errors": sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)",
+                                                            grab(r"Socket errors:(.*)", "")))}
 
 
 def _ms(value: str) -> float:
@@ -109,7 +111,8 @@ def main() -> None:
             try:
                 for name, script, per in (("1 text", single, 1), (f"{BATCH} texts", batched, BATCH)):
                     r = run_wrk(port, script, args.clients, args.seconds)
-                    results.append({"backend": backend, "request": name, "messages_per_s": r["requests_per_s"] * per, **r})
+                    results.append({"backend": backend, "request": name,
+                                    "messages_per_s": r["requests_per_s"] * per, **r})
                 alive = server.poll() is None
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
@@ -118,7 +121,8 @@ def main() -> None:
                 r["server_alive"] = alive
     print(f"{args.clients} concurrent connections, {args.seconds} s each, {args.workers} worker(s), "
           f"1 thread each; {os.cpu_count()} CPUs; server and wrk on the same machine")
-    print(f"{'backend':<8}{'request':<11}{'req/s':>9}{'msg/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  server alive")
+    print(f"{'backend':<8}{'request':<11}{'req/s':>9}{'msg/s':>10}"
+          f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  server alive")
     for r in results:
         print(f"{r['backend']:<8}{r['request']:<11}{r['requests_per_s']:>9.0f}{r['messages_per_s']:>10.0f}"
               f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['non_2xx'] + r['socket_errors']:>8}  {r['server_alive']}")

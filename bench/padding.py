@@ -54,7 +54,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = preset(args.preset)
-    run = Run.prepare(config, load_corpus(find_data(), config.data, config.preprocess))
+    run = Run.from_corpus(config, load_corpus(find_data(), config.data, config.preprocess))
     encoded, labels = run.encoded["train"], run.labels["train"]
     if args.limit:
         encoded, labels = encoded[: args.limit], labels[: args.limit]
@@ -74,7 +74,8 @@ def main() -> None:
     print(f"speed-up of bucketing: {ratio:.1f}x")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"preset": args.preset, "messages": len(encoded), "results": results, "ratio": ratio}, f, indent=2)
+            json.dump({"preset": args.preset, "messages": len(encoded), "results": results, "ratio": ratio},
+                      f, indent=2)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,9 @@ CHECK_EVERY = 50  # batches between test-split checks in the time-to-target run
 
 
 def machine(device: torch.device) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = (next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor())
+           if Path("/proc/cpuinfo").exists() else platform.processor())
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     return (f"{cpu}, {os.cpu_count()} CPUs{gpu}, {platform.system()} {platform.machine()}, Python "
             f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -156,8 +157,10 @@ def print_table(r: dict) -> None:
          f"{target.get('steps', '-')} steps"),
         ("batch inference, text in (torch)", "", f"{inf['messages_per_s']:,.0f} msg/s", _passes(inf)),
         ("batch inference, text in (onnx)", "", f"{onnx['messages_per_s']:,.0f} msg/s", _passes(onnx)),
-        ("single message latency (torch)", f"p50 {inf['single_p50_ms']:.2f} ms", f"p99 {inf['single_p99_ms']:.2f} ms", ""),
-        ("single message latency (onnx)", f"p50 {onnx['single_p50_ms']:.2f} ms", f"p99 {onnx['single_p99_ms']:.2f} ms", ""),
+        ("single message latency (torch)", f"p50 {inf['single_p50_ms']:.2f} ms",
+         f"p99 {inf['single_p99_ms']:.2f} ms", ""),
+        ("single message latency (onnx)", f"p50 {onnx['single_p50_ms']:.2f} ms",
+         f"p99 {onnx['single_p99_ms']:.2f} ms", ""),
     ]
     if mem:
         rows.append(("peak RSS, train (2 epochs)", f"{mem['train_2_epochs']['peak_rss_mb']:.0f} MB", "",
@@ -168,7 +171,8 @@ def print_table(r: dict) -> None:
                          f"{m['messages_per_s']:,.0f} msg/s", "stocksent predict --input FILE"))
     if "workers" in mem:
         m = mem["workers"]
-        rows.append((f"predict --workers {m['workers']}, {m['messages']:,} msgs", "", f"{m['messages_per_s']:,.0f} msg/s",
+        rows.append((f"predict --workers {m['workers']}, {m['messages']:,} msgs", "",
+                     f"{m['messages_per_s']:,.0f} msg/s",
                      "stocksent predict --input FILE, a process of one thread per core"))
     print(f"machine: {r['machine']}\ndate: {r['date']}; device {r['device']}{', bf16 autocast' if r['bf16'] else ''}")
     print(f"{'measure':<38}{'value':>18}{'rate':>18}  note")
@@ -196,12 +200,12 @@ def main() -> None:
     check_precision(device, args.bf16)
     config = preset("default").override("train", bf16=args.bf16)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
-    run = Run.prepare(config, corpus)
+    run = Run.from_corpus(config, corpus)
     result = {"machine": machine(device), "device": str(device), "bf16": args.bf16,
               "date": datetime.date.today().isoformat(), "preset": "default", "data": str(corpus.source)}
     result["train"] = bench_training(run, args.padded_messages, device)
     result["to_target"], model = bench_time_to_target(run, device)
-    test_texts = [corpus.texts[i] for i in run.splits["test"]]
+    test_texts = [corpus.texts[i] for i in corpus.split(config.data)["test"]]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         save_model(model_dir, run.config, run.vocab, {k: v.cpu() for k, v in model.state_dict().items()}, {})

@@ -1,17 +1,21 @@
 import contextlib
+import functools
 import io
 import json
 import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from conftest import write_csv
+from conftest import TINY, write_csv
+from stocksent import SentimentClassifier
 from stocksent.cli import main
 
 
-@pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"], ["tune"], ["baseline"], ["export"], ["serve"]])
+@pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"],
+                                     ["tune"], ["baseline"], ["export"], ["serve"]])
 def test_every_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
@@ -80,6 +84,9 @@ def test_predict_bar_advances_by_each_chunk_as_its_lines_are_written(trained_mod
 
     class Bar(contextlib.nullcontext):
         steps: list[tuple[int, int]] = []  # (messages counted, lines written by then)
+
+        def __init__(self, **settings):
+            super().__init__()
 
         def __enter__(self):
             return self
@@ -204,10 +211,9 @@ def test_evaluate_defaults_to_the_file_the_model_was_trained_on(trained_model, c
 
 
 def test_train_several_seeds_reports_mean_and_std(data_slice, tmp_path, capsys):
-    from conftest import TINY
-
     out = tmp_path / "seeds"
-    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--epochs", "1", "--seeds", "1", "2"]) == 0
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY,
+                 "--epochs", "1", "--seeds", "1", "2"]) == 0
     summary = json.loads((out / "seeds.json").read_text())
     per_seed = [json.loads((out / f"seed-{s}" / "metrics.json").read_text())["test"]["accuracy"] for s in (1, 2)]
     assert summary["accuracy"]["values"] == per_seed
@@ -216,3 +222,37 @@ def test_train_several_seeds_reports_mean_and_std(data_slice, tmp_path, capsys):
     assert "test accuracy  mean" in capsys.readouterr().out
     # A second run into the same folder is refused rather than replacing the seed models.
     assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--seeds", "2"]) == 1
+
+
+def test_parquet_in_for_train_evaluate_baseline_and_predict(parquet_slice, tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    out = tmp_path / "pq"
+    assert main(["train", "--data", str(parquet_slice), "--out", str(out), *TINY, "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--data", str(parquet_slice), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 300
+    assert main(["baseline", "--data", str(parquet_slice), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["split"]["test_size"] == 300
+    texts = pd.read_parquet(parquet_slice).message.tolist()
+    for name in ("scored.parquet", "scored.csv", "scored.jsonl"):
+        target = tmp_path / name
+        assert main(["predict", str(out), "--input", str(parquet_slice), "--output", str(target),
+                     "--batch-size", "700"]) == 0
+        read = {".parquet": pd.read_parquet, ".csv": functools.partial(pd.read_csv, keep_default_na=False),
+                ".jsonl": functools.partial(pd.read_json, lines=True)}[target.suffix]
+        scored = read(target)
+        assert list(scored.columns) == ["text", "label", "prob_bullish"] and scored.text.tolist() == texts
+        assert set(scored.label) <= {"bearish", "bullish"}
+        assert ((scored.prob_bullish >= 0.5) == (scored.label == "bullish")).all()
+    expected = SentimentClassifier.load(out).positive_proba(texts)
+    np.testing.assert_allclose(pd.read_parquet(tmp_path / "scored.parquet").prob_bullish, expected, atol=1e-6)
+
+
+def test_predict_output_mistakes_are_one_line(trained_model, parquet_slice, tmp_path, capsys):
+    _fails(["predict", str(trained_model), "--input", str(parquet_slice), "--output", str(tmp_path / "x.xlsx")],
+           capsys, "x.xlsx")
+    _fails(["predict", str(trained_model), "$SPY", "--output", str(tmp_path / "x.csv")], capsys,
+           "--output takes --input FILE")
+    _fails(["predict", str(trained_model), "--input", str(parquet_slice), "--output", str(parquet_slice)],
+           capsys, "would overwrite the input")
+    assert not (tmp_path / "x.xlsx").exists() and not (tmp_path / "x.csv").exists()

@@ -160,3 +160,17 @@ def test_ensure_data_does_not_paper_over_a_wrong_stocksent_data(tmp_path, cache,
     with pytest.raises(StocksentError, match=r"not found \(STOCKSENT_DATA\)"):
         data.ensure_data(url=_refused_url())
 
+
+def test_data_fetch_command_takes_a_url(real_file, served, cache, capsys):
+    from stocksent.cli import main
+
+    folder, base = served
+    (folder / data.DATA_FILENAME).symlink_to(real_file)
+    assert main(["data", "fetch", "--url", base + "absent.gz"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("stocksent: error: download failed from") and "HTTP 404" in err
+    assert not cache.exists() or list(cache.iterdir()) == []
+    assert main(["data", "fetch", "--url", base + data.DATA_FILENAME]) == 0
+    assert capsys.readouterr().out == f"saved {cache / data.DATA_FILENAME} (sha256 {data.DATA_SHA256})\n"
+    assert main(["data", "fetch", "--if-missing", "--url", base + "absent.gz"]) == 0  # found: nothing fetched
+    assert capsys.readouterr().out == f"data found: {cache / data.DATA_FILENAME}\n"

@@ -21,15 +21,16 @@ def test_onnx_matches_torch_on_real_messages(exported, real_rows, batch):
     # Real messages of every length: the shortest, the longest, and those between.
     texts = sorted((r["message"] for r in real_rows[:3000]), key=len)
     chosen = [texts[i] for i in np.linspace(0, len(texts) - 1, batch).astype(int)]
-    torch_probs = SentimentClassifier.load(exported).predict_proba(chosen)
-    onnx_probs = SentimentClassifier.load(exported, backend="onnx").predict_proba(chosen)
+    torch_probs = SentimentClassifier.load(exported).positive_proba(chosen)
+    onnx_probs = SentimentClassifier.load(exported, backend="onnx").positive_proba(chosen)
     assert onnx_probs.shape == (batch,)
     np.testing.assert_allclose(onnx_probs, torch_probs, rtol=0, atol=1e-5)
 
 
 def test_onnx_single_string_and_labels(exported):
     clf = SentimentClassifier.load(exported, backend="onnx")
-    assert isinstance(clf.predict_proba("$SPY to the moon"), float)
+    both = clf.predict_proba("$SPY to the moon")
+    assert both.shape == (2,) and both.sum() == pytest.approx(1.0)
     assert clf.predict("$SPY to the moon") in clf.labels
 
 
@@ -54,5 +55,5 @@ def test_onnx_matches_torch_for_other_architectures(data_slice, real_rows, tmp_p
     assert main(["train", "--data", str(data_slice), "--out", str(folder), *TINY, "--epochs", "1", *variant]) == 0
     assert main(["export", str(folder), "--onnx"]) == 0
     texts = [r["message"] for r in real_rows[:200]]
-    np.testing.assert_allclose(SentimentClassifier.load(folder, backend="onnx").predict_proba(texts),
-                               SentimentClassifier.load(folder).predict_proba(texts), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(SentimentClassifier.load(folder, backend="onnx").positive_proba(texts),
+                               SentimentClassifier.load(folder).positive_proba(texts), rtol=0, atol=1e-5)

@@ -8,6 +8,7 @@ from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
 from stocksent.folded import FoldedLSTM
 from stocksent.model import SentimentLSTM, build_model, load_weights
+from stocksent.scorer import FoldedScorer, NetworkScorer, make_scorer
 from stocksent.store import load_model
 
 
@@ -18,16 +19,18 @@ def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarra
 
 def test_loaded_model_scores_through_the_fold_with_the_networks_logits(trained_model, real_rows):
     clf = SentimentClassifier.load(trained_model)
-    assert isinstance(clf._scorer, FoldedLSTM)
     config, _, state = load_model(trained_model)
     saved = load_weights(build_model(config.model), state, "saved").eval()  # as trained: two networks
+    scorer = make_scorer(saved, "cpu")
+    assert isinstance(scorer, FoldedScorer)  # a CPU scores through the fold
     texts = [row["message"] for row in real_rows[5000:8000]]
     encoded = clf.encode(texts)
     assert len({len(e) for e in encoded}) > 20  # batches of many lengths, so rows end mid-batch
     expected = network_logits(saved, encoded)
-    np.testing.assert_allclose(clf._logits(encoded), expected, atol=1e-5)  # padded batches
-    np.testing.assert_allclose(clf._fold_scores(*clf._encode_flat(texts)), expected, atol=1e-5)  # flat ids
-    np.testing.assert_allclose(clf._logits(encoded[:10]), expected[:10], atol=1e-5)  # the network's path
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64)
+    np.testing.assert_allclose(scorer.logits(np.concatenate(encoded), lengths), expected, atol=1e-5)  # flat ids
+    np.testing.assert_allclose(clf.decision_function(texts), expected, atol=1e-5)
+    np.testing.assert_allclose(clf.decision_function(texts[:10]), expected[:10], atol=1e-5)  # the network's path
     assert np.std(expected) > 0.1  # a trained model, not one that scores everything alike
 
 
@@ -54,16 +57,19 @@ def test_networks_the_fold_does_not_cover_keep_their_own_forward(trained_model):
         assert build_model(dataclasses.replace(config, **change)).merged() is None
 
 
-def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model, real_rows):
+def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model, real_rows, monkeypatch):
     clf = SentimentClassifier.load(trained_model)
-    calls = []
-    fold = clf._scorer
-    clf._scorer = lambda tokens, lengths: calls.append(len(tokens)) or fold(tokens, lengths)
+    folded, network = [], []
+    fold_score, network_logits_of = FoldedLSTM.score, NetworkScorer.logits
+    monkeypatch.setattr(FoldedLSTM, "score", lambda self, ids, starts, lengths: folded.append(len(lengths))
+                        or fold_score(self, ids, starts, lengths))
+    monkeypatch.setattr(NetworkScorer, "logits", lambda self, flat, lengths: network.append(len(lengths))
+                        or network_logits_of(self, flat, lengths))
     texts = [row["message"] for row in real_rows[:100]]
-    few = clf.predict_proba(texts[:10])
-    assert calls == []
-    many = clf.predict_proba(texts)
-    assert sum(calls) == 100
+    few = clf.positive_proba(texts[:10])
+    assert (folded, network) == ([], [10])
+    many = clf.positive_proba(texts)
+    assert (sum(folded), network) == (100, [10])
     np.testing.assert_allclose(many[:10], few, atol=1e-6)
 
 

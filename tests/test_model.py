@@ -46,7 +46,7 @@ def test_tensorflow_style_initialisation():
 
 def test_stacked_layer_sizes_from_the_list():
     model = make()
-    assert [(l.input_size, l.hidden_size) for l in model.lstms] == [(8, 6), (6, 4)]
+    assert [(lstm.input_size, lstm.hidden_size) for lstm in model.lstms] == [(8, 6), (6, 4)]
     assert model.head.in_features == 4
 
 

@@ -2,8 +2,14 @@ import torch
 
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.model import SentimentLSTM
-from stocksent.optim import (SparseAdadelta, SplitOptimizer, clip_gradients, learning_rate, make_optimizer,
-                             set_learning_rate)
+from stocksent.optim import (
+    SparseAdadelta,
+    SplitOptimizer,
+    clip_gradients,
+    learning_rate,
+    make_optimizer,
+    set_learning_rate,
+)
 
 
 def model_and_step(cfg: TrainConfig):

@@ -9,7 +9,7 @@ from stocksent.pool import map_chunks
 
 
 def _probabilities(clf: SentimentClassifier, texts: list[str]) -> list[float]:
-    return clf.predict_proba(texts).tolist()
+    return clf.positive_proba(texts).tolist()
 
 
 def test_chunks_come_back_in_order_with_the_scores_of_one_process(trained_model, real_rows):
@@ -18,7 +18,7 @@ def test_chunks_come_back_in_order_with_the_scores_of_one_process(trained_model,
     load = functools.partial(SentimentClassifier.load, trained_model)
     results = list(map_chunks(load, _probabilities, iter(chunks), workers=2))
     assert [len(r) for r in results] == [len(c) for c in chunks]
-    alone = SentimentClassifier.load(trained_model).predict_proba(texts)
+    alone = SentimentClassifier.load(trained_model).positive_proba(texts)
     np.testing.assert_allclose(np.concatenate(results), alone, atol=1e-6)
 
 

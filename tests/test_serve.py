@@ -25,7 +25,7 @@ def test_predict_in_order_with_label_probability_and_version(client, trained_mod
     reply = client.post("/v1/predict", json={"texts": texts})
     assert reply.status_code == 200
     rows = reply.json()["predictions"]
-    expected = SentimentClassifier.load(trained_model).predict_proba(texts)
+    expected = SentimentClassifier.load(trained_model).positive_proba(texts)
     assert [r["prob_bullish"] for r in rows] == pytest.approx(expected.tolist(), abs=1e-6)
     assert [r["label"] for r in rows] == ["bullish" if p >= 0.5 else "bearish" for p in expected]
     assert len({r["model_version"] for r in rows}) == 1 and len(rows[0]["model_version"]) == 12
@@ -62,15 +62,18 @@ def test_wrong_method_and_path(client):
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                           lambda inner: (st.lists(inner, max_size=4)
+                                          | st.dictionaries(st.text(max_size=5), inner, max_size=4)),
                            max_leaves=12)
 bodies = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({"texts": st.lists(st.text(max_size=600), max_size=20)}).map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries({"texts": st.lists(st.text(max_size=600), max_size=20)})
+        .map(lambda v: json.dumps(v).encode()),
     st.fixed_dictionaries({"texts": st.lists(json_values, max_size=5)}).map(lambda v: json.dumps(v).encode()),
     # Near and over the limits (16 texts, 500 characters, 20,000 bytes).
-    st.tuples(st.integers(10, 40), st.integers(300, 800)).map(lambda nc: json.dumps({"texts": ["x" * nc[1]] * nc[0]}).encode()),
+    st.tuples(st.integers(10, 40), st.integers(300, 800))
+        .map(lambda nc: json.dumps({"texts": ["x" * nc[1]] * nc[0]}).encode()),
 )
 FUZZ = 1200
 fuzzed = []

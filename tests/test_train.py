@@ -6,9 +6,9 @@ from safetensors.torch import load_file
 
 from conftest import TINY
 from stocksent.cli import main
-from stocksent.config import DataConfig, PreprocessConfig, preset
+from stocksent.config import preset
 from stocksent.corpus import load_corpus
-from stocksent.train import Run, fit
+from stocksent.train import Run, train_network
 
 
 def test_epoch_lines_history_and_metrics(trained_model, capsys):
@@ -17,15 +17,16 @@ def test_epoch_lines_history_and_metrics(trained_model, capsys):
     assert set(history[0]) == {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
     metrics = json.loads((trained_model / "metrics.json").read_text())
     n = metrics["dataset"]["test_size"]
-    assert metrics["test"]["n"] == n and n == metrics["dataset"]["messages"] - metrics["dataset"]["train_size"] - metrics["dataset"]["val_size"]
+    dataset = metrics["dataset"]
+    assert metrics["test"]["n"] == n and n == dataset["messages"] - dataset["train_size"] - dataset["val_size"]
 
 
 def test_vocabulary_comes_from_the_training_split_only(data_slice):
     cfg = preset("default")
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
-    run = Run.prepare(cfg, corpus)
-    train_words = {t for i in run.splits["train"] for t in corpus.tokens[i]}
-    test_only = {t for i in run.splits["test"] for t in corpus.tokens[i]} - train_words
+    run, splits = Run.from_corpus(cfg, corpus), corpus.split(cfg.data)
+    train_words = {t for i in splits["train"] for t in corpus.tokens[i]}
+    test_only = {t for i in splits["test"] for t in corpus.tokens[i]} - train_words
     assert test_only and not test_only & set(run.vocab.itos)
 
 
@@ -75,16 +76,33 @@ def test_resume_continues_to_the_same_weights(slice_dir, extra):
     assert history[0] == history[1]
 
 
+def test_resume_takes_the_same_command_retyped(slice_dir, capsys):
+    first = ["--seed", "42", "--lr", "0.004", "--epochs", "1"]
+    assert _train(slice_dir / "run", *first) == 0
+    capsys.readouterr()
+    # The same command with --resume (and a longer run) continues: unchanged values are fine.
+    assert _train(slice_dir / "run", *first, "--epochs", "2", "--resume") == 0
+    assert "resuming after epoch 1 of 2" in capsys.readouterr().err
+    assert len(json.loads((slice_dir / "run" / "history.json").read_text())) == 2
+    # A value that differs from the checkpoint's is refused, naming the old and the new value.
+    assert _train(slice_dir / "run", "--seed", "7", "--epochs", "3", "--resume") == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("stocksent: error: seed cannot change on --resume (the checkpoint has 42, this command 7); "
+                   "only bf16, device, epochs, patience, threads may")
+    assert _train(slice_dir / "run", "--preset", "tutorial", "--resume") == 1
+    assert "the checkpoint has 'default', this command 'tutorial'" in capsys.readouterr().err
+
+
 def test_early_stopping_keeps_the_best_epoch(data_slice, tmp_path):
     cfg = preset("default").override("train", epochs=30, patience=1, lr=0.02, batch_size=32)
     cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
-    progress = fit(Run.prepare(cfg, corpus), tmp_path / "m", log=lambda line: None)
-    assert progress["epoch"] < 30  # overfits a 2,400-message slice quickly
-    assert progress["epoch"] == progress["best_epoch"] + 1
+    progress = train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None).progress
+    assert progress.epoch < 30  # overfits a 2,400-message slice quickly
+    assert progress.epoch == progress.best_epoch + 1
     saved = json.loads((tmp_path / "m" / "metrics.json").read_text())
     history = json.loads((tmp_path / "m" / "history.json").read_text())
-    assert len(history) == progress["epoch"]
+    assert len(history) == progress.epoch
     # The saved weights are the best epoch's: their validation loss is the lowest in the history.
     assert saved["val"]["loss"] == pytest.approx(min(row["val_loss"] for row in history))
 
@@ -106,7 +124,7 @@ def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
     cfg = preset("default").override("train", epochs=1, average_decay=0.9, threads=1)
     cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
-    fit(Run.prepare(cfg, corpus), tmp_path / "m", log=lambda line: None)
+    train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None)
     saved = load_model(tmp_path / "m")[2]
     last, average = checkpoint_part(tmp_path / "m", "weights"), checkpoint_part(tmp_path / "m", "average")
     # The average trails the raw weights, and the model directory holds it, not the raw weights.

@@ -1,6 +1,8 @@
-"""The public API: a trained model behind scikit-learn-style predict / predict_proba."""
+"""The public API: a scikit-learn-style estimator that trains on messages and labels them."""
 from __future__ import annotations
 
+import dataclasses
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,104 +13,244 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batches import by_length, score_by_length
 from .config import Config
-from .device import resolve_device
-from .errors import StocksentError
-from .export import OnnxScorer
-from .folded import FoldedLSTM
-from .model import SentimentEnsemble, build_model, load_weights
+from .config import preset as preset_config
+from .corpus import tokenize_all
+from .errors import StocksentError, not_fitted
+from .metrics import binary_metrics
+from .model import build_model, load_weights
 from .preprocess import ENTITY_CODES, coded_words, tokenize
-from .store import load_model, read_metrics
-from .train import predict_logits
+from .scorer import Scorer, make_scorer
+from .split import split_indices
+from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
+from .train import Run, compute_loss, progress_bar, run_metrics, train_network
 from .vocab import UNKNOWN, Vocab
 
-
-# The folded network runs a dozen small ops per word; below this many messages the network's
-# one fused LSTM call is quicker (measured on 2 cores, medians of 30: 8 messages 4.9 ms against
-# 4.0 ms, 16 messages 5.4 against 5.5 ms, 32 messages 6.5 against 8.6 ms).
-FOLD_FROM = 16
-# Messages per scoring batch: 1,024 scored fastest with the folded default on 2 cores (medians of
-# five: 27,100-27,900 msg/s against 24,700-25,500 at 512, 21,600 at 256 and 26,900 at 1,536).
-SCORE_BATCH = 1024
-# From this many messages the caller's thread normalises chunks of THREAD_CHUNK while a pool of
-# as many threads as torch has scores them through the fold, one torch thread each. The fold's
-# loop runs in C++ without Python's lock, so normalising no longer leaves a core idle (medians of
-# nine interleaved passes, 2 cores: +16% on 48,485 messages, +14% on 9,697, +7% on 2,048, -6% on 1,024).
+# Every config field a constructor keyword may set, and the config section it belongs to.
+HYPERPARAMETERS: dict[str, str] = {
+    f.name: section for section in ("model", "preprocess", "data", "train")
+    for f in dataclasses.fields(getattr(Config(), section)) if f.name != "vocab_size"}
+# From this many messages the caller's thread encodes chunks of THREAD_CHUNK while a pool of as
+# many threads as torch has scores them, one torch thread each (bench/suite.py measures it).
 THREADED_FROM = 2048
 THREAD_CHUNK = 2048  # fewer when there are fewer messages, so that every thread gets two chunks
 
 
 class SentimentClassifier:
-    """Scores messages as bullish or bearish (or the labels the model was trained with).
+    """Tells bullish from bearish messages (or any two labels it is trained on).
 
-    >>> clf = SentimentClassifier.load("models/default")
-    >>> clf.predict("$SPY to the moon 🚀")
-    'bullish'
+    >>> clf = SentimentClassifier(epochs=4).fit(df.message, df.sentiment)
+    >>> clf.predict(["$SPY to the moon 🚀"])
+    array(['bullish'], dtype='<U7')
+    >>> SentimentClassifier.load("models/default").predict_proba(["puts printing"])  # (n, 2)
+
+    `preset` names the recipe to start from ("default" or "tutorial"); any field of its config
+    (embedding_dim, lstm_sizes, lr, epochs, seed, val_fraction, ...) can be set as a keyword.
     """
 
-    def __init__(self, model: nn.Module | None, vocab: Vocab, config: Config, metrics: dict | None = None,
-                 scorer: Callable[[torch.Tensor, torch.Tensor], np.ndarray] | None = None):
-        self.model = model.eval() if model is not None else None
-        self.vocab = vocab
-        self.config = config
-        self.metrics = metrics or {}
-        self._scorer = scorer  # scores instead of model: onnxruntime, or the network folded for a CPU
+    def __init__(self, preset: str = "default", verbose: bool = False, **hyperparameters: Any):
+        _check_names(hyperparameters)
+        self.preset = preset
+        self.verbose = verbose
+        self._hyperparameters = dict(hyperparameters)
+
+    # -- scikit-learn's estimator contract --------------------------------------------------------
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {"preset": self.preset, "verbose": self.verbose, **self._hyperparameters}
+
+    def set_params(self, **params: Any) -> "SentimentClassifier":
+        self.preset = params.pop("preset", self.preset)
+        self.verbose = params.pop("verbose", self.verbose)
+        _check_names(params)
+        self._hyperparameters.update(params)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = (("preset", "default"), ("verbose", False))
+        shown = {k: v for k, v in self.get_params().items() if (k, v) not in defaults}
+        return f"SentimentClassifier({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="classifier", target_tags=TargetTags(required=True),
+                    classifier_tags=ClassifierTags(multi_class=False),
+                    input_tags=InputTags(one_d_array=True, two_d_array=False, string=True))
+
+    def build_config(self) -> Config:
+        """The preset with this estimator's hyperparameters applied (validated)."""
+        config = preset_config(self.preset)
+        for name, value in self._hyperparameters.items():
+            config = config.override(HYPERPARAMETERS[name], **{name: value})
+        return config
+
+    # -- training ---------------------------------------------------------------------------------
+
+    def fit(self, texts: Iterable[str], labels: Iterable[Any],
+            validation: tuple[Iterable[str], Iterable[Any]] | None = None) -> "SentimentClassifier":
+        """Train on `texts` and their `labels` (two distinct values: names, 0 / 1 or booleans).
+        Early stopping watches a validation set: `validation=(texts, labels)`, or else the
+        config's val_fraction of the given messages, held out by its seed."""
+        config = self.build_config()
+        texts = _text_list(texts)
+        codes, classes = _label_codes(labels, len(texts), config)
+        config = config.override("data", negative_label=str(classes[0]), positive_label=str(classes[1]))
+        run = Run.prepare(config, self._parts(config, texts, codes, classes, validation),
+                          {"messages": len(texts)})
+        log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
+        trained = train_network(run, log=log, bar=progress_bar("fit") if self.verbose else None)
+        self._set_fitted(trained.model, run.vocab, run.config, run_metrics(run, trained), classes)
+        self.history_ = trained.progress.history
+        return self
+
+    def _parts(self, config: Config, texts: list[str], codes: np.ndarray, classes: np.ndarray,
+               validation: tuple[Iterable[str], Iterable[Any]] | None) -> dict[str, tuple[list, np.ndarray]]:
+        tokens, keep = tokenize_all(texts, config.preprocess)
+        if not keep:
+            raise StocksentError("no usable messages: every text is empty after normalisation")
+        tokens, codes = [tokens[i] for i in keep], codes[keep]
+        if validation is not None:
+            val_texts = _text_list(validation[0])
+            val_codes = _known_codes(validation[1], len(val_texts), classes)
+            val_tokens, val_keep = tokenize_all(val_texts, config.preprocess)
+            return {"train": (tokens, codes), "val": ([val_tokens[i] for i in val_keep], val_codes[val_keep])}
+        data = config.data
+        groups = [" ".join(t) for t in tokens] if data.group_duplicates else None
+        split = split_indices(len(tokens), data.seed, data.val_fraction, 0.0, groups)
+        if len(np.unique(codes[split["train"]])) < 2:
+            raise StocksentError("the messages left for training after holding out validation hold one "
+                                 "label only; give more messages of each label")
+        return {name: ([tokens[i] for i in split[name]], codes[split[name]]) for name in ("train", "val")}
+
+    def _set_fitted(self, model: nn.Module, vocab: Vocab, config: Config, metrics: dict[str, Any],
+                    classes: np.ndarray, scorer: Scorer | None = None, device: str = "cpu") -> None:
+        self.model_, self.vocab_, self.config_, self.metrics_ = model, vocab, config, metrics
+        self.classes_ = classes
+        self.version_: str | None = None  # the saved weights' sha256, 12 hex digits, once saved or loaded
+        self._scorer = scorer or make_scorer(model, device)
         # Word -> id, entity codes included: encoding skips the code -> special token step.
-        self._word_ids = {**vocab.stoi, **{code: vocab.stoi.get(token, UNKNOWN) for code, token in ENTITY_CODES.items()}}
+        self._word_ids = {**vocab.stoi,
+                          **{code: vocab.stoi.get(token, UNKNOWN) for code, token in ENTITY_CODES.items()}}
+        self._source: tuple | None = None  # (folder, device, backend) once loaded from a directory
+
+    # -- saved models -----------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory `stocksent train` writes (config, vocabulary, weights, metrics)."""
+        self._fitted("save")
+        if self.model_ is None:
+            raise StocksentError("a model loaded with the onnx backend has no weights to save; save the torch one")
+        folder = Path(path)
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        save_model(folder, self.config_, self.vocab_, state, self.metrics_)
+        write_json(folder / HISTORY, getattr(self, "history_", []))
+        self.version_ = _saved_version(folder)
+        return folder
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", backend: str = "torch",
              threads: int = 0) -> "SentimentClassifier":
         """Rebuild a saved model. backend "torch" runs on `device` (cpu, cuda, or auto: cuda when
         torch sees a GPU); backend "onnx" runs the directory's model.onnx with onnxruntime."""
+        if backend not in ("torch", "onnx"):
+            raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         folder = Path(path)
         config, vocab, state = load_model(folder)
-        if backend == "onnx":
-            return cls(None, vocab, config, read_metrics(folder), OnnxScorer(folder, threads))
-        if backend != "torch":
-            raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         model = load_weights(build_model(config.model), state, str(folder))
-        return cls.from_model(model, vocab, config, device, read_metrics(folder))
+        scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads)
+        clf = cls._from_config(config)
+        clf._set_fitted(None if backend == "onnx" else model, vocab, config, read_metrics(folder),
+                        _config_classes(config), scorer)
+        history = folder / HISTORY
+        clf.history_ = read_json(history) if history.exists() else []
+        clf.version_ = _saved_version(folder)
+        clf._source = (folder, device, backend)
+        return clf
 
     @classmethod
     def from_model(cls, model: nn.Module, vocab: Vocab, config: Config, device: str = "cpu",
                    metrics: dict | None = None) -> "SentimentClassifier":
         """A classifier around a network in memory, set up for scoring as `load` sets up a saved one."""
-        model, target = model.eval(), resolve_device(device)
-        # On a CPU the folded network scores the same logits with about half the work.
-        folded = FoldedLSTM.fold(model) if target.type == "cpu" else None
-        if isinstance(model, SentimentEnsemble):  # one wide network: one LSTM call for all members
-            model = model.merged() or model
-        return cls(model.to(target), vocab, config, metrics, folded)
+        clf = cls._from_config(config)
+        clf._set_fitted(model.eval(), vocab, config, metrics or {}, _config_classes(config), device=device)
+        return clf
+
+    @classmethod
+    def _from_config(cls, config: Config) -> "SentimentClassifier":
+        """An estimator whose parameters rebuild `config`: its preset and the fields that differ."""
+        name = config.preset if config.preset in ("default", "tutorial") else "default"
+        base = preset_config(name).to_dict()
+        changed = {field: value for section, values in config.to_dict().items() if isinstance(values, dict)
+                   for field, value in values.items()
+                   if field in HYPERPARAMETERS and base[section].get(field) != value}
+        return cls(preset=name, **changed)
+
+    # -- scoring ----------------------------------------------------------------------------------
 
     @property
     def labels(self) -> tuple[str, str]:
-        return self.config.data.negative_label, self.config.data.positive_label
+        """The two label names as strings: (negative, positive)."""
+        self._fitted("reading its labels")
+        return self.config_.data.negative_label, self.config_.data.positive_label
 
-    def encode(self, texts: Iterable[str]) -> list[np.ndarray]:
-        """Token ids per message; a message with no tokens left is read as one unknown word."""
-        flat, lengths = self._encode_flat(texts)
-        ends = np.cumsum(lengths).tolist()
-        return [flat[end - length:end] for end, length in zip(ends, lengths.tolist())]
+    @property
+    def config(self) -> Config:
+        self._fitted("reading its config")
+        return self.config_
 
-    def _encode_flat(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-        """`encode` as one array of every message's ids, one after another, and their lengths:
-        converting each message's list on its own cost more than tokenising it."""
-        prep, word_id = self.config.preprocess, self._word_ids.get
-        ids, lengths = [], []
-        for text in texts:
-            words = [word_id(w, UNKNOWN) for w in coded_words(text, prep.keep_emoji)[: prep.max_tokens]] or [UNKNOWN]
-            ids.extend(words)
-            lengths.append(len(words))
-        return np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
+    @property
+    def vocab(self) -> Vocab:
+        self._fitted("reading its vocabulary")
+        return self.vocab_
 
-    def _tokens(self, text: str) -> list[str]:
-        prep = self.config.preprocess
-        return tokenize(text, prep.keep_emoji)[: prep.max_tokens]
+    @property
+    def metrics(self) -> dict[str, Any]:
+        self._fitted("reading its metrics")
+        return self.metrics_
 
-    def _ids(self, tokens: list[str]) -> np.ndarray:
-        return np.asarray(self.vocab.encode(tokens) or [UNKNOWN], dtype=np.int64)
+    def _fitted(self, what: str) -> None:
+        if not hasattr(self, "_scorer"):
+            raise not_fitted(what)
+
+    def decision_function(self, texts: Iterable[str]) -> np.ndarray:
+        """(n,) logits: above 0 leans to the positive label (classes_[1])."""
+        self._fitted("decision_function")
+        return self._text_logits(_text_list(texts))
+
+    def positive_proba(self, texts: Iterable[str]) -> np.ndarray:
+        """(n,) probability of the positive label, classes_[1]."""
+        return _sigmoid(self.decision_function(texts))
+
+    def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
+        """(n, 2) probabilities, columns in classes_ order; (2,) for one string."""
+        positive = self.positive_proba([texts] if isinstance(texts, str) else texts)
+        both = np.stack([1 - positive, positive], axis=1)
+        return both[0] if isinstance(texts, str) else both
+
+    def predict(self, texts: str | Iterable[str]) -> Any:
+        """Labels from classes_: an array for many texts, one label for one string."""
+        positive = self.positive_proba([texts] if isinstance(texts, str) else texts) >= 0.5
+        predicted = self.classes_[positive.astype(np.int64)]
+        return predicted[0] if isinstance(texts, str) else predicted
+
+    def score(self, texts: Iterable[str], labels: Iterable[Any]) -> float:
+        """Accuracy on labelled messages (labels as in fit)."""
+        self._fitted("score")
+        texts = _text_list(texts)
+        codes = _known_codes(labels, len(texts), self.classes_)
+        return float(((self.positive_proba(texts) >= 0.5) == codes).mean())
+
+    def evaluate(self, texts: Iterable[str], labels: Iterable[Any]) -> dict[str, Any]:
+        """Accuracy, per-class scores, ROC-AUC, confusion matrix and the training loss."""
+        self._fitted("evaluate")
+        texts = _text_list(texts)
+        codes = _known_codes(labels, len(texts), self.classes_)
+        logits = self.decision_function(texts)
+        metrics = binary_metrics(codes, _sigmoid(logits), self.labels)
+        metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(codes).float(),
+                                             self.config_.train.loss))
+        return metrics
 
     def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
         """The tokens that moved this message's score most, by occlusion: each token is left
@@ -116,33 +258,50 @@ class SentimentClassifier:
         first; effect = probability with the token - probability without it, so a positive
         effect pushed the message towards the positive label. Words the model never saw in
         training are read as one unknown word, but shown as written."""
+        self._fitted("explain")
         if not isinstance(text, str):
             raise TypeError(f"explain takes one string, not {type(text).__name__}")
-        tokens = self._tokens(text)
+        prep = self.config_.preprocess
+        tokens = tokenize(text, prep.keep_emoji)[: prep.max_tokens]
         if not tokens:
             return []
         variants = [self._ids(tokens)] + [self._ids(tokens[:i] + tokens[i + 1:]) for i in range(len(tokens))]
-        prob = 1 / (1 + np.exp(-self._logits(variants).astype(np.float64)))
+        lengths = np.fromiter(map(len, variants), dtype=np.int64, count=len(variants))
+        prob = _sigmoid(self._scorer.logits(np.concatenate(variants), lengths))
         effects = prob[0] - prob[1:]
         order = np.argsort(-np.abs(effects), kind="stable")[:max(top, 0)]
         return [(tokens[i], float(effects[i])) for i in order]
 
-    def predict_proba(self, texts: str | Iterable[str]) -> Any:
-        """Probability of the positive label: a float for one string, an array for many."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else _text_list(texts)
-        prob = torch.sigmoid(torch.from_numpy(self._text_logits(batch))).numpy()
-        return float(prob[0]) if single else prob
+    def _ids(self, tokens: list[str]) -> np.ndarray:
+        return np.asarray(self.vocab_.encode(tokens) or [UNKNOWN], dtype=np.int64)
+
+    def encode(self, texts: Iterable[str]) -> list[np.ndarray]:
+        """Token ids per message; a message with no tokens left is read as one unknown word."""
+        self._fitted("encode")
+        flat, lengths = self._encode_flat(texts)
+        ends = np.cumsum(lengths).tolist()
+        return [flat[end - length:end] for end, length in zip(ends, lengths.tolist())]
+
+    def _encode_flat(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every message's ids one after another, and their lengths: converting each message's
+        list on its own costs more than tokenising it."""
+        prep, word_id = self.config_.preprocess, self._word_ids.get
+        ids, lengths = [], []
+        for text in texts:
+            words = [word_id(w, UNKNOWN) for w in coded_words(text, prep.keep_emoji)[: prep.max_tokens]] or [UNKNOWN]
+            ids.extend(words)
+            lengths.append(len(words))
+        return np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64)
 
     def _text_logits(self, texts: list[str]) -> np.ndarray:
-        if not isinstance(self._scorer, FoldedLSTM) or len(texts) < FOLD_FROM:
-            return self._logits(self.encode(texts)) if texts else np.empty(0, np.float32)
+        if not texts:
+            return np.empty(0, np.float32)
         lanes = torch.get_num_threads()
-        if lanes < 2 or len(texts) < THREADED_FROM:
-            return self._fold_scores(*self._encode_flat(texts))
-        return self._pool_scores(texts, lanes)
+        if not self._scorer.concurrent or lanes < 2 or len(texts) < THREADED_FROM:
+            return self._scorer.logits(*self._encode_flat(texts))
+        return self._pool_logits(texts, lanes)
 
-    def _pool_scores(self, texts: list[str], lanes: int) -> np.ndarray:
+    def _pool_logits(self, texts: list[str], lanes: int) -> np.ndarray:
         """Encode chunks here while `lanes` threads of one torch thread each score them."""
         size = min(THREAD_CHUNK, -(-len(texts) // (2 * lanes)))
         # Longest texts first: a chunk's messages are then of similar length (so are its batches'),
@@ -153,7 +312,7 @@ class SentimentClassifier:
         try:
             for start in range(0, len(texts), size):  # this thread encodes while the pool scores
                 index = order[start:start + size]
-                pending.append((index, pool.submit(self._fold_scores, *self._encode_flat([texts[i] for i in index]))))
+                pending.append((index, pool.submit(self._scorer.logits, *self._encode_flat([texts[i] for i in index]))))
                 if len(pending) > 2 * lanes:  # bounded: encoded chunks wait for no more than this
                     index, future = pending.popleft()
                     out[index] = future.result()
@@ -165,33 +324,99 @@ class SentimentClassifier:
             # torch's thread count is process-wide (each worker set it to 1): give it back
             torch.set_num_threads(lanes)
 
-    def _fold_scores(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Score encoded messages through the fold in batches of similar length, nothing padded."""
-        ids, starts = torch.from_numpy(flat), np.cumsum(lengths) - lengths
-        out = np.empty(len(lengths), dtype=np.float32)
-        for index in by_length(lengths, SCORE_BATCH):
-            out[index] = self._scorer.score(ids, torch.from_numpy(starts[index]), torch.from_numpy(lengths[index]))
-        return out
+    # -- files ------------------------------------------------------------------------------------
 
-    def _logits(self, encoded: list[np.ndarray]) -> np.ndarray:
-        if self._scorer is not None and (self.model is None or len(encoded) >= FOLD_FROM):
-            return score_by_length(self._scorer, encoded, SCORE_BATCH)
-        return predict_logits(self.model, encoded)
+    def loader(self, threads: int = 1) -> Callable[[], "SentimentClassifier"]:
+        """A picklable function that loads this model again (for worker processes)."""
+        import functools
 
-    def predict(self, texts: str | Iterable[str]) -> Any:
-        """Label names: one string for one string in, a list for many."""
-        prob = self.predict_proba(texts)
-        if isinstance(prob, float):
-            return self.labels[int(prob >= 0.5)]
-        return [self.labels[int(p >= 0.5)] for p in prob]
+        self._fitted("starting workers")
+        if self._source is None:
+            raise StocksentError("scoring on several processes needs a model loaded from a directory: "
+                                 "save it, then SentimentClassifier.load(path)")
+        folder, device, backend = self._source
+        return functools.partial(SentimentClassifier.load, folder, device, backend, threads)
+
+    def predict_file(self, src: str | Path, dst: str | Path, text_column: str = "message",
+                     batch_size: int = 8192, workers: int = 1, progress: Callable[[int], None] | None = None) -> int:
+        """Score the `text_column` of a CSV, JSONL or Parquet file into `dst` (CSV, JSONL or
+        Parquet by its extension: text, label, probability of the positive label), in chunks of
+        `batch_size` so that memory stays bounded; returns the number of messages. `dst` appears
+        only once complete; `progress(n)` hears of each chunk of n messages written."""
+        from .stream import predict_file
+
+        return predict_file(self, Path(src), Path(dst), text_column, batch_size, workers, progress)
+
+
+def _check_names(params: dict[str, Any]) -> None:
+    unknown = sorted(set(params) - set(HYPERPARAMETERS))
+    if unknown:
+        raise TypeError(f"unknown hyperparameter(s) {', '.join(unknown)}; SentimentClassifier takes preset, "
+                        f"verbose and the config fields: {', '.join(sorted(HYPERPARAMETERS))}")
+
+
+def _saved_version(folder: Path) -> str:
+    return str(read_json(folder / CONFIG).get("weights_sha256", ""))[:12]
+
+
+def _config_classes(config: Config) -> np.ndarray:
+    return np.asarray([config.data.negative_label, config.data.positive_label])
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-logits.astype(np.float64)))
 
 
 def _text_list(texts: Iterable[str]) -> list[str]:
-    """The texts as a list, or a TypeError naming the first thing that is not a string."""
-    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
-        raise TypeError(f"expected a string or an iterable of strings, not {type(texts).__name__}")
+    """The texts as a list (from a list, tuple, numpy array or pandas Series), or a TypeError
+    naming the first thing that is not a string."""
+    if isinstance(texts, (str, bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"expected an iterable of strings (a list, array or Series), not {type(texts).__name__}")
     batch = list(texts)
     for i, text in enumerate(batch):
         if not isinstance(text, str):
-            raise TypeError(f"expected strings, but item {i} is {type(text).__name__}")
+            raise TypeError(f"expected strings, but item {i} is {type(text).__name__}: {text!r:.40}")
     return batch
+
+
+def _label_list(labels: Iterable[Any], n: int) -> list[Any]:
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Iterable):
+        raise TypeError(f"labels must be an iterable of label values, not {type(labels).__name__}")
+    values = list(labels)
+    if len(values) != n:
+        raise ValueError(f"{n} texts but {len(values)} labels: give one label per text")
+    return values
+
+
+def _label_codes(labels: Iterable[Any], n: int, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as 0 / 1 and the two classes (negative first): the config's label names when the
+    labels are those, else the two values in sorted order (0 / 1, False / True)."""
+    values = _label_list(labels, n)
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) != 2:
+        shown = ", ".join(repr(v) for v in distinct[:10])
+        raise ValueError(f"labels hold {len(distinct)} distinct value(s) ({shown}); a SentimentClassifier "
+                         "needs exactly two, with examples of each")
+    names = [config.data.negative_label.strip().lower(), config.data.positive_label.strip().lower()]
+    spelled = [str(v).strip().lower() for v in distinct]
+    if sorted(spelled) == sorted(names):
+        distinct.sort(key=lambda v: names.index(str(v).strip().lower()))
+    else:
+        try:
+            distinct.sort()
+        except TypeError:
+            pass  # values of mixed types: the order they first appear in
+    classes = np.asarray(distinct)
+    return _known_codes(values, n, classes), classes
+
+
+def _known_codes(labels: Iterable[Any], n: int, classes: np.ndarray) -> np.ndarray:
+    """Labels as 0 / 1 against known classes; a ValueError naming any other value."""
+    values = _label_list(labels, n)
+    index = {value: code for code, value in enumerate(classes.tolist())}
+    codes = np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+    if (codes < 0).any():
+        unknown = sorted({repr(v) for v, c in zip(values, codes) if c < 0})[:10]
+        raise ValueError(f"unknown label value(s) {', '.join(unknown)}; this model knows "
+                         f"{', '.join(repr(c) for c in classes.tolist())}")
+    return codes

@@ -2,41 +2,39 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import sys
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import __version__
 from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
-from .corpus import Corpus, CorpusCache, load_corpus
-from .data import data_for_model, fetch, file_sha256, find_data, read_texts
-from .device import DEVICES, check_precision
-from .distributed import World, join, leave
+from .corpus import CorpusCache, load_corpus
+from .data import DATA_URL, data_for_model, ensure_data, fetch, file_sha256, find_data, read_texts
+from .device import DEVICES
+from .distributed import join, leave
 from .errors import StocksentError
+from .experiment import check_destination, resumed_config, train_file, train_seeds
 from .export import export_onnx
-from .pool import map_chunks
-from .split import SPLITS
-from .store import CONFIG, load_model, write_json
-from .train import (CHECKPOINT, Run, TensorBoardLog, checkpoint_config, checkpoint_dataset, evaluate, progress_bar,
-                    train_and_test)
+from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
+from .train import TensorBoardLog, progress_bar
 
 EXAMPLES = {
-    "fetch": "example: stocksent data fetch    |    stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz",
+    "fetch": "example: stocksent data fetch\n"
+             "         stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz\n"
+             "         stocksent data fetch --if-missing --url https://example.org/StockTwits_SPY_Sentiment_2017.gz",
     "train": "example: stocksent train --preset default --out models/default",
     "evaluate": "example: stocksent evaluate models/default --json",
     "tune": "example: stocksent tune --trials 30 --timeout 3600 --out runs/tune && "
             "stocksent train --config runs/tune/best_config.json",
     "report": "example: stocksent report models/default models/default-grouped --out reports/default",
-    "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl --explain',
+    "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl '
+               "--explain\n         stocksent predict models/default --input messages.parquet --output scored.csv",
     "export": "example: stocksent export models/default --onnx",
     "baseline": "example: stocksent baseline --group-duplicates --json",
     "serve": "example: stocksent serve models/default --port 8000 --workers 2\n"
@@ -86,10 +84,13 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--positive-label", "data", "positive_label", str, "label value meaning positive (class 1)"),
 ]
 
-# What may change when a run is resumed: the network and the data split may not.
-RESUMABLE = {"epochs", "patience", "threads", "device", "bf16"}
-MAX_PREDICT_BATCH = 1_000_000  # predict --batch-size: memory grows with it, so it is bounded
-MAX_WORKERS = 64  # predict and serve --workers: more processes than this is a typo, not a machine
+# The on/off flags of train: (flag, config section, field).
+SWITCHES = [("--group-duplicates", "data", "group_duplicates"), ("--sparse-embedding", "train", "sparse_embedding"),
+            ("--emoji", "preprocess", "keep_emoji"), ("--bf16", "train", "bf16"),
+            ("--bidirectional", "model", "bidirectional")]
+
+
+DATA_HELP = "data file: CSV, CSV.gz, JSONL or Parquet"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,18 +162,22 @@ def _add_data(commands) -> None:
     fetch_cmd = _subparser(sub, "fetch", "download the data set into the user cache (sha256 checked)",
                            EXAMPLES["fetch"])
     fetch_cmd.add_argument("--from", dest="source", metavar="PATH", help="copy this local file instead")
+    fetch_cmd.add_argument("--url", default=DATA_URL, help="download from this address instead (default: the "
+                           "article's repository); the sha256 is checked either way")
+    fetch_cmd.add_argument("--if-missing", action="store_true",
+                           help="do nothing when a data file is already found (see: stocksent data where)")
     fetch_cmd.set_defaults(handler=cmd_fetch)
     where = _subparser(sub, "where", "print which data file commands will use", "example: stocksent data where")
-    where.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    where.add_argument("--data", metavar="PATH", help=DATA_HELP)
     where.set_defaults(handler=cmd_where)
 
 
 def _add_train(commands) -> None:
     train = _subparser(commands, "train", "train a model, then report its test metrics", EXAMPLES["train"])
-    train.add_argument("--preset", choices=list(PRESETS), default="default",
-                       help="default: the best fast recipe; tutorial: the article's recipe")
+    train.add_argument("--preset", choices=list(PRESETS),
+                       help="default (the default): the best fast recipe; tutorial: the article's recipe")
     train.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
-    train.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    train.add_argument("--data", metavar="PATH", help=DATA_HELP)
     train.add_argument("--out", metavar="DIR", help="model directory (default: models/PRESET)")
     train.add_argument("--group-duplicates", action="store_true", default=None,
                        help="keep every copy of a message text in one split")
@@ -214,9 +219,12 @@ def _add_predict(commands) -> None:
                     EXAMPLES["predict"])
     pr.add_argument("model_dir", metavar="MODEL_DIR")
     pr.add_argument("texts", nargs="*", metavar="TEXT", help="messages to score")
-    pr.add_argument("--input", metavar="FILE", help="CSV or JSONL file (or - for one message per line of stdin)")
+    pr.add_argument("--input", metavar="FILE", help="CSV, JSONL or Parquet file (or - for one message per line "
+                    "of stdin)")
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
-    pr.add_argument("--format", choices=["text", "jsonl"], default="text")
+    pr.add_argument("--output", metavar="FILE", help="write text, label and probability to FILE instead of "
+                    "stdout: CSV, JSONL or Parquet by its extension (it appears only once complete)")
+    pr.add_argument("--format", choices=["text", "jsonl"], default="text", help="stdout's format")
     pr.add_argument("--batch-size", type=int, default=8192,
                     help="messages read and scored at a time: memory stays bounded by it (default 8192)")
     pr.add_argument("--explain", action="store_true",
@@ -258,7 +266,7 @@ def _add_baseline(commands) -> None:
                     "on the split a preset trains on", EXAMPLES["baseline"])
     bl.add_argument("--preset", choices=list(PRESETS), default="default",
                     help="whose split and preprocessing to use (default: default)")
-    bl.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    bl.add_argument("--data", metavar="PATH", help=DATA_HELP)
     bl.add_argument("--group-duplicates", action="store_true", help="keep every copy of a text in one split")
     bl.add_argument("--seed", type=int, help="seed of the split")
     bl.add_argument("--json", action="store_true", help="print one JSON object")
@@ -281,7 +289,7 @@ def _add_tune(commands) -> None:
                     "config is written for train --config", EXAMPLES["tune"])
     tu.add_argument("--preset", choices=list(PRESETS), default="default", help="config the search starts from")
     tu.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
-    tu.add_argument("--data", metavar="PATH", help="data file (CSV, CSV.gz or JSONL)")
+    tu.add_argument("--data", metavar="PATH", help=DATA_HELP)
     tu.add_argument("--out", metavar="DIR", default="runs/tune", help="where trials.csv and best_config.json go")
     tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
     tu.add_argument("--timeout", type=float, default=3600.0,
@@ -386,7 +394,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    path = fetch(args.source)
+    if args.if_missing and not args.source:
+        path, fetched = ensure_data(args.url)
+        print(f"saved {path} (sha256 {file_sha256(path)})" if fetched else f"data found: {path}")
+        return 0
+    path = fetch(args.source, url=args.url)
     print(f"saved {path} (sha256 {file_sha256(path)})")
     return 0
 
@@ -399,109 +411,59 @@ def cmd_where(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds and args.seed is not None:
         raise StocksentError("give --seed or --seeds, not both")
-    if args.seeds and len(set(args.seeds)) < len(args.seeds):
-        raise StocksentError("--seeds names a seed more than once")
-    out = Path(args.out or f"models/{args.preset}")
+    if args.seeds and args.resume:
+        raise StocksentError("--seeds cannot be combined with --resume; resume each OUT/seed-N instead")
+    out = Path(args.out or f"models/{args.preset or 'default'}")
+    check_destination(out, args.seeds, args.resume, args.force)
     config = _train_config(args, out)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
     world = join(config.train.device)
+    log = _log if world.main else (lambda message: None)
+    bar = progress_bar("train") if world.main else None
     try:
-        if not args.seeds:
-            return _train(args, config, out, world)
-        if args.resume:
-            raise StocksentError("--seeds cannot be combined with --resume; resume each OUT/seed-N instead")
-        corpus = load_corpus(find_data(args.data), config.data, config.preprocess)  # one read for all seeds
-        runs = {seed: _train(args, config.override("data", seed=seed), out / f"seed-{seed}", world,
-                             corpus) for seed in args.seeds}
+        if args.seeds:
+            summary = train_seeds(config, out, args.seeds, args.data, log, bar, world)
+            if world.main:
+                _report_seeds(summary, out)
+            return 0
+        board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
+        try:
+            metrics = train_file(config, out, args.data, args.resume, log, bar, world, board)
+        finally:
+            if board is not None:
+                board.close()
         if world.main:
-            _report_seeds(runs, out)
+            _report(metrics, out, args.json)
         return 0
+    except KeyboardInterrupt:
+        log(f"stocksent: interrupted; continue with the same command and --resume (--out {out})")
+        return 130
     finally:
         leave(world)
 
 
-def _train(args: argparse.Namespace, config: Config, out: Path, world: World, corpus: Corpus | None = None):
-    """One training run. Given a corpus (a run of --seeds), it returns the metrics and prints no
-    report; otherwise it reads the data itself, reports, and returns 0."""
-    log = _log if world.main else (lambda message: None)
-    check_precision(world.device, config.train.bf16)
-    if world.backend == "nccl" and world.size > 1 and config.train.sparse_embedding:
-        log("sparse embedding gradients cannot be all-reduced by NCCL; using dense updates")
-        config = config.override("train", sparse_embedding=False)
-    quiet = corpus is not None
-    corpus = corpus or _training_corpus(args, config, out)
-    run = Run.prepare(config, corpus)
-    log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
-        f"dropped); train {len(run.splits['train'])}, val {len(run.splits['val'])}, "
-        f"test {len(run.splits['test'])}; vocabulary {len(run.vocab)}; device {world.device}"
-        + (f", {world.size} processes" if world.size > 1 else ""))
-    board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
-    try:
-        metrics = train_and_test(run, corpus, out, args.resume, log,
-                                 progress_bar("train") if world.main else None, world, board)
-    except KeyboardInterrupt:
-        log(f"stocksent: interrupted; continue with: stocksent train --out {out} --resume")
-        return 130
-    finally:
-        if board is not None:
-            board.close()
-    if quiet:
-        return metrics
-    if world.main:
-        _report(metrics, out, args.json)
-    return 0
-
-
-def _training_corpus(args: argparse.Namespace, config: Config, out: Path) -> Corpus:
-    """The data to train on; a resumed run reads the file it started with, and no other."""
-    if not args.resume:
-        return load_corpus(find_data(args.data), config.data, config.preprocess)
-    started = checkpoint_dataset(out)
-    corpus = load_corpus(data_for_model(args.data, started), config.data, config.preprocess)
-    if started.get("sha256") and started["sha256"] != corpus.sha256:
-        raise StocksentError(f"{corpus.source} is not the file this run started on (sha256 differs); "
-                             f"resume with --data {started.get('source', 'FILE')}")
-    return corpus
-
-
-def _report_seeds(runs: dict[int, dict], out: Path) -> None:
-    summary = {"seeds": list(runs), "runs": {str(seed): m["test"] for seed, m in runs.items()}}
+def _report_seeds(summary: dict[str, Any], out: Path) -> None:
     for key in ("accuracy", "f1", "roc_auc"):
-        values = np.array([m["test"][key] for m in runs.values()])
-        summary[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                        "values": values.tolist()}
-        print(f"test {key:<9} mean {summary[key]['mean']:.4f}  std {summary[key]['std']:.4f}  "
-              f"over seeds {' '.join(map(str, runs))}: {' '.join(f'{v:.4f}' for v in values)}")
-    write_json(out / "seeds.json", summary)
+        stats = summary[key]
+        print(f"test {key:<9} mean {stats['mean']:.4f}  std {stats['std']:.4f}  over seeds "
+              f"{' '.join(map(str, summary['seeds']))}: {' '.join(f'{v:.4f}' for v in stats['values'])}")
     print(f"models in {out}/seed-N; summary in {out / 'seeds.json'}")
 
 
 def _train_config(args: argparse.Namespace, out: Path) -> Config:
-    """The preset (or --config, or the checkpoint on --resume) with the flags given applied."""
-    if args.resume:
-        config = Config.from_dict(checkpoint_config(out))
-    elif args.config:
-        config = Config.from_dict(_read_config_file(Path(args.config)))
-    else:
-        config = preset(args.preset)
-    for folder in [out, *(out / f"seed-{seed}" for seed in args.seeds or [])]:
-        if not args.resume and not args.force and ((folder / CONFIG).exists() or (folder / CHECKPOINT).exists()):
-            raise StocksentError(f"{folder} already holds a model; use --resume to continue it, --force to "
-                                 "replace it, or another --out")
-    switches = [("--group-duplicates", "data", "group_duplicates"),
-                ("--sparse-embedding", "train", "sparse_embedding"),
-                ("--emoji", "preprocess", "keep_emoji"),
-                ("--bf16", "train", "bf16"),
-                ("--bidirectional", "model", "bidirectional")]
-    for flag, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + switches:
+    """The preset (or --config) with the flags given applied; on --resume, the checkpoint's config
+    with those of them that may change."""
+    config = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset or "default")
+    named = set()
+    for _, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + SWITCHES:
         value = getattr(args, name)
-        if value is None:
-            continue
-        if args.resume and name not in RESUMABLE:
-            raise StocksentError(f"{flag} cannot change on --resume (only {', '.join(sorted(RESUMABLE))})")
-        config = config.override(section, **{name: value})
-    return config
+        if value is not None:
+            config = config.override(section, **{name: value})
+            named.add(name)
+    if not args.resume:
+        return config
+    if args.config:  # a config file names every setting
+        named |= {name for _, _, name, _, _ in OVERRIDES} | {name for _, _, name in SWITCHES}
+    return resumed_config(out, config, named, args.preset)
 
 
 def _read_config_file(path: Path) -> dict:
@@ -524,8 +486,7 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model_dir = Path(args.model_dir)
-    clf = SentimentClassifier.load(model_dir, args.device)
+    clf = SentimentClassifier.load(Path(args.model_dir), args.device)
     dataset = clf.metrics.get("dataset", {})
     corpus = load_corpus(data_for_model(args.data, dataset), clf.config.data, clf.config.preprocess)
     recorded = dataset.get("sha256")
@@ -533,8 +494,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _log(f"warning: {corpus.source} is not the file this model was trained on "
              "(sha256 differs); the split will not match training")
     index = corpus.split(clf.config.data)[args.split]
-    encoded = clf.encode(corpus.texts[i] for i in index)
-    metrics = evaluate(clf.model, encoded, corpus.labels[index], clf.config.train.loss, clf.labels)
+    metrics = clf.evaluate([corpus.texts[i] for i in index], clf.classes_[corpus.labels[index]])
     if args.json:
         print(json.dumps({"split": args.split, **metrics}, indent=2))
     else:
@@ -557,52 +517,35 @@ def _print_evaluation(split: str, m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise StocksentError("--top must be at least 1")
-    _check_range("--batch-size", args.batch_size, 1, MAX_PREDICT_BATCH)
+    _check_range("--batch-size", args.batch_size, 1, MAX_BATCH)
     _check_range("--workers", args.workers, 1, MAX_WORKERS)
+    if args.output and (args.explain or args.input in (None, "-")):
+        raise StocksentError("--output takes --input FILE and no --explain")
     # Loaded here even with workers, so that a bad model is one line before any process starts.
     clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
-    sizes: deque[int] = deque()  # each chunk's size, in input order, as its output comes back
-    chunks = _counted(_chunks(_predict_inputs(args), args.batch_size), sizes)
-    work = functools.partial(_format_predictions, fmt=args.format, explain=args.top if args.explain else 0)
-    if args.workers == 1:
-        outputs = (work(clf, chunk) for chunk in chunks)
-    else:
-        load = functools.partial(SentimentClassifier.load, Path(args.model_dir), args.device, args.backend, 1)
-        outputs = map_chunks(load, work, chunks, args.workers)
-    with contextlib.closing(outputs), _message_bar() as bar:  # closing stops the workers when stdout closes early
-        for text in outputs:
+    with _message_bar(to_file=bool(args.output)) as bar:
+        if args.output:
+            count = clf.predict_file(args.input, args.output, args.text_column, args.batch_size, args.workers,
+                                     bar.update)
+            _log(f"scored {count:,} messages into {args.output}")
+            return 0
+        work = functools.partial(_format_predictions, fmt=args.format, explain=args.top if args.explain else 0)
+        for size, text in scored_chunks(clf, _predict_inputs(args), args.batch_size, args.workers, work):
             sys.stdout.write(text)
-            bar.update(sizes.popleft())
+            bar.update(size)
     return 0
 
 
-def _counted(chunks: Iterator[list[str]], sizes: deque[int]) -> Iterator[list[str]]:
-    for chunk in chunks:
-        sizes.append(len(chunk))
-        yield chunk
-
-
-def _message_bar() -> Any:
+def _message_bar(to_file: bool = False) -> Any:
     """A count of messages scored on stderr, shown only when it is a terminal and the output goes
     elsewhere (a file or a pipe), so that it never writes over the predictions."""
     from tqdm import tqdm
 
     return tqdm(desc="predict", unit=" msg", unit_scale=True, leave=False, file=sys.stderr,
-                disable=not sys.stderr.isatty() or sys.stdout.isatty())
+                disable=not sys.stderr.isatty() or (sys.stdout.isatty() and not to_file))
 
 
-def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for text in texts:
-        chunk.append(text)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _predict_inputs(args: argparse.Namespace):
+def _predict_inputs(args: argparse.Namespace) -> Iterable[str]:
     if args.texts and args.input:
         raise StocksentError("give messages as arguments or with --input, not both")
     if args.texts:
@@ -615,13 +558,13 @@ def _predict_inputs(args: argparse.Namespace):
 
 
 def _format_predictions(clf: SentimentClassifier, texts: list[str], fmt: str, explain: int = 0) -> str:
-    probs = clf.predict_proba(texts)
+    probs = clf.positive_proba(texts)
     lines = []
     for text, p in zip(texts, probs):
         label = clf.labels[int(p >= 0.5)]
         why = clf.explain(text, explain) if explain else []
         if fmt == "jsonl":
-            record = {"text": text, "label": label, "prob_bullish": round(float(p), 6)}
+            record = {"text": text, "label": label, f"prob_{clf.labels[1]}": round(float(p), 6)}
             if explain:
                 record["explanation"] = [{"token": t, "effect": round(e, 6)} for t, e in why]
             lines.append(json.dumps(record, ensure_ascii=False))

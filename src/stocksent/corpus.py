@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig, PreprocessConfig
+from .config import Config, DataConfig, PreprocessConfig, preset
 from .data import file_sha256, read_messages
 from .errors import StocksentError
 from .preprocess import tokenize
@@ -35,11 +35,27 @@ class Corpus:
         return splits
 
 
+def tokenize_all(texts: list[str], prep: PreprocessConfig) -> tuple[list[list[str]], list[int]]:
+    """Every message's tokens, and the positions of those with any tokens left."""
+    tokens = [tokenize(t, prep.keep_emoji)[: prep.max_tokens] for t in texts]
+    return tokens, [i for i, t in enumerate(tokens) if t]
+
+
+def split_texts(texts: list[str], config: Config | None = None) -> dict[str, np.ndarray]:
+    """The seeded train / validation / test split `stocksent train` makes of a file holding these
+    texts in this order, as positions in `texts` (those empty after normalisation in none)."""
+    config = config or preset("default")
+    tokens, keep = tokenize_all(list(texts), config.preprocess)
+    data = config.data
+    groups = [" ".join(tokens[i]) for i in keep] if data.group_duplicates else None
+    parts = split_indices(len(keep), data.seed, data.val_fraction, data.test_fraction, groups)
+    return {name: np.asarray(keep, dtype=np.int64)[index] for name, index in parts.items()}
+
+
 def load_corpus(path: Path, data: DataConfig, prep: PreprocessConfig) -> Corpus:
     """Read, normalise and tokenise every message, dropping those left empty."""
     texts, labels = read_messages(path, data)
-    tokens = [tokenize(t, prep.keep_emoji)[: prep.max_tokens] for t in texts]
-    keep = [i for i, t in enumerate(tokens) if t]
+    tokens, keep = tokenize_all(texts, prep)
     if not keep:
         raise StocksentError(f"{path}: no usable rows (every message is empty after normalisation)")
     return Corpus(

@@ -1,5 +1,17 @@
-"""The one exception type a user sees: a readable, single-line reason."""
+"""The exceptions a user sees: each a readable, single-line reason."""
+from __future__ import annotations
 
 
-class StocksentError(Exception):
+class StocksentError(ValueError):
     """A user-facing error; the CLI prints its message on one line and exits non-zero."""
+
+
+def not_fitted(what: str) -> Exception:
+    """scikit-learn's NotFittedError when scikit-learn is installed (so that its tools recognise
+    it), else an error of the same two bases (ValueError, AttributeError)."""
+    message = f"this SentimentClassifier is not fitted yet: call fit(texts, labels) or load a saved model before {what}"
+    try:
+        from sklearn.exceptions import NotFittedError
+    except ImportError:
+        NotFittedError = type("NotFittedError", (ValueError, AttributeError), {})
+    return NotFittedError(message)

@@ -15,11 +15,12 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from .classifier import SentimentClassifier
+if TYPE_CHECKING:
+    from .classifier import SentimentClassifier
 
 Result = TypeVar("Result")
 

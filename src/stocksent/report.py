@@ -60,7 +60,7 @@ def score(model_dir: Path, data: str | None = None, corpora: CorpusCache | None 
                              "pass that file with --data")
     splits = corpus.split(config.data)
     labels = {name: corpus.labels[index] for name, index in splits.items()}
-    prob = {name: clf.predict_proba([corpus.texts[i] for i in splits[name]]) for name in ("val", "test")}
+    prob = {name: clf.positive_proba([corpus.texts[i] for i in splits[name]]) for name in ("val", "test")}
     tfidf, tfidf_prob = tfidf_logreg_scores(corpus, splits, config)
     metrics = {"lstm": {name: binary_metrics(labels[name], prob[name], clf.labels) for name in prob},
                "tfidf_logreg": tfidf, "majority": majority(labels, clf.labels)}
@@ -179,7 +179,8 @@ def plot_learning_curves(r: Scored) -> bytes:
     plt, fig, ax = _figure()
     if r.history:
         epochs = [row["epoch"] for row in r.history]
-        for key, label, style in (("train_accuracy", "train accuracy", "--"), ("val_accuracy", "validation accuracy", "-")):
+        for key, label, style in (("train_accuracy", "train accuracy", "--"),
+                                  ("val_accuracy", "validation accuracy", "-")):
             ax.plot(epochs, [row[key] for row in r.history], style, marker="o", label=label)
         loss_ax = ax.twinx()
         for key, label, style in (("loss", "train loss", "--"), ("val_loss", "validation loss", "-")):

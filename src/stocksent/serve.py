@@ -32,7 +32,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .classifier import SentimentClassifier
 from .errors import StocksentError
-from .store import CONFIG, read_json
 
 SETTINGS_ENV = "STOCKSENT_SERVE"  # how `stocksent serve --workers N` hands settings to each worker
 
@@ -124,7 +123,7 @@ class Batcher:
     """Scores the texts of concurrent requests together: while one model call runs, new requests
     queue up, and the next call takes all of them at once. One text alone is scored at once;
     under load, the per-call cost is shared by every request in the batch. The call runs on the
-    event loop itself: handing it to a thread measured slower (1,444 against 2,031 requests/s)."""
+    event loop itself: handing it to a thread measured slower with bench/load.py."""
 
     def __init__(self, classifier: SentimentClassifier, max_batch: int):
         self.classifier, self.max_batch = classifier, max_batch
@@ -148,7 +147,7 @@ class Batcher:
     async def _score_together(self, waiting: list[tuple[list[str], asyncio.Future]]) -> None:
         texts = [text for batch, _ in waiting for text in batch]
         try:
-            probs = self.classifier.predict_proba(texts)
+            probs = self.classifier.positive_proba(texts)
         except Exception as exc:  # handed to each waiting request, never kills the loop
             for _, done in waiting:
                 done.set_exception(exc)
@@ -168,7 +167,7 @@ def create_app(settings: ServeConfig) -> FastAPI:
             torch.set_num_threads(settings.threads)
         app.state.classifier = SentimentClassifier.load(settings.model_dir, backend=settings.backend,
                                                         threads=settings.threads)
-        app.state.version = read_json(Path(settings.model_dir) / CONFIG)["weights_sha256"][:12]
+        app.state.version = app.state.classifier.version_
         app.state.batcher = Batcher(app.state.classifier, settings.max_texts)
         task = asyncio.create_task(app.state.batcher.run())
         # Everything loaded so far lives as long as the server: keep it out of the garbage

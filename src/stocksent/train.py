@@ -27,9 +27,8 @@ from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
 from .metrics import binary_metrics
 from .model import build_model, load_weights
-from .optim import (SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer,
-                    set_learning_rate)
-from .store import HISTORY, METRICS, load_model, read_json, save_model, write_bytes, write_json
+from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
+from .store import HISTORY, load_model, read_json, save_model, write_bytes, write_json
 from .vocab import Vocab
 
 CHECKPOINT = "checkpoint"  # resume state inside the model directory
@@ -122,31 +121,43 @@ def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, lo
     return metrics
 
 
+Part = tuple[list[list[str]], np.ndarray]  # tokenised messages and their labels (0 / 1)
+
+
 @dataclass
 class Run:
-    """Everything one training run needs, built once from a config and a corpus."""
+    """Everything one training run needs, built once from a config and tokenised messages."""
 
     config: Config
     vocab: Vocab
-    splits: dict[str, np.ndarray]
-    encoded: dict[str, list[np.ndarray]]
+    encoded: dict[str, list[np.ndarray]]  # "train", "val" and, from a corpus, "test"
     labels: dict[str, np.ndarray]
-    dataset: dict[str, str] = field(default_factory=dict)  # source file and its sha256
+    dataset: dict[str, Any] = field(default_factory=dict)  # source file, its sha256, message counts
 
     @classmethod
-    def prepare(cls, config: Config, corpus: Corpus) -> "Run":
-        splits = corpus.split(config.data)
-        train_tokens = [corpus.tokens[i] for i in splits["train"]]
-        vocab = Vocab.build(train_tokens, config.preprocess.min_freq)
+    def prepare(cls, config: Config, parts: dict[str, Part], dataset: dict[str, Any] | None = None) -> "Run":
+        """The vocabulary is built from the "train" part alone."""
+        vocab = Vocab.build(parts["train"][0], config.preprocess.min_freq)
         config = config.override("model", vocab_size=len(vocab))
-        encoded = {name: encode(vocab, [corpus.tokens[i] for i in index]) for name, index in splits.items()}
-        labels = {name: corpus.labels[index] for name, index in splits.items()}
-        return cls(config, vocab, splits, encoded, labels,
-                   {"source": str(corpus.source.resolve()), "sha256": corpus.sha256})
+        encoded = {name: encode(vocab, tokens) for name, (tokens, _) in parts.items()}
+        labels = {name: np.asarray(part_labels, dtype=np.int64) for name, (_, part_labels) in parts.items()}
+        return cls(config, vocab, encoded, labels, dataset or {})
+
+    @classmethod
+    def from_corpus(cls, config: Config, corpus: Corpus) -> "Run":
+        """A run on the corpus's seeded train / validation / test split."""
+        parts = {name: ([corpus.tokens[i] for i in index], corpus.labels[index])
+                 for name, index in corpus.split(config.data).items()}
+        return cls.prepare(config, parts, {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,
+                                           "messages": len(corpus.texts), "dropped_empty": corpus.dropped})
 
     @property
     def names(self) -> tuple[str, str]:
         return self.config.data.negative_label, self.config.data.positive_label
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {name: len(labels) for name, labels in self.labels.items()}
 
     @cached_property
     def train_lengths(self) -> np.ndarray:
@@ -154,29 +165,45 @@ class Run:
         return np.fromiter(map(len, self.encoded["train"]), dtype=np.int64)
 
 
-def fit(run: Run, out: Path, resume: bool = False, log: Log = print,
-        bar: Callable | None = None, world: World = World(),
-        on_epoch: Callable[[Progress], None] | None = None) -> dict[str, Any]:
-    """Train, keeping the weights with the best validation loss in `out`; return final metrics.
-    `on_epoch` sees the progress after each epoch is saved (a tuner uses it to stop bad trials).
+@dataclass
+class Trained:
+    """A finished run: the network holding its best-validation weights, and how it got there."""
+
+    model: nn.Module
+    progress: Progress
+
+
+def train_network(run: Run, out: Path | None = None, resume: bool = False, log: Log = print,
+                  bar: Callable | None = None, world: World = World(),
+                  on_epoch: Callable[[Progress], None] | None = None) -> Trained:
+    """Train, keeping the weights with the best validation loss; return the network holding them.
+    With `out`, every epoch is checkpointed there and the best weights saved as a model
+    directory; without it nothing is written. `on_epoch` sees the progress after each epoch
+    (a tuner uses it to stop bad trials). `stocksent train` and `SentimentClassifier.fit` both
+    train through this function.
 
     Under torchrun every rank runs this with the same arguments: each trains on its share of
     the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
     cfg = run.config.train
     check_precision(world.device, cfg.bf16)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     state = _TrainingState.start(run, out, resume, world)
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
     while state.progress.epoch < cfg.epochs and not _stopped(state.progress, cfg):
         val = _run_epoch(run, state, world, bar)
         log(_epoch_line(state.progress, cfg.epochs))
-        if world.main:
-            _save_epoch(run, out, state.scored, state.progress, val)
-            save_checkpoint(out, run, state.model, state.optimizer, state.progress, state.average)
+        if state.progress.best_epoch == state.progress.epoch:
+            state.best = {name: tensor.clone() for name, tensor in cpu_state(state.scored).items()}
+        if world.main and out is not None:
+            _save_epoch(run, out, state, val)
         barrier(world)
         if on_epoch is not None:
             on_epoch(state.progress)
-    return state.progress.__dict__
+    model = build_model(run.config.model).to(world.device)
+    load_weights(model, state.best or cpu_state(state.scored), "the trained network")
+    return Trained(model.eval(), state.progress)
 
 
 @dataclass
@@ -188,17 +215,21 @@ class _TrainingState:
     optimizer: Optimizer
     average: WeightAverage | None
     progress: Progress
+    best: dict[str, torch.Tensor] | None = None  # the best epoch's weights, on the CPU
 
     @classmethod
-    def start(cls, run: Run, out: Path, resume: bool, world: World) -> "_TrainingState":
+    def start(cls, run: Run, out: Path | None, resume: bool, world: World) -> "_TrainingState":
         cfg = run.config.train
         torch.manual_seed(run.config.data.seed)  # initial weights, the same on every rank
         model = build_model(run.config.model).to(world.device)
         optimizer = make_optimizer(model, cfg)
         average = WeightAverage(model, build_model(run.config.model).to(world.device), cfg.average_decay) \
             if cfg.average_decay else None
+        if resume and out is None:
+            raise StocksentError("resuming needs the model directory the run was saved in")
         progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
-        return cls(model, wrap(model, world), optimizer, average, progress)
+        best = load_model(out)[2] if resume and progress.best_epoch else None
+        return cls(model, wrap(model, world), optimizer, average, progress, best)
 
     @property
     def scored(self) -> nn.Module:
@@ -234,10 +265,11 @@ def _validate(run: Run, model: nn.Module, world: World) -> dict[str, Any]:
     return {**val, "loss": loss, "accuracy": accuracy}
 
 
-def _save_epoch(run: Run, out: Path, model: nn.Module, progress: Progress, val: dict[str, Any]) -> None:
-    if progress.best_epoch == progress.epoch:
-        save_model(out, run.config, run.vocab, cpu_state(model), {"val": val})
-    write_json(out / HISTORY, progress.history)
+def _save_epoch(run: Run, out: Path, state: _TrainingState, val: dict[str, Any]) -> None:
+    if state.progress.best_epoch == state.progress.epoch:
+        save_model(out, run.config, run.vocab, state.best, {"val": val})
+    write_json(out / HISTORY, state.progress.history)
+    save_checkpoint(out, run, state.model, state.optimizer, state.progress, state.average)
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -379,25 +411,15 @@ def progress_bar(desc: str) -> Callable | None:
     return lambda items: tqdm(items, desc=desc, leave=False, unit="batch", file=sys.stderr)
 
 
-def train_and_test(run: Run, corpus: Corpus, out: Path, resume: bool = False, log: Log = print,
-                   bar: Callable | None = None, world: World = World(),
-                   on_epoch: Callable[[Progress], None] | None = None) -> dict[str, Any]:
-    """Fit, restore the best weights from `out`, score validation and test; write metrics.json.
-    Only rank 0 scores and writes; other ranks return an empty dict."""
-    progress = fit(run, out, resume, log, bar, world, on_epoch)
-    if not world.main:
-        return {}
-    model = build_model(run.config.model).to(world.device)
-    load_weights(model, load_model(out)[2], str(out))
-    metrics = {
-        "dataset": {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,
-                    "messages": len(corpus.texts), "dropped_empty": corpus.dropped,
-                    **{f"{name}_size": len(index) for name, index in run.splits.items()}},
-        "best_epoch": progress["best_epoch"],
-        "epochs_run": progress["epoch"],
-        "train_seconds": round(sum(row["seconds"] for row in progress["history"]), 1),
-        **{name: evaluate(model, run.encoded[name], run.labels[name], run.config.train.loss, run.names)
-           for name in ("val", "test")},
+def run_metrics(run: Run, trained: Trained) -> dict[str, Any]:
+    """What metrics.json records of a run: its data, epochs, time, and the scores of its
+    validation split and, when it has one, its test split."""
+    progress = trained.progress
+    return {
+        "dataset": {**run.dataset, **{f"{name}_size": size for name, size in run.sizes.items()}},
+        "best_epoch": progress.best_epoch,
+        "epochs_run": progress.epoch,
+        "train_seconds": round(sum(row["seconds"] for row in progress.history), 1),
+        **{name: evaluate(trained.model, run.encoded[name], run.labels[name], run.config.train.loss, run.names)
+           for name in ("val", "test") if name in run.encoded},
     }
-    write_json(out / METRICS, metrics)
-    return metrics

@@ -20,7 +20,7 @@ from .config import Config
 from .corpus import Corpus
 from .errors import StocksentError
 from .store import write_bytes, write_json
-from .train import Progress, Run, fit
+from .train import Progress, Run, train_network
 
 BEST_CONFIG, TRIALS = "best_config.json", "trials.csv"
 
@@ -91,10 +91,10 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
         config = suggest(trial, base)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=out) as folder:
-            progress = fit(Run.prepare(config, corpora(config)), Path(folder), log=lambda line: None,
-                           on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline))
-        best = progress["history"][progress["best_epoch"] - 1]
-        trial.set_user_attr("best_epoch", progress["best_epoch"])
+            progress = train_network(Run.from_corpus(config, corpora(config)), Path(folder), log=lambda line: None,
+                                     on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline)).progress
+        best = progress.history[progress.best_epoch - 1]
+        trial.set_user_attr("best_epoch", progress.best_epoch)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
         return best["val_accuracy"]
 

@@ -1,0 +1,52 @@
+"""stocksent from Python, as in a notebook: the data set as a DataFrame, the split `stocksent
+train` makes, fit, score, save.
+
+    python docs/examples/notebook.py                     # the full data set, the default preset
+    python docs/examples/notebook.py --compare models/default   # and check it against a CLI run
+
+With --compare, the weights must equal those of `stocksent train` on the same data and seed.
+"""
+import argparse
+import time
+
+import pandas as pd
+import torch
+from safetensors.torch import load_file
+
+from stocksent import SentimentClassifier, split_texts
+from stocksent.data import find_data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="data file (default: found as stocksent finds it)")
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
+    parser.add_argument("--compare", metavar="MODEL_DIR", help="a model `stocksent train` wrote on the same data")
+    parser.add_argument("--save", metavar="DIR", help="save the fitted model here")
+    args = parser.parse_args()
+
+    # keep_default_na: an empty message stays "", as stocksent reads it, not NaN.
+    df = pd.read_csv(args.data or find_data(), keep_default_na=False)
+    clf = SentimentClassifier(**({"epochs": args.epochs} if args.epochs else {}))
+    split = split_texts(df.message.tolist(), clf.build_config())
+    train, val, test = (df.iloc[split[name]] for name in ("train", "val", "test"))
+
+    started = time.perf_counter()
+    clf.fit(train.message, train.sentiment, validation=(val.message, val.sentiment))
+    seconds = time.perf_counter() - started
+    accuracy = clf.score(test.message, test.sentiment)
+    print(f"fit on {len(train):,} messages in {seconds:.1f} s; test accuracy {accuracy:.4f}")
+    print(clf.predict(["$SPY to the moon 🚀", "puts printing, this is going to crash"]))
+    if args.save:
+        print(f"saved to {clf.save(args.save)}")
+    if args.compare:
+        saved, state = load_file(f"{args.compare}/model.safetensors"), clf.model_.state_dict()
+        same = sorted(saved) == sorted(state) and all(torch.equal(saved[k], state[k]) for k in saved)
+        cli = SentimentClassifier.load(args.compare)
+        print(f"weights identical to {args.compare}: {same}; its test accuracy {cli.metrics['test']['accuracy']:.4f}")
+        if not same:
+            raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Training runs on a data file: one run or one per seed, fresh or resumed, into a model directory.
+
+The policy `stocksent train` follows lives here, so that Python callers get it too: which files
+a run may replace, what may change when it is resumed, which data file a resumed run reads, the
+device and precision fall-backs, and the statistics over seeds.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .corpus import Corpus, load_corpus
+from .data import data_for_model, find_data
+from .distributed import World
+from .errors import StocksentError
+from .store import CONFIG, METRICS, write_json
+from .train import CHECKPOINT, Log, Progress, Run, checkpoint_config, checkpoint_dataset, run_metrics, train_network
+
+# What may change when a run is resumed: the network, the data and the recipe may not.
+RESUMABLE = ("bf16", "device", "epochs", "patience", "threads")
+SEEDS_FILE = "seeds.json"
+
+
+def check_destination(out: Path, seeds: list[int] | None = None, resume: bool = False, force: bool = False) -> None:
+    """Refuse to train over a model already in `out` (or OUT/seed-N) unless resuming or forced."""
+    for folder in [out, *(out / f"seed-{seed}" for seed in seeds or [])]:
+        if not resume and not force and ((folder / CONFIG).exists() or (folder / CHECKPOINT).exists()):
+            raise StocksentError(f"{folder} already holds a model; use --resume to continue it, --force to "
+                                 "replace it, or another --out")
+
+
+def resumed_config(out: Path, asked: Config, named: set[str], preset: str | None = None) -> Config:
+    """The config of the run checkpointed in `out`, with the settings the resuming command names
+    (`named`, field names; `preset` if it names one) taken from `asked`. A named setting whose
+    value is the checkpoint's is fine; one that differs is refused, unless it is one of RESUMABLE."""
+    saved = Config.from_dict(checkpoint_config(out))
+    if preset is not None and preset != saved.preset:
+        raise StocksentError(f"--preset cannot change on --resume (the checkpoint has {saved.preset!r}, "
+                             f"this command {preset!r})")
+    for section in ("model", "preprocess", "data", "train"):
+        changes = {}
+        for field in dataclasses.fields(getattr(saved, section)):
+            if field.name not in named:
+                continue
+            old, new = getattr(getattr(saved, section), field.name), getattr(getattr(asked, section), field.name)
+            if old != new and field.name not in RESUMABLE:
+                raise StocksentError(f"{field.name} cannot change on --resume (the checkpoint has {old!r}, "
+                                     f"this command {new!r}); only {', '.join(RESUMABLE)} may")
+            changes[field.name] = new
+        saved = saved.override(section, **changes)
+    return saved
+
+
+def training_corpus(config: Config, data: str | Path | None, out: Path, resume: bool) -> Corpus:
+    """The data to train on; a resumed run reads the file it started with, and no other."""
+    if not resume:
+        return load_corpus(find_data(data), config.data, config.preprocess)
+    started = checkpoint_dataset(out)
+    corpus = load_corpus(data_for_model(data, started), config.data, config.preprocess)
+    if started.get("sha256") and started["sha256"] != corpus.sha256:
+        raise StocksentError(f"{corpus.source} is not the file this run started on (sha256 differs); "
+                             f"resume with --data {started.get('source', 'FILE')}")
+    return corpus
+
+
+def for_world(config: Config, world: World, log: Log) -> Config:
+    """The config as this device and process group can run it."""
+    if world.backend == "nccl" and world.size > 1 and config.train.sparse_embedding:
+        log("sparse embedding gradients cannot be all-reduced by NCCL; using dense updates")
+        return config.override("train", sparse_embedding=False)
+    return config
+
+
+def train_file(config: Config, out: Path, data: str | Path | None = None, resume: bool = False,
+               log: Log = print, bar: Callable | None = None, world: World = World(),
+               on_epoch: Callable[[Progress], None] | None = None, corpus: Corpus | None = None) -> dict[str, Any]:
+    """Train on the seeded split of a data file (or a corpus already read) into `out`, score
+    validation and test, write metrics.json, and return the metrics (rank 0; others get {})."""
+    config = for_world(config, world, log)
+    corpus = corpus or training_corpus(config, data, out, resume)
+    run = Run.from_corpus(config, corpus)
+    sizes = run.sizes
+    log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
+        f"dropped); train {sizes['train']}, val {sizes['val']}, test {sizes['test']}; vocabulary "
+        f"{len(run.vocab)}; device {world.device}" + (f", {world.size} processes" if world.size > 1 else ""))
+    trained = train_network(run, out, resume, log, bar, world, on_epoch)
+    if not world.main:
+        return {}
+    metrics = run_metrics(run, trained)
+    write_json(out / METRICS, metrics)
+    return metrics
+
+
+def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | None = None,
+                log: Log = print, bar: Callable | None = None, world: World = World()) -> dict[str, Any]:
+    """One run per seed into OUT/seed-N on one read of the data; the test metrics' mean and
+    standard deviation over the seeds are written to OUT/seeds.json and returned."""
+    if len(set(seeds)) < len(seeds):
+        raise StocksentError("the seeds name a seed more than once")
+    corpus = load_corpus(find_data(data), config.data, config.preprocess)
+    runs = {seed: train_file(config.override("data", seed=seed), out / f"seed-{seed}", log=log, bar=bar,
+                             world=world, corpus=corpus) for seed in seeds}
+    if not world.main:
+        return {}
+    summary: dict[str, Any] = {"seeds": list(runs), "runs": {str(seed): m["test"] for seed, m in runs.items()}}
+    for key in ("accuracy", "f1", "roc_auc"):
+        values = np.array([m["test"][key] for m in runs.values()])
+        summary[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                        "values": values.tolist()}
+    write_json(out / SEEDS_FILE, summary)
+    return summary

@@ -1,0 +1,93 @@
+"""Scoring a stream of messages in chunks: memory bounded by the chunk size, results in input
+order, on this process or on worker processes (pool.py), into a file or back to the caller."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from .errors import StocksentError
+from .pool import map_chunks
+
+if TYPE_CHECKING:
+    from .classifier import SentimentClassifier
+
+Result = TypeVar("Result")
+MAX_BATCH = 1_000_000  # messages held at once: memory grows with it
+MAX_WORKERS = 64  # more processes than this is a typo, not a machine
+
+
+def chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Consecutive lists of `size` texts (the last one shorter)."""
+    chunk: list[str] = []
+    for text in texts:
+        chunk.append(text)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def probabilities(clf: SentimentClassifier, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """A chunk and its probabilities of the positive label."""
+    return texts, clf.positive_proba(texts)
+
+
+def scored_chunks(clf: SentimentClassifier, texts: Iterable[str], batch_size: int = 8192, workers: int = 1,
+                  work: Callable[[SentimentClassifier, list[str]], Result] = probabilities
+                  ) -> Iterator[tuple[int, Result]]:
+    """(chunk size, work(classifier, chunk)) for each chunk of `texts`, in input order. With
+    workers > 1, each worker process loads the model once and runs `work` (a module-level
+    function or a functools.partial of one, so that it can be sent to them)."""
+    _check_range("batch_size", batch_size, 1, MAX_BATCH)
+    _check_range("workers", workers, 1, MAX_WORKERS)
+    sizes: list[int] = []
+    parts = _counted(chunks(texts, batch_size), sizes)
+    if workers == 1:
+        results: Iterator[Any] = (work(clf, chunk) for chunk in parts)
+    else:
+        results = map_chunks(clf.loader(), work, parts, workers)
+    try:
+        for number, result in enumerate(results):
+            yield sizes[number], result
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # stops the workers when the caller stops reading early
+
+
+def _counted(parts: Iterator[list[str]], sizes: list[int]) -> Iterator[list[str]]:
+    for chunk in parts:
+        sizes.append(len(chunk))
+        yield chunk
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise StocksentError(f"{name} must be between {low:,} and {high:,}, not {value:,}")
+
+
+def predict_file(clf: SentimentClassifier, src: Path, dst: Path, text_column: str = "message",
+                 batch_size: int = 8192, workers: int = 1,
+                 progress: Callable[[int], None] | None = None) -> int:
+    """Score `src`'s text column into `dst` (its format by its extension); `dst` is replaced
+    only once every message is scored. `progress(n)` hears of each chunk written."""
+    from .data import read_texts
+    from .table import open_table
+
+    if src.resolve() == dst.resolve():
+        raise StocksentError(f"{dst}: the output would overwrite the input; write elsewhere")
+    negative, positive = clf.labels
+    written = 0
+    with open_table(dst, ["text", "label", f"prob_{positive}"]) as table:
+        for size, (texts, prob) in scored_chunks(clf, read_texts(src, text_column), batch_size, workers):
+            table.write({"text": texts, "label": np.where(prob >= 0.5, positive, negative).tolist(),
+                         f"prob_{positive}": prob.tolist()})
+            written += size
+            if progress is not None:
+                progress(size)
+    return written
+
