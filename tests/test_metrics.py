@@ -17,6 +17,16 @@ def test_counts_by_hand():
     assert m["roc_auc"] == pytest.approx(4 / 6)  # 4 of 6 (pos, neg) pairs ranked right
 
 
+def test_the_headline_f1_is_the_positive_labels():
+    labels = np.array([1, 1, 1, 0, 0])
+    prob = np.array([0.9, 0.6, 0.2, 0.7, 0.1])  # bullish F1 2/3, bearish F1 1/2
+    m = binary_metrics(labels, prob, ("bearish", "bullish"))
+    assert m["f1"] == pytest.approx(2 / 3) and m["per_class"]["bearish"]["f1"] == pytest.approx(1 / 2)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    # Named the other way round, the positive label is "bearish" for the same codes.
+    assert binary_metrics(labels, prob, ("up", "down"))["f1"] == pytest.approx(2 / 3)
+
+
 def test_roc_auc_matches_pairwise_count_with_ties():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 300)
