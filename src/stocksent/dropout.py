@@ -1,8 +1,8 @@
 """Dropout whose mask is cheap to draw on a CPU.
 
 torch's CPU dropout draws one Bernoulli sample per unit from its Mersenne Twister, which took a
-fifth of the default model's training steps (2.46 ms per call on a (128, T, 96) batch, four calls
-a step). Here each unit reads 16 bits of one 64-bit draw, a quarter of the draws, from the same
+fifth of the default model's training steps (bench/hotspots.py profiles them; docs/performance.md
+has the figures). Here each unit reads 16 bits of one 64-bit draw, a quarter of the draws, from the same
 seeded generator:
 
     int64 draw:  [ 16 bits | 16 bits | 16 bits | 16 bits ]  -> four units

@@ -16,7 +16,7 @@ wide network (SentimentEnsemble.merged), which costs twice the multiply-adds.
 
 Two readings save elementwise passes, which cost as much as the matrix products here: tanh(x)
 is 2 * sigmoid(2x) - 1, so one sigmoid covers all four gates, and the cell state is kept doubled
-(C = 2c), so that o * tanh(c) is o * (2 * sigmoid(C) - 1): torch's CPU tanh costs 3-4 times its
+(C = 2c), so that o * tanh(c) is o * (2 * sigmoid(C) - 1): torch's CPU tanh costs several times its
 sigmoid. Only for scoring: no dropout, no gradients. Unidirectional networks without the bigram
 bag; `fold` returns None for the others, which keep using the network.
 
