@@ -224,6 +224,23 @@ def test_train_several_seeds_reports_mean_and_std(data_slice, tmp_path, capsys):
     assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--seeds", "2"]) == 1
 
 
+def test_a_seeds_run_resumes_where_it_stopped(data_slice, tmp_path, capsys):
+    out = tmp_path / "seeds"
+    command = ["train", "--data", str(data_slice), "--out", str(out), *TINY, "--epochs", "1", "--seeds", "1", "2"]
+    assert main(command) == 0
+    finished = (out / "seed-1" / "model.safetensors").read_bytes()
+    metrics = json.loads((out / "seed-2" / "metrics.json").read_text())
+    (out / "seed-2" / "metrics.json").write_text(json.dumps({"val": metrics["val"]}))  # as if stopped in seed 2
+    (out / "seeds.json").unlink()
+    capsys.readouterr()
+    assert main([*command, "3", "--epochs", "2", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"{out / 'seed-1'}: finished before" in err and "resuming after epoch 1 of 2" in err
+    assert (out / "seed-1" / "model.safetensors").read_bytes() == finished  # not trained again
+    assert [len(json.loads((out / f"seed-{s}" / "history.json").read_text())) for s in (1, 2, 3)] == [1, 2, 2]
+    assert json.loads((out / "seeds.json").read_text())["seeds"] == [1, 2, 3]
+
+
 def test_parquet_in_for_train_evaluate_baseline_and_predict(parquet_slice, tmp_path, capsys):
     pd = pytest.importorskip("pandas")
     out = tmp_path / "pq"

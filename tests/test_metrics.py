@@ -23,8 +23,8 @@ def test_the_headline_f1_is_the_positive_labels():
     m = binary_metrics(labels, prob, ("bearish", "bullish"))
     assert m["f1"] == pytest.approx(2 / 3) and m["per_class"]["bearish"]["f1"] == pytest.approx(1 / 2)
     assert m["macro_f1"] == pytest.approx((2 / 3 + 1 / 2) / 2)
-    # Named the other way round, the positive label is "bearish" for the same codes.
-    assert binary_metrics(labels, prob, ("up", "down"))["f1"] == pytest.approx(2 / 3)
+    # Whatever the names, the headline F1 is that of code 1, the label named second.
+    assert binary_metrics(1 - labels, 1 - prob, ("bullish", "bearish"))["f1"] == pytest.approx(1 / 2)
 
 
 def test_roc_auc_matches_pairwise_count_with_ties():

@@ -2,12 +2,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from conftest import TINY
 from stocksent.cli import main
 from stocksent.config import preset
 from stocksent.corpus import load_corpus
+from stocksent.store import load_model
 from stocksent.train import Run, train_network
 
 
@@ -97,7 +99,9 @@ def test_early_stopping_keeps_the_best_epoch(data_slice, tmp_path):
     cfg = preset("default").override("train", epochs=30, patience=1, lr=0.02, batch_size=32)
     cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
-    progress = train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None).progress
+    trained = train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None)
+    progress, kept = trained.progress, trained.model.state_dict()
+    assert all(torch.equal(kept[name], saved) for name, saved in load_model(tmp_path / "m")[2].items())
     assert progress.epoch < 30  # overfits a 2,400-message slice quickly
     assert progress.epoch == progress.best_epoch + 1
     saved = json.loads((tmp_path / "m" / "metrics.json").read_text())
@@ -119,8 +123,6 @@ def test_tutorial_preset_is_the_article_recipe():
 
 
 def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
-    from stocksent.store import load_model
-
     cfg = preset("default").override("train", epochs=1, average_decay=0.9, threads=1)
     cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)

@@ -16,12 +16,14 @@ from torch import nn
 from .config import Config
 from .config import preset as preset_config
 from .corpus import tokenize_all
+from .device import resolve_device
+from .distributed import World
 from .errors import StocksentError, not_fitted
 from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .preprocess import ENTITY_CODES, coded_words, tokenize
 from .scorer import Scorer, make_scorer
-from .split import split_indices
+from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
 from .train import Run, compute_loss, progress_bar, run_metrics, train_network
 from .vocab import UNKNOWN, Vocab
@@ -48,6 +50,8 @@ class SentimentClassifier:
     (embedding_dim, lstm_sizes, lr, epochs, seed, val_fraction, ...) can be set as a keyword.
     """
 
+    _estimator_type = "classifier"  # what scikit-learn before 1.6 reads instead of __sklearn_tags__
+
     def __init__(self, preset: str = "default", verbose: bool = False, **hyperparameters: Any):
         _check_names(hyperparameters)
         self.preset = preset
@@ -60,9 +64,9 @@ class SentimentClassifier:
         return {"preset": self.preset, "verbose": self.verbose, **self._hyperparameters}
 
     def set_params(self, **params: Any) -> "SentimentClassifier":
+        _check_names({k: v for k, v in params.items() if k not in ("preset", "verbose")})
         self.preset = params.pop("preset", self.preset)
         self.verbose = params.pop("verbose", self.verbose)
-        _check_names(params)
         self._hyperparameters.update(params)
         return self
 
@@ -97,31 +101,33 @@ class SentimentClassifier:
         codes, classes = _label_codes(labels, len(texts), config)
         config = config.override("data", negative_label=str(classes[0]), positive_label=str(classes[1]))
         run = Run.prepare(config, self._parts(config, texts, codes, classes, validation),
-                          {"messages": len(texts)})
+                          {"messages": len(texts), "classes": classes.tolist()})
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
-        trained = train_network(run, log=log, bar=progress_bar("fit") if self.verbose else None)
-        self._set_fitted(trained.model, run.vocab, run.config, run_metrics(run, trained), classes)
+        world = World(device=resolve_device(config.train.device))
+        threads = torch.get_num_threads()
+        try:
+            trained = train_network(run, log=log, bar=progress_bar("fit") if self.verbose else None, world=world)
+        finally:
+            torch.set_num_threads(threads)  # a `threads` setting is for training, not for the caller after it
+        self._set_fitted(trained.model, run.vocab, run.config, run_metrics(run, trained), classes,
+                         device=str(world.device))
         self.history_ = trained.progress.history
         return self
 
     def _parts(self, config: Config, texts: list[str], codes: np.ndarray, classes: np.ndarray,
                validation: tuple[Iterable[str], Iterable[Any]] | None) -> dict[str, tuple[list, np.ndarray]]:
-        tokens, keep = tokenize_all(texts, config.preprocess)
-        if not keep:
-            raise StocksentError("no usable messages: every text is empty after normalisation")
-        tokens, codes = [tokens[i] for i in keep], codes[keep]
+        tokens, codes = _usable(texts, codes, config, "the training messages")
         if validation is not None:
             val_texts = _text_list(validation[0])
             val_codes = _known_codes(validation[1], len(val_texts), classes)
-            val_tokens, val_keep = tokenize_all(val_texts, config.preprocess)
-            return {"train": (tokens, codes), "val": ([val_tokens[i] for i in val_keep], val_codes[val_keep])}
-        data = config.data
-        groups = [" ".join(t) for t in tokens] if data.group_duplicates else None
-        split = split_indices(len(tokens), data.seed, data.val_fraction, 0.0, groups)
-        if len(np.unique(codes[split["train"]])) < 2:
-            raise StocksentError("the messages left for training after holding out validation hold one "
-                                 "label only; give more messages of each label")
-        return {name: ([tokens[i] for i in split[name]], codes[split[name]]) for name in ("train", "val")}
+            parts = {"train": (tokens, codes), "val": _usable(val_texts, val_codes, config, "the validation set")}
+        else:
+            split = split_messages(tokens, config.data, test_fraction=0.0)
+            parts = {name: ([tokens[i] for i in split[name]], codes[split[name]]) for name in ("train", "val")}
+        if len(np.unique(parts["train"][1])) < 2:
+            raise StocksentError("the messages left for training hold one label only (after holding out "
+                                 "validation and dropping empty texts); give more messages of each label")
+        return parts
 
     def _set_fitted(self, model: nn.Module, vocab: Vocab, config: Config, metrics: dict[str, Any],
                     classes: np.ndarray, scorer: Scorer | None = None, device: str = "cpu") -> None:
@@ -160,8 +166,9 @@ class SentimentClassifier:
         model = load_weights(build_model(config.model), state, str(folder))
         scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads)
         clf = cls._from_config(config)
-        clf._set_fitted(None if backend == "onnx" else model, vocab, config, read_metrics(folder),
-                        _config_classes(config), scorer)
+        metrics = read_metrics(folder)
+        clf._set_fitted(None if backend == "onnx" else model, vocab, config, metrics,
+                        _config_classes(config, metrics), scorer)
         history = folder / HISTORY
         clf.history_ = read_json(history) if history.exists() else []
         clf.version_ = _saved_version(folder)
@@ -355,12 +362,26 @@ def _check_names(params: dict[str, Any]) -> None:
                         f"verbose and the config fields: {', '.join(sorted(HYPERPARAMETERS))}")
 
 
+def _usable(texts: list[str], codes: np.ndarray, config: Config, what: str) -> tuple[list[list[str]], np.ndarray]:
+    """Tokens and labels of the messages with any tokens left after normalisation."""
+    tokens, keep = tokenize_all(texts, config.preprocess)
+    if not keep:
+        raise StocksentError(f"no usable messages in {what}: every text is empty after normalisation")
+    return [tokens[i] for i in keep], codes[keep]
+
+
 def _saved_version(folder: Path) -> str:
     return str(read_json(folder / CONFIG).get("weights_sha256", ""))[:12]
 
 
-def _config_classes(config: Config) -> np.ndarray:
-    return np.asarray([config.data.negative_label, config.data.positive_label])
+def _config_classes(config: Config, metrics: dict[str, Any] | None = None) -> np.ndarray:
+    """The two classes: as fit saw them (0 / 1, booleans, names) where the metrics recorded
+    them, else the config's label names."""
+    recorded = (metrics or {}).get("dataset", {}).get("classes")
+    names = [config.data.negative_label, config.data.positive_label]
+    if isinstance(recorded, list) and [str(c) for c in recorded] == names:
+        return np.asarray(recorded)
+    return np.asarray(names)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

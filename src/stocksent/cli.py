@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import sys
@@ -15,11 +16,11 @@ from . import __version__
 from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
 from .corpus import CorpusCache, load_corpus
-from .data import DATA_URL, data_for_model, ensure_data, fetch, file_sha256, find_data, read_texts
+from .data import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
 from .device import DEVICES
 from .distributed import join, leave
-from .errors import StocksentError
-from .experiment import check_destination, resumed_config, train_file, train_seeds
+from .errors import StocksentError, check_range
+from .experiment import check_destination, evaluate_split, resumed_config, train_file, train_seeds
 from .export import export_onnx
 from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
 from .train import TensorBoardLog, progress_bar
@@ -126,11 +127,6 @@ def _fail(message: str) -> int:
 def _out_of_memory(exc: BaseException) -> bool:
     # torch.OutOfMemoryError is CUDA's; torch's CPU allocator raises a RuntimeError that says so.
     return isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(exc)
-
-
-def _check_range(flag: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise StocksentError(f"{flag} must be between {low:,} and {high:,}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,8 +381,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .serve import ServeConfig, run
     except ImportError:
         raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
-    _check_range("--port", args.port, 1, 65535)
-    _check_range("--workers", args.workers, 1, MAX_WORKERS)
+    check_range("--port", args.port, 1, 65535)
+    check_range("--workers", args.workers, 1, MAX_WORKERS)
     settings = ServeConfig(model_dir=args.model_dir, backend=args.backend, threads=args.threads,
                            max_texts=args.max_texts, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
     run(settings, args.host, args.port, args.workers, log=_log)
@@ -411,17 +407,17 @@ def cmd_where(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds and args.seed is not None:
         raise StocksentError("give --seed or --seeds, not both")
-    if args.seeds and args.resume:
-        raise StocksentError("--seeds cannot be combined with --resume; resume each OUT/seed-N instead")
     out = Path(args.out or f"models/{args.preset or 'default'}")
     check_destination(out, args.seeds, args.resume, args.force)
-    config = _train_config(args, out)
+    config, named = _train_config(args)
+    if args.resume and not args.seeds:
+        config = resumed_config(out, config, named, args.preset)
     world = join(config.train.device)
     log = _log if world.main else (lambda message: None)
     bar = progress_bar("train") if world.main else None
     try:
         if args.seeds:
-            summary = train_seeds(config, out, args.seeds, args.data, log, bar, world)
+            summary = train_seeds(config, out, args.seeds, args.data, log, bar, world, args.resume, named, args.preset)
             if world.main:
                 _report_seeds(summary, out)
             return 0
@@ -449,9 +445,9 @@ def _report_seeds(summary: dict[str, Any], out: Path) -> None:
     print(f"models in {out}/seed-N; summary in {out / 'seeds.json'}")
 
 
-def _train_config(args: argparse.Namespace, out: Path) -> Config:
-    """The preset (or --config) with the flags given applied; on --resume, the checkpoint's config
-    with those of them that may change."""
+def _train_config(args: argparse.Namespace) -> tuple[Config, set[str] | None]:
+    """The preset (or --config) with the flags given applied, and the settings the command names:
+    the flags given, or None (every setting) for a --config file."""
     config = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset or "default")
     named = set()
     for _, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + SWITCHES:
@@ -459,11 +455,7 @@ def _train_config(args: argparse.Namespace, out: Path) -> Config:
         if value is not None:
             config = config.override(section, **{name: value})
             named.add(name)
-    if not args.resume:
-        return config
-    if args.config:  # a config file names every setting
-        named |= {name for _, _, name, _, _ in OVERRIDES} | {name for _, _, name in SWITCHES}
-    return resumed_config(out, config, named, args.preset)
+    return config, None if args.config else named
 
 
 def _read_config_file(path: Path) -> dict:
@@ -487,14 +479,7 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     clf = SentimentClassifier.load(Path(args.model_dir), args.device)
-    dataset = clf.metrics.get("dataset", {})
-    corpus = load_corpus(data_for_model(args.data, dataset), clf.config.data, clf.config.preprocess)
-    recorded = dataset.get("sha256")
-    if recorded and recorded != corpus.sha256:
-        _log(f"warning: {corpus.source} is not the file this model was trained on "
-             "(sha256 differs); the split will not match training")
-    index = corpus.split(clf.config.data)[args.split]
-    metrics = clf.evaluate([corpus.texts[i] for i in index], clf.classes_[corpus.labels[index]])
+    metrics = evaluate_split(clf, args.data, args.split, _log)
     if args.json:
         print(json.dumps({"split": args.split, **metrics}, indent=2))
     else:
@@ -517,8 +502,8 @@ def _print_evaluation(split: str, m: dict) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise StocksentError("--top must be at least 1")
-    _check_range("--batch-size", args.batch_size, 1, MAX_BATCH)
-    _check_range("--workers", args.workers, 1, MAX_WORKERS)
+    check_range("--batch-size", args.batch_size, 1, MAX_BATCH)
+    check_range("--workers", args.workers, 1, MAX_WORKERS)
     if args.output and (args.explain or args.input in (None, "-")):
         raise StocksentError("--output takes --input FILE and no --explain")
     # Loaded here even with workers, so that a bad model is one line before any process starts.
@@ -530,9 +515,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             _log(f"scored {count:,} messages into {args.output}")
             return 0
         work = functools.partial(_format_predictions, fmt=args.format, explain=args.top if args.explain else 0)
-        for size, text in scored_chunks(clf, _predict_inputs(args), args.batch_size, args.workers, work):
-            sys.stdout.write(text)
-            bar.update(size)
+        scored = scored_chunks(clf, _predict_inputs(args), args.batch_size, args.workers, work)
+        with contextlib.closing(scored):  # stops the workers when stdout closes early
+            for size, text in scored:
+                sys.stdout.write(text)
+                bar.update(size)
     return 0
 
 

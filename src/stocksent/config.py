@@ -31,6 +31,9 @@ class ModelConfig:
     members: int = 1  # > 1: that many networks, each initialised and trained on its own loss, logits averaged
 
     def __post_init__(self) -> None:
+        if isinstance(self.lstm_sizes, tuple):  # as Python callers often write a sequence of sizes
+            self.lstm_sizes = list(self.lstm_sizes)
+        _check_types(self)
         _check(0 < self.embedding_dim <= MAX_WIDTH, f"embedding_dim must be between 1 and {MAX_WIDTH}")
         _check(0 < len(self.lstm_sizes) <= 16 and all(0 < h <= MAX_WIDTH for h in self.lstm_sizes),
                f"lstm_sizes must be 1 to 16 layers of 1 to {MAX_WIDTH} units")
@@ -56,6 +59,7 @@ class PreprocessConfig:
     max_tokens: int = 200  # longer messages are cut; bounds memory on pathological input
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.min_freq >= 1, "min_freq must be at least 1")
         _check(self.max_tokens >= 1, "max_tokens must be at least 1")
 
@@ -74,7 +78,9 @@ class DataConfig:
     test_fraction: float = 0.1
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.negative_label != self.positive_label, "the two label names must differ")
+        _check(0 <= self.seed < 2 ** 32, "seed must be between 0 and 4294967295")
         _check(self.val_fraction > 0 and self.test_fraction > 0
                and self.val_fraction + self.test_fraction < 1, "split fractions must leave a training set")
 
@@ -101,6 +107,7 @@ class TrainConfig:
     bf16: bool = False  # bfloat16 autocast for the forward pass (GPUs with bf16 units)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda")
         _check(self.loss in ("bce", "mse"), "loss must be bce or mse")
         _check(self.optimizer in ("adamw", "adam", "adadelta"), "optimizer must be adamw, adam or adadelta")
@@ -148,6 +155,22 @@ class Config:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise StocksentError(message)
+
+
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_types(section: Any) -> None:
+    """Each field holds its annotated kind (an int where a float is asked is fine; a bool is not a
+    number here), so that a config file or a keyword of the wrong kind is named, not a traceback."""
+    for f in dataclasses.fields(section):
+        value, kind = getattr(section, f.name), str(f.type)
+        if kind == "list[int]":
+            ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        else:
+            ok = isinstance(value, _KINDS[kind]) and (kind == "bool" or not isinstance(value, bool))
+        named = {"list[int]": "a list of ints", "int": "an int"}.get(kind, f"a {kind}")
+        _check(ok, f"{f.name} must be {named}, not {value!r}")
 
 
 def tutorial() -> Config:

@@ -10,7 +10,7 @@ from .config import Config, DataConfig, PreprocessConfig, preset
 from .data import file_sha256, read_messages
 from .errors import StocksentError
 from .preprocess import tokenize
-from .split import split_indices
+from .split import split_messages
 
 
 @dataclass
@@ -25,8 +25,7 @@ class Corpus:
     dropped: int  # messages empty after normalisation
 
     def split(self, cfg: DataConfig) -> dict[str, np.ndarray]:
-        groups = [" ".join(t) for t in self.tokens] if cfg.group_duplicates else None
-        splits = split_indices(len(self.texts), cfg.seed, cfg.val_fraction, cfg.test_fraction, groups)
+        splits = split_messages(self.tokens, cfg)
         seen = np.unique(self.labels[splits["train"]])
         if len(seen) < 2:  # nothing to tell apart: training would "succeed" at a useless model
             only = (cfg.negative_label, cfg.positive_label)[int(seen[0])]
@@ -46,9 +45,7 @@ def split_texts(texts: list[str], config: Config | None = None) -> dict[str, np.
     texts in this order, as positions in `texts` (those empty after normalisation in none)."""
     config = config or preset("default")
     tokens, keep = tokenize_all(list(texts), config.preprocess)
-    data = config.data
-    groups = [" ".join(tokens[i]) for i in keep] if data.group_duplicates else None
-    parts = split_indices(len(keep), data.seed, data.val_fraction, data.test_fraction, groups)
+    parts = split_messages([tokens[i] for i in keep], config.data)
     return {name: np.asarray(keep, dtype=np.int64)[index] for name, index in parts.items()}
 
 

@@ -6,6 +6,12 @@ class StocksentError(ValueError):
     """A user-facing error; the CLI prints its message on one line and exits non-zero."""
 
 
+def check_range(name: str, value: int, low: int, high: int) -> None:
+    """A StocksentError naming `name` when value is outside [low, high]."""
+    if not low <= value <= high:
+        raise StocksentError(f"{name} must be between {low:,} and {high:,}")
+
+
 def not_fitted(what: str) -> Exception:
     """scikit-learn's NotFittedError when scikit-learn is installed (so that its tools recognise
     it), else an error of the same two bases (ValueError, AttributeError)."""

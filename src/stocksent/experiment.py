@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from .classifier import SentimentClassifier
 from .config import Config
 from .corpus import Corpus, load_corpus
 from .data import data_for_model, find_data
 from .distributed import World
 from .errors import StocksentError
-from .store import CONFIG, METRICS, write_json
+from .store import CONFIG, METRICS, read_json, write_json
 from .train import CHECKPOINT, Log, Progress, Run, checkpoint_config, checkpoint_dataset, run_metrics, train_network
 
 # What may change when a run is resumed: the network, the data and the recipe may not.
@@ -34,10 +35,11 @@ def check_destination(out: Path, seeds: list[int] | None = None, resume: bool = 
                                  "replace it, or another --out")
 
 
-def resumed_config(out: Path, asked: Config, named: set[str], preset: str | None = None) -> Config:
+def resumed_config(out: Path, asked: Config, named: set[str] | None = None, preset: str | None = None) -> Config:
     """The config of the run checkpointed in `out`, with the settings the resuming command names
-    (`named`, field names; `preset` if it names one) taken from `asked`. A named setting whose
-    value is the checkpoint's is fine; one that differs is refused, unless it is one of RESUMABLE."""
+    (`named`, field names, or None for a whole config such as a --config file; `preset` if it
+    names one) taken from `asked`. A named setting whose value is the checkpoint's is fine; one
+    that differs is refused, unless it is one of RESUMABLE."""
     saved = Config.from_dict(checkpoint_config(out))
     if preset is not None and preset != saved.preset:
         raise StocksentError(f"--preset cannot change on --resume (the checkpoint has {saved.preset!r}, "
@@ -45,7 +47,7 @@ def resumed_config(out: Path, asked: Config, named: set[str], preset: str | None
     for section in ("model", "preprocess", "data", "train"):
         changes = {}
         for field in dataclasses.fields(getattr(saved, section)):
-            if field.name not in named:
+            if field.name == "vocab_size" or (named is not None and field.name not in named):
                 continue
             old, new = getattr(getattr(saved, section), field.name), getattr(getattr(asked, section), field.name)
             if old != new and field.name not in RESUMABLE:
@@ -96,15 +98,48 @@ def train_file(config: Config, out: Path, data: str | Path | None = None, resume
     return metrics
 
 
+def _metrics(folder: Path) -> dict[str, Any]:
+    path = folder / METRICS
+    return read_json(path) if path.exists() else {}
+
+
+def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
+                   log: Log = print) -> dict[str, Any]:
+    """Score a saved model on a split ("test" or "val") of the file it was trained on (or of
+    `data`, split the same way); a file whose sha256 is not the model's is scored with a warning."""
+    dataset = clf.metrics.get("dataset", {})
+    corpus = load_corpus(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
+    if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
+        log(f"warning: {corpus.source} is not the file this model was trained on "
+            "(sha256 differs); the split will not match training")
+    elif not dataset.get("sha256"):
+        log(f"warning: this model records no data file (fitted in Python?); scoring the {split} split "
+            f"of {corpus.source}, which may hold messages it was trained on")
+    index = corpus.split(clf.config.data)[split]
+    return clf.evaluate([corpus.texts[i] for i in index], clf.classes_[corpus.labels[index]])
+
+
 def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | None = None,
-                log: Log = print, bar: Callable | None = None, world: World = World()) -> dict[str, Any]:
+                log: Log = print, bar: Callable | None = None, world: World = World(), resume: bool = False,
+                named: set[str] | None = None, preset: str | None = None) -> dict[str, Any]:
     """One run per seed into OUT/seed-N on one read of the data; the test metrics' mean and
-    standard deviation over the seeds are written to OUT/seeds.json and returned."""
+    standard deviation over the seeds are written to OUT/seeds.json and returned. Resumed, the
+    seeds already finished are read back, an interrupted one continues (`named` and `preset` as
+    for resumed_config) and the others start."""
     if len(set(seeds)) < len(seeds):
         raise StocksentError("the seeds name a seed more than once")
-    corpus = load_corpus(find_data(data), config.data, config.preprocess)
-    runs = {seed: train_file(config.override("data", seed=seed), out / f"seed-{seed}", log=log, bar=bar,
-                             world=world, corpus=corpus) for seed in seeds}
+    corpus: list[Corpus] = []  # read once, when a seed first starts afresh
+    runs = {}
+    for seed in seeds:
+        folder, asked = out / f"seed-{seed}", config.override("data", seed=seed)
+        if resume and "test" in _metrics(folder):
+            log(f"{folder}: finished before; its metrics are read back")
+            runs[seed] = _metrics(folder)
+        elif resume and (folder / CHECKPOINT).exists():
+            runs[seed] = train_file(resumed_config(folder, asked, named, preset), folder, data, True, log, bar, world)
+        else:
+            corpus = corpus or [load_corpus(find_data(data), config.data, config.preprocess)]
+            runs[seed] = train_file(asked, folder, log=log, bar=bar, world=world, corpus=corpus[0])
     if not world.main:
         return {}
     summary: dict[str, Any] = {"seeds": list(runs), "runs": {str(seed): m["test"] for seed, m in runs.items()}}

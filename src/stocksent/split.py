@@ -5,9 +5,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .config import DataConfig
 from .errors import StocksentError
 
 SPLITS = ("train", "val", "test")
+
+
+def split_messages(tokens: Sequence[list[str]], cfg: DataConfig,
+                   test_fraction: float | None = None) -> dict[str, np.ndarray]:
+    """The seeded split of tokenised messages that a data config asks for (with group_duplicates,
+    messages of the same tokens together); `test_fraction` 0 holds out validation only."""
+    groups = [" ".join(t) for t in tokens] if cfg.group_duplicates else None
+    test = cfg.test_fraction if test_fraction is None else test_fraction
+    return split_indices(len(tokens), cfg.seed, cfg.val_fraction, test, groups)
 
 
 def split_indices(n: int, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.1,

@@ -2,13 +2,14 @@
 order, on this process or on worker processes (pool.py), into a file or back to the caller."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from .errors import StocksentError
+from .errors import StocksentError, check_range
 from .pool import map_chunks
 
 if TYPE_CHECKING:
@@ -42,8 +43,8 @@ def scored_chunks(clf: SentimentClassifier, texts: Iterable[str], batch_size: in
     """(chunk size, work(classifier, chunk)) for each chunk of `texts`, in input order. With
     workers > 1, each worker process loads the model once and runs `work` (a module-level
     function or a functools.partial of one, so that it can be sent to them)."""
-    _check_range("batch_size", batch_size, 1, MAX_BATCH)
-    _check_range("workers", workers, 1, MAX_WORKERS)
+    check_range("batch_size", batch_size, 1, MAX_BATCH)
+    check_range("workers", workers, 1, MAX_WORKERS)
     sizes: list[int] = []
     parts = _counted(chunks(texts, batch_size), sizes)
     if workers == 1:
@@ -65,11 +66,6 @@ def _counted(parts: Iterator[list[str]], sizes: list[int]) -> Iterator[list[str]
         yield chunk
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise StocksentError(f"{name} must be between {low:,} and {high:,}, not {value:,}")
-
-
 def predict_file(clf: SentimentClassifier, src: Path, dst: Path, text_column: str = "message",
                  batch_size: int = 8192, workers: int = 1,
                  progress: Callable[[int], None] | None = None) -> int:
@@ -82,8 +78,10 @@ def predict_file(clf: SentimentClassifier, src: Path, dst: Path, text_column: st
         raise StocksentError(f"{dst}: the output would overwrite the input; write elsewhere")
     negative, positive = clf.labels
     written = 0
-    with open_table(dst, ["text", "label", f"prob_{positive}"]) as table:
-        for size, (texts, prob) in scored_chunks(clf, read_texts(src, text_column), batch_size, workers):
+    scored = scored_chunks(clf, read_texts(src, text_column), batch_size, workers)
+    # closing: an error while writing stops the workers now, not when the generator is collected
+    with contextlib.closing(scored), open_table(dst, ["text", "label", f"prob_{positive}"]) as table:
+        for size, (texts, prob) in scored:
             table.write({"text": texts, "label": np.where(prob >= 0.5, positive, negative).tolist(),
                          f"prob_{positive}": prob.tolist()})
             written += size
