@@ -1,6 +1,10 @@
 import json
 
+import numpy as np
+import pytest
+
 from stocksent.cli import main
+from stocksent.errors import StocksentError
 
 
 def test_baselines_score_the_lstm_split(data_slice, trained_model, capsys):
@@ -28,3 +32,59 @@ def test_too_little_text_for_tfidf_is_one_line(tmp_path, capsys):
     assert main(["baseline", "--data", str(path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("stocksent: error: too little text") and "\n" not in err
+
+
+def test_each_baseline_scores_the_same_split(data_slice, capsys):
+    assert main(["baseline", "--data", str(data_slice), "--model", "all", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"split", "majority", "tfidf_logreg", "nbsvm", "fasttext"}
+    for name in ("tfidf_logreg", "nbsvm", "fasttext"):
+        test = result[name]["test"]
+        assert test["n"] == result["split"]["test_size"] and 0.6 < test["accuracy"] < 1 and test["roc_auc"] > 0.6
+    assert result["nbsvm"]["C"] in (0.5, 1.0, 2.0, 4.0, 8.0)
+    assert {"wordNgrams", "epoch", "lr", "failed_grid_points"} <= set(result["fasttext"])
+    assert main(["baseline", "--data", str(data_slice), "--model", "nbsvm", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert set(alone) == {"split", "majority", "nbsvm"} and alone["nbsvm"]["test"] == result["nbsvm"]["test"]
+
+
+def test_nbsvm_scales_each_ngram_by_its_log_count_ratio():
+    from stocksent.baseline import NBSVM
+
+    tokens = [["buy", "calls"], ["buy"], ["puts"], ["sell", "puts"]]
+    labels = np.array([1, 1, 0, 0])
+    nb = NBSVM()
+    features = nb.fit_features([" ".join(t) for t in tokens], labels)
+    vocab = nb.vectorizer.vocabulary_
+    # p and q: add-one smoothed counts in positive and in negative messages, normalised.
+    positive = 1 + np.asarray(nb.vectorizer.transform(["buy calls", "buy"]).sum(axis=0)).ravel()
+    negative = 1 + np.asarray(nb.vectorizer.transform(["puts", "sell puts"]).sum(axis=0)).ravel()
+    expected = np.log((positive / positive.sum()) / (negative / negative.sum()))
+    np.testing.assert_allclose(nb.ratio, expected)
+    assert nb.ratio[vocab["buy"]] > 0 > nb.ratio[vocab["puts"]]
+    row = features[1].toarray().ravel()  # "buy" alone: only its column, at its ratio
+    assert row[vocab["buy"]] == expected[vocab["buy"]] and np.count_nonzero(row) == 1
+
+
+def test_fasttext_grid_points_that_diverge_count_as_failed(data_slice, monkeypatch):
+    fasttext = pytest.importorskip("fasttext")
+    from stocksent import baseline
+    from stocksent.config import preset
+    from stocksent.corpus import load_corpus
+
+    real = fasttext.train_supervised
+
+    def diverging(**settings):
+        if settings["lr"] == 0.5:
+            raise RuntimeError("Encountered NaN.")
+        return real(**settings)
+    monkeypatch.setattr(fasttext, "train_supervised", diverging)
+    config = preset("default")
+    corpus = load_corpus(data_slice, config.data, config.preprocess)
+    parts = baseline.corpus_parts(corpus, corpus.split(config.data))
+    scores, _ = baseline.score_baseline("fasttext", parts, ("bearish", "bullish"))
+    # Every point at lr 0.5 failed (on this slice a few at lr 0.1 diverge by themselves too).
+    assert scores["failed_grid_points"] >= 6 and scores["lr"] == 0.1
+    monkeypatch.setattr(fasttext, "train_supervised", lambda **settings: diverging(**{**settings, "lr": 0.5}))
+    with pytest.raises(StocksentError, match=r"fastText failed \(NaN\) at every grid point"):
+        baseline.score_baseline("fasttext", parts, ("bearish", "bullish"))

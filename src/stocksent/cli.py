@@ -258,8 +258,11 @@ def _add_serve(commands) -> None:
 
 
 def _add_baseline(commands) -> None:
-    bl = _subparser(commands, "baseline", "score the majority class and TF-IDF + logistic regression "
-                    "on the split a preset trains on", EXAMPLES["baseline"])
+    bl = _subparser(commands, "baseline", "score the majority class, TF-IDF + logistic regression, NBSVM and "
+                    "fastText on the split a preset trains on", EXAMPLES["baseline"])
+    bl.add_argument("--model", choices=["tfidf", "nbsvm", "fasttext", "all"], default="all",
+                    help="which baseline (default: all; fastText where the package is installed: "
+                         "pip install 'stocksent[fasttext]')")
     bl.add_argument("--preset", choices=list(PRESETS), default="default",
                     help="whose split and preprocessing to use (default: default)")
     bl.add_argument("--data", metavar="PATH", help=DATA_HELP)
@@ -308,20 +311,16 @@ def _add_backend(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from .baseline import majority, tfidf_logreg
+    from .baseline import chosen, run_baselines
 
     config = preset(args.preset).override("data", seed=args.seed, group_duplicates=args.group_duplicates)
+    models = chosen(args.model)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
-    splits = corpus.split(config.data)
-    labels = {name: corpus.labels[index] for name, index in splits.items()}
-    names = (config.data.negative_label, config.data.positive_label)
-    result = {"split": {"seed": config.data.seed, "group_duplicates": config.data.group_duplicates,
-                        **{f"{n}_size": len(i) for n, i in splits.items()}},
-              "majority": majority(labels, names), "tfidf_logreg": tfidf_logreg(corpus, splits, config)}
+    result = run_baselines(config, corpus, models)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    for name in ("majority", "tfidf_logreg"):
+    for name in [key for key in result if key != "split"]:
         for split in ("val", "test"):
             m = result[name][split]
             print(f"{name:<13}{split:<5} accuracy {m['accuracy']:.4f}  f1 {m['f1']:.4f}  "
