@@ -43,6 +43,17 @@ def test_evaluate_text_report(trained_model, data_slice, capsys):
     assert "val split: 300 messages" in out and "bullish" in out and "confusion" in out
 
 
+def test_evaluate_all_scores_every_message_of_another_file(trained_model, real_rows, tmp_path, capsys):
+    rows = real_rows[20000:20500]
+    other = write_csv(tmp_path / "other.csv", rows, ["message", "sentiment"])
+    assert main(["evaluate", str(trained_model), "--data", str(other), "--split", "all", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    clf = SentimentClassifier.load(trained_model)
+    assert result["n"] == 500
+    assert result["accuracy"] == clf.score([r["message"] for r in rows], [r["sentiment"] for r in rows])
+    _fails(["evaluate", str(trained_model), "--split", "all"], capsys, "name it with --data")
+
+
 def test_predict_arguments_text_and_jsonl(trained_model, capsys):
     assert main(["predict", str(trained_model), "$SPY to the moon 🚀", "puts printing"]) == 0
     lines = capsys.readouterr().out.splitlines()

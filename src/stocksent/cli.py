@@ -30,7 +30,9 @@ EXAMPLES = {
              "         stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz\n"
              "         stocksent data fetch --if-missing --url https://example.org/StockTwits_SPY_Sentiment_2017.gz",
     "train": "example: stocksent train --preset default --out models/default",
-    "evaluate": "example: stocksent evaluate models/default --json",
+    "evaluate": "example: stocksent evaluate models/default --json\n"
+                "         stocksent evaluate models/default --data ../shared/data/ood/stocktwits_trending_2020.csv "
+                "--split all",
     "tune": "example: stocksent tune --trials 30 --timeout 3600 --out runs/tune && "
             "stocksent train --config runs/tune/best_config.json",
     "report": "example: stocksent report models/default models/default-grouped --out reports/default",
@@ -204,7 +206,9 @@ def _add_evaluate(commands) -> None:
                     EXAMPLES["evaluate"])
     ev.add_argument("model_dir", metavar="MODEL_DIR")
     ev.add_argument("--data", metavar="PATH", help="data file (default: found as for training)")
-    ev.add_argument("--split", choices=["test", "val"], default="test")
+    ev.add_argument("--split", choices=["test", "val", "all"], default="test",
+                    help="test or val: that split of the training file (or of --data, split the same way); "
+                         "all: every message of --data, e.g. another market's")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     _add_device(ev)
     ev.set_defaults(handler=cmd_evaluate)

@@ -106,8 +106,14 @@ def _metrics(folder: Path) -> dict[str, Any]:
 def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
                    log: Log = print) -> dict[str, Any]:
     """Score a saved model on a split ("test" or "val") of the file it was trained on (or of
-    `data`, split the same way); a file whose sha256 is not the model's is scored with a warning."""
+    `data`, split the same way; a file whose sha256 is not the model's is scored with a warning),
+    or on every message of `data` ("all": a file of other messages, such as another market's)."""
     dataset = clf.metrics.get("dataset", {})
+    if split == "all":
+        if data is None:
+            raise StocksentError("--split all scores a file of other messages: name it with --data")
+        corpus = load_corpus(find_data(data), clf.config.data, clf.config.preprocess)
+        return clf.evaluate(corpus.texts, clf.classes_[corpus.labels])
     corpus = load_corpus(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         log(f"warning: {corpus.source} is not the file this model was trained on "
