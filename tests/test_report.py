@@ -37,12 +37,32 @@ def test_report_scores_models_and_baselines_on_their_split(trained_model, seeds_
     assert seeds["mean_std"]["lstm"]["accuracy"]["mean"] == pytest.approx(sum(per_seed) / 2)
     report = (out / "report.md").read_text()
     assert "| mean ± std |" in report and "plain split, seeds 1, 2" in report
+    assert "| NBSVM | test |" in report and "| fastText | test |" in report
+    assert seeds["mean_std"]["nbsvm"]["accuracy"]["mean"] > 0.5
     for prefix in ("1-", "2-"):
         for plot in ("learning-curves", "confusion", "roc", "reliability"):
             png = (out / f"{prefix}{plot}.png").read_bytes()
             assert png.startswith(PNG_MAGIC) and len(png) > 5000
             assert f"]({prefix}{plot}.png)" in report
     assert not list(out.glob(".*.tmp"))  # every file went in by rename
+
+
+def test_report_scores_an_out_of_domain_file_for_the_model_and_each_baseline(trained_model, real_rows, tmp_path,
+                                                                            capsys):
+    from conftest import write_csv
+
+    rows = real_rows[30000:30400]  # messages the slice's model never saw, as a stand-in market
+    other = write_csv(tmp_path / "other.csv", rows, ["message", "sentiment"])
+    out = tmp_path / "ood"
+    assert main(["report", str(trained_model), "--ood", str(other), "--baselines", "tfidf,nbsvm",
+                 "--out", str(out)]) == 0
+    run = json.loads((out / "report.json").read_text())[0]["runs"][0]
+    assert set(run) >= {"lstm", "tfidf_logreg", "nbsvm", "majority"} and "fasttext" not in run
+    assert all(run[model]["ood"]["n"] == 400 for model in ("lstm", "tfidf_logreg", "nbsvm", "majority"))
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_model), "--data", str(other), "--split", "all", "--json"]) == 0
+    assert run["lstm"]["ood"]["roc_auc"] == pytest.approx(json.loads(capsys.readouterr().out)["roc_auc"])
+    assert "| NBSVM | ood |" in (out / "report.md").read_text()
 
 
 def test_report_names_the_split(data_slice, tmp_path, capsys):

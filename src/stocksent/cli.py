@@ -283,6 +283,11 @@ def _add_report(commands) -> None:
     rp.add_argument("--out", metavar="DIR", help="report folder (default: MODEL_DIR/report for one model, "
                                                  "else reports/)")
     rp.add_argument("--data", metavar="PATH", help="data file (default: the one the model was trained on)")
+    rp.add_argument("--ood", metavar="FILE", help="also score the model and the baselines on every message of "
+                    "this labelled file of other markets or years (out of domain); its labels are never trained on")
+    rp.add_argument("--baselines", default="all", metavar="LIST",
+                    help="comma-separated baselines fitted beside each model: tfidf, nbsvm, fasttext or all "
+                         "(default: all; fastText where installed)")
     rp.add_argument("--json", action="store_true", help="print report.json's summary")
     rp.set_defaults(handler=cmd_report)
 
@@ -333,8 +338,10 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .baseline import chosen
     from .report import model_dirs, score, write_report
 
+    baselines = tuple(dict.fromkeys(name for given in args.baselines.split(",") for name in chosen(given.strip())))
     dirs = [Path(d) for d in args.model_dirs]
     out = Path(args.out) if args.out else (dirs[0] / "report" if len(dirs) == 1 else Path("reports"))
     if args.out:  # a named --out that cannot be made fails now, not after the scoring
@@ -345,7 +352,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs = []
         for model_dir in model_dirs(folder):
             _log(f"scoring {model_dir} and fitting the baselines on its split")
-            runs.append(score(model_dir, args.data, corpora))
+            runs.append(score(model_dir, args.data, corpora, baselines, args.ood))
         groups.append(runs)
     path = write_report(groups, out)
     if args.json:

@@ -16,15 +16,18 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .baseline import majority, tfidf_logreg_scores
+from .baseline import BASELINES, corpus_parts, majority, score_baseline
 from .classifier import SentimentClassifier
 from .corpus import CorpusCache
-from .data import data_for_model
+from .data import data_for_model, find_data
 from .errors import StocksentError
 from .metrics import binary_metrics, reliability, roc_curve
 from .store import HISTORY, read_json, write_bytes, write_json
 
 SCORES = ("accuracy", "f1", "macro_f1", "roc_auc")
+NAMES = {"lstm": "LSTM (this model)", "tfidf_logreg": "TF-IDF + logistic regression", "nbsvm": "NBSVM",
+         "fasttext": "fastText", "majority": "majority class"}
+SHORT = {"lstm": "LSTM", "tfidf_logreg": "TF-IDF", "nbsvm": "NBSVM", "fasttext": "fastText"}
 
 
 @dataclass
@@ -34,9 +37,10 @@ class Scored:
     model_dir: Path
     split: str  # "plain" or "grouped"
     seed: int
-    metrics: dict[str, dict[str, Any]]  # "lstm" / "tfidf_logreg" / "majority" -> {"val", "test"}
+    # "lstm", each baseline's key, "majority" -> {"val", "test", and "ood" with an out-of-domain file}
+    metrics: dict[str, dict[str, Any]]
     labels: np.ndarray  # test labels
-    prob: dict[str, np.ndarray]  # test probabilities of the positive label, "lstm" and "tfidf_logreg"
+    prob: dict[str, np.ndarray]  # test probabilities of the positive label: "lstm" and each baseline
     history: list[dict[str, float]]
     names: tuple[str, str]
 
@@ -50,23 +54,31 @@ def model_dirs(path: Path) -> list[Path]:
     return [path]
 
 
-def score(model_dir: Path, data: str | None = None, corpora: CorpusCache | None = None) -> Scored:
-    """Score a saved model's validation and test splits and fit the baselines on its split."""
-    clf = SentimentClassifier.load(model_dir)
+def score(model_dir: Path, data: str | None = None, corpora: CorpusCache | None = None,
+          baselines: tuple[str, ...] = ("tfidf",), ood: str | None = None) -> Scored:
+    """Score a saved model's validation and test splits, fit the baselines on its split, and
+    score both on every message of an out-of-domain file `ood` too, if one is named."""
+    clf, corpora = SentimentClassifier.load(model_dir), corpora or CorpusCache()
     config, dataset = clf.config, clf.metrics.get("dataset", {})
-    corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), config.data, config.preprocess)
+    corpus = corpora.load(data_for_model(data, dataset), config.data, config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         raise StocksentError(f"{corpus.source} is not the file {model_dir} was trained on (sha256 differs); "
                              "pass that file with --data")
     splits = corpus.split(config.data)
-    labels = {name: corpus.labels[index] for name, index in splits.items()}
-    prob = {name: clf.positive_proba([corpus.texts[i] for i in splits[name]]) for name in ("val", "test")}
-    tfidf, tfidf_prob = tfidf_logreg_scores(corpus, splits, config)
-    metrics = {"lstm": {name: binary_metrics(labels[name], prob[name], clf.labels) for name in prob},
-               "tfidf_logreg": tfidf, "majority": majority(labels, clf.labels)}
+    parts, texts = corpus_parts(corpus, splits), {name: [corpus.texts[i] for i in splits[name]] for name in splits}
+    if ood:
+        other = corpora.load(find_data(ood), config.data, config.preprocess)
+        parts["ood"], texts["ood"] = (other.tokens, other.labels), other.texts
+    scored = [name for name in parts if name != "train"]
+    prob = {"lstm": {name: clf.positive_proba(texts[name]) for name in scored}}
+    metrics = {"lstm": {name: binary_metrics(parts[name][1], prob["lstm"][name], clf.labels) for name in scored}}
+    for name in baselines:
+        key = BASELINES[name][0]
+        metrics[key], prob[key] = score_baseline(name, parts, clf.labels, config.data.seed)
+    metrics["majority"] = majority({name: labels for name, (_, labels) in parts.items()}, clf.labels)
     history_path = Path(model_dir) / HISTORY
     return Scored(Path(model_dir), "grouped" if config.data.group_duplicates else "plain", config.data.seed,
-                  metrics, labels["test"], {"lstm": prob["test"], "tfidf_logreg": tfidf_prob["test"]},
+                  metrics, parts["test"][1], {key: p["test"] for key, p in prob.items()},
                   read_json(history_path) if history_path.exists() else [], clf.labels)
 
 
@@ -97,16 +109,24 @@ def _folder(runs: list[Scored]) -> Path:
 def _summary(r: Scored) -> dict[str, Any]:
     keep = lambda m: {k: m[k] for k in (*SCORES, "n")}  # noqa: E731
     return {"model_dir": str(r.model_dir), "seed": r.seed,
-            **{model: {split: keep(m[split]) for split in ("val", "test")} for model, m in r.metrics.items()},
+            **{model: {split: keep(m[split]) for split in _parts(r)} for model, m in r.metrics.items()},
             "reliability": reliability(r.labels, r.prob["lstm"])}
 
 
+def _parts(r: Scored) -> list[str]:
+    """The parts each model was scored on: val, test, and ood when an out-of-domain file was named."""
+    return [part for part in ("val", "test", "ood") if part in r.metrics["lstm"]]
+
+
 def _mean_std(runs: list[Scored]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per model, each score's mean and std over the runs: on test, and as ood_<score> out of domain."""
     result: dict[str, dict[str, dict[str, float]]] = {}
-    for model in ("lstm", "tfidf_logreg"):
-        for key in SCORES:
-            values = np.array([r.metrics[model]["test"][key] for r in runs])
-            result.setdefault(model, {})[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1))}
+    for model in runs[0].prob:
+        for part in [p for p in _parts(runs[0]) if p != "val"]:
+            for key in SCORES:
+                values = np.array([r.metrics[model][part][key] for r in runs])
+                result.setdefault(model, {})[key if part == "test" else f"ood_{key}"] = {
+                    "mean": float(values.mean()), "std": float(values.std(ddof=1))}
     return result
 
 
@@ -120,11 +140,10 @@ def _section(runs: list[Scored], out: Path, prefix: str) -> list[str]:
         lines += [f"### {first.model_dir} (seed {first.seed})", ""]
     lines += ["| model | split | accuracy | F1 (positive) | macro F1 | ROC-AUC | n |",
               "|---|---|---|---|---|---|---|"]
-    for model, label in (("lstm", "LSTM (this model)"), ("tfidf_logreg", "TF-IDF + logistic regression"),
-                         ("majority", "majority class")):
-        for split in ("val", "test"):
+    for model in first.metrics:
+        for split in _parts(first):
             m = first.metrics[model][split]
-            lines.append(f"| {label} | {split} | {m['accuracy']:.4f} | {m['f1']:.4f} | {m['macro_f1']:.4f} "
+            lines.append(f"| {NAMES[model]} | {split} | {m['accuracy']:.4f} | {m['f1']:.4f} | {m['macro_f1']:.4f} "
                          f"| {m['roc_auc']:.4f} | {m['n']} |")
     calibration = reliability(first.labels, first.prob["lstm"])
     lines += ["", f"Expected calibration error of the LSTM on test (10 bins): {calibration['ece']:.4f}.", ""]
@@ -136,19 +155,21 @@ def _section(runs: list[Scored], out: Path, prefix: str) -> list[str]:
 
 
 def _seeds_table(runs: list[Scored]) -> list[str]:
-    lines = ["Test accuracy and F1 per seed, each seed with its own split:", "",
-             "| seed | LSTM accuracy | TF-IDF accuracy | LSTM - TF-IDF | LSTM F1 | TF-IDF F1 |",
-             "|---|---|---|---|---|---|"]
+    """Per seed, each model's test accuracy (and ROC-AUC out of domain), then mean ± std."""
+    models, ood = list(runs[0].prob), "ood" in _parts(runs[0])
+    columns = [(model, "test", "accuracy") for model in models] + \
+              ([(model, "ood", "roc_auc") for model in models] if ood else [])
+    heads = [f"{SHORT[m]} {'accuracy' if part == 'test' else 'ROC-AUC out of domain'}" for m, part, _ in columns]
+    lines = ["Test accuracy per seed, each seed with its own split" + (", and ROC-AUC on the out-of-domain "
+             "file" if ood else "") + ":", "", "| seed | " + " | ".join(heads) + " |",
+             "|---|" + "---|" * len(columns)]
     for r in runs:
-        lstm, tfidf = r.metrics["lstm"]["test"], r.metrics["tfidf_logreg"]["test"]
-        lines.append(f"| {r.seed} | {lstm['accuracy']:.4f} | {tfidf['accuracy']:.4f} | "
-                     f"{lstm['accuracy'] - tfidf['accuracy']:+.4f} | {lstm['f1']:.4f} | {tfidf['f1']:.4f} |")
+        lines.append(f"| {r.seed} | " + " | ".join(f"{r.metrics[m][part][key]:.4f}" for m, part, key in columns)
+                     + " |")
     stats = _mean_std(runs)
-    gap = np.mean([r.metrics["lstm"]["test"]["accuracy"] - r.metrics["tfidf_logreg"]["test"]["accuracy"]
-                   for r in runs])
-    fmt = lambda model, key: f"{stats[model][key]['mean']:.4f} ± {stats[model][key]['std']:.4f}"  # noqa: E731
-    lines.append(f"| mean ± std | {fmt('lstm', 'accuracy')} | {fmt('tfidf_logreg', 'accuracy')} | {gap:+.4f} | "
-                 f"{fmt('lstm', 'f1')} | {fmt('tfidf_logreg', 'f1')} |")
+    cell = lambda m, part, key: stats[m][key if part == "test" else f"ood_{key}"]  # noqa: E731
+    lines.append("| mean ± std | " + " | ".join(f"{cell(*c)['mean']:.4f} ± {cell(*c)['std']:.4f}" for c in columns)
+                 + " |")
     return lines + [""]
 
 
@@ -205,9 +226,9 @@ def plot_confusion(r: Scored) -> bytes:
 
 def plot_roc(r: Scored) -> bytes:
     plt, fig, ax = _figure(4.5, 4.5)
-    for model, label in (("lstm", "LSTM"), ("tfidf_logreg", "TF-IDF + LR")):
+    for model in r.prob:
         fpr, tpr = roc_curve(r.labels, r.prob[model])
-        ax.plot(fpr, tpr, label=f"{label} (AUC {r.metrics[model]['test']['roc_auc']:.4f})")
+        ax.plot(fpr, tpr, label=f"{SHORT[model]} (AUC {r.metrics[model]['test']['roc_auc']:.4f})")
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve (test)")
     return _png(plt, fig, ax, "lower right")
