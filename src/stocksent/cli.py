@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import sys
@@ -20,7 +21,7 @@ from .data import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_tex
 from .device import DEVICES
 from .distributed import join, leave
 from .errors import StocksentError, check_range
-from .experiment import check_destination, evaluate_split, resumed_config, train_file, train_seeds
+from .experiment import check_destination, evaluate_split, pretrain_for, resumed_config, train_file, train_seeds
 from .export import export_onnx
 from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
 from .train import TensorBoardLog, progress_bar
@@ -29,7 +30,11 @@ EXAMPLES = {
     "fetch": "example: stocksent data fetch\n"
              "         stocksent data fetch --from ~/Downloads/StockTwits_SPY_Sentiment_2017.gz\n"
              "         stocksent data fetch --if-missing --url https://example.org/StockTwits_SPY_Sentiment_2017.gz",
-    "train": "example: stocksent train --preset default --out models/default",
+    "train": "example: stocksent train --preset default --out models/default\n"
+             "         stocksent train --unlabelled ../shared/data/unlabelled/stocktwits_gme_2021.csv "
+             "--out models/adapted",
+    "pretrain": "example: stocksent pretrain --text ../shared/data/unlabelled/stocktwits_gme_2021.csv --out models/lm"
+                " && stocksent train --init models/lm",
     "evaluate": "example: stocksent evaluate models/default --json\n"
                 "         stocksent evaluate models/default --data ../shared/data/ood/stocktwits_trending_2020.csv "
                 "--split all",
@@ -79,6 +84,8 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--threads", "train", "threads", int, "torch CPU threads (0: torch's default)"),
     ("--device", "train", "device", str, "auto (a CUDA GPU when present), cpu or cuda"),
     ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
+    ("--init", "train", "init", str, "start from a pretrained language model (stocksent pretrain --out DIR): "
+                                     "its vocabulary, embedding and LSTM layers"),
     ("--val-fraction", "data", "val_fraction", float, "share of messages for validation"),
     ("--test-fraction", "data", "test_fraction", float, "share of messages for test"),
     ("--text-column", "data", "text_column", str, "column holding the message text"),
@@ -139,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_data(commands)
     _add_train(commands)
+    _add_pretrain(commands)
     _add_evaluate(commands)
     _add_predict(commands)
     _add_export(commands)
@@ -191,6 +199,10 @@ def _add_train(commands) -> None:
     train.add_argument("--seeds", type=int, nargs="+", metavar="N",
                        help="train once per seed into OUT/seed-N and report the mean and standard "
                        "deviation of the test metrics (written to OUT/seeds.json)")
+    train.add_argument("--unlabelled", nargs="+", metavar="FILE",
+                       help="first pretrain the layers as a language model on the training split's texts and "
+                            "these files' (CSV, JSONL, Parquet or text, one message a line; no labels read), "
+                            "kept in OUT/pretrained and reused by a rerun, then train from them")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -199,6 +211,37 @@ def _add_train(commands) -> None:
     for flag, _, name, kind, text in OVERRIDES:
         train.add_argument(flag, dest=name, type=kind, nargs="+" if name == "lstm_sizes" else None, help=text)
     train.set_defaults(handler=cmd_train)
+
+
+def _add_pretrain(commands) -> None:
+    pt = _subparser(commands, "pretrain", "train the embedding and LSTM layers as a next-word language model on "
+                    "messages without tags, for train --init", EXAMPLES["pretrain"])
+    pt.add_argument("--text", nargs="+", required=True, metavar="FILE",
+                    help="CSV, JSONL or Parquet files (their --text-column) or plain text, one message a line")
+    pt.add_argument("--text-column", default="message", help="text column of the files (default: message)")
+    pt.add_argument("--out", required=True, metavar="DIR", help="where the pretrained model goes")
+    pt.add_argument("--preset", choices=list(PRESETS), default="default",
+                    help="whose network shape and preprocessing to pretrain (default: default)")
+    for flag, name, kind, text in PRETRAIN_FLAGS:
+        pt.add_argument(flag, dest=name, type=kind, nargs="+" if name == "lstm_sizes" else None, help=text)
+    pt.add_argument("--resume", action="store_true", help="continue an interrupted pretraining in --out")
+    pt.add_argument("--force", action="store_true", help="overwrite a model already in --out")
+    pt.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    pt.set_defaults(handler=cmd_pretrain)
+
+
+# pretrain's settings: (flag, field, type, help); the shape flags go to the preset's model config.
+PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
+    ("--embedding-dim", "embedding_dim", int, "embedding size (default: the preset's)"),
+    ("--lstm-sizes", "lstm_sizes", int, "LSTM layer sizes (default: the preset's)"),
+    ("--epochs", "epochs", int, "passes over the text (default 2)"),
+    ("--lr", "lr", float, "AdamW's learning rate (default 0.002)"),
+    ("--batch-size", "batch_size", int, "messages per batch (default 128)"),
+    ("--held-out", "held_out", float, "share of messages kept out to measure perplexity (default 0.02)"),
+    ("--seed", "seed", int, "seed of the held-out share, initialisation and batch order (default 42)"),
+    ("--threads", "threads", int, "torch CPU threads (0: torch's default)"),
+    ("--device", "device", str, "auto (a CUDA GPU when present), cpu or cuda"),
+]
 
 
 def _add_evaluate(commands) -> None:
@@ -399,6 +442,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .config import PretrainConfig
+    from .pretrain import pretrain, read_text_files
+
+    out = Path(args.out)
+    check_destination(out, resume=args.resume, force=args.force)
+    base = preset(args.preset)
+    shape = base.model
+    for name in ("embedding_dim", "lstm_sizes"):
+        if getattr(args, name) is not None:
+            shape = dataclasses.replace(shape, **{name: getattr(args, name)})
+    given = {name: getattr(args, name) for _, name, _, _ in PRETRAIN_FLAGS[2:] if getattr(args, name) is not None}
+    settings = PretrainConfig(text_column=args.text_column, **given)
+    texts = read_text_files(args.text, args.text_column)
+    pretrain(texts, shape, base.preprocess, settings, out, args.resume, _log, progress_bar("pretrain"))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    if args.json:
+        print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
+    else:
+        print(f"held-out perplexity {metrics['val_perplexity']:.1f} (loss {metrics['val_loss']:.4f}) after "
+              f"{metrics['seconds']:.0f} s; pretrained model in {out}; train from it with: "
+              f"stocksent train --init {out}")
+    return 0
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     if args.if_missing and not args.source:
         path, fetched = ensure_data(args.url)
@@ -420,6 +488,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"models/{args.preset or 'default'}")
     check_destination(out, args.seeds, args.resume, args.force)
     config, named = _train_config(args)
+    if args.unlabelled and args.seeds:
+        raise StocksentError("--unlabelled pretrains on one training split: with --seeds, pretrain once with "
+                             "stocksent pretrain and pass --init")
+    if args.unlabelled and not args.resume:
+        config = pretrain_for(config, out, args.unlabelled, args.data, log=_log, bar=progress_bar("pretrain"))
     if args.resume and not args.seeds:
         config = resumed_config(out, config, named, args.preset)
     world = join(config.train.device)

@@ -105,6 +105,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     device: str = "auto"  # "auto" (a CUDA GPU when torch sees one), "cpu" or "cuda"
     bf16: bool = False  # bfloat16 autocast for the forward pass (GPUs with bf16 units)
+    init: str = ""  # a pretrained language model (stocksent pretrain) whose vocabulary and layers to start from
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -117,6 +118,33 @@ class TrainConfig:
         _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
         _check(self.patience >= 0, "patience must be 0 or more")
         _check(0.0 <= self.average_decay < 1.0, "average_decay must be in [0, 1)")
+
+
+@dataclass
+class PretrainConfig:
+    """Training the embedding and LSTM layers as a language model on text without tags."""
+
+    epochs: int = 2
+    lr: float = 2e-3
+    batch_size: int = 128
+    grad_clip: float = 1.0
+    held_out: float = 0.02  # share of the messages kept out to measure perplexity
+    seed: int = 42
+    cutoffs: list[int] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax's word-frequency bands
+    text_column: str = "message"
+    threads: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check(1 <= self.epochs <= 1000, "epochs must be between 1 and 1000")
+        _check(self.lr > 0, "lr must be positive")
+        _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")
+        _check(0 < self.held_out < 0.5, "held_out must be in (0, 0.5)")
+        _check(0 <= self.seed < 2 ** 32, "seed must be between 0 and 4294967295")
+        _check(all(c > 0 for c in self.cutoffs) and self.cutoffs == sorted(set(self.cutoffs)),
+               "cutoffs must be increasing positive word counts")
+        _check(self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda")
 
 
 @dataclass

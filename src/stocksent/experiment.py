@@ -14,14 +14,16 @@ from typing import Any
 import numpy as np
 
 from .classifier import SentimentClassifier
-from .config import Config
+from .config import Config, PretrainConfig
 from .corpus import Corpus, load_corpus
 from .data import data_for_model, find_data
 from .distributed import World
 from .errors import StocksentError
+from .pretrain import adopt, load_pretrained, pretrain, read_text_files, reusable
 from .store import CONFIG, METRICS, read_json, write_json
 from .train import CHECKPOINT, Log, Progress, Run, checkpoint_config, checkpoint_dataset, run_metrics, train_network
 
+PRETRAINED = "pretrained"  # where train --unlabelled keeps its language model, inside --out
 # What may change when a run is resumed: the network, the data and the recipe may not.
 RESUMABLE = ("bf16", "device", "epochs", "patience", "threads")
 SEEDS_FILE = "seeds.json"
@@ -84,8 +86,12 @@ def train_file(config: Config, out: Path, data: str | Path | None = None, resume
     """Train on the seeded split of a data file (or a corpus already read) into `out`, score
     validation and test, write metrics.json, and return the metrics (rank 0; others get {})."""
     config = for_world(config, world, log)
+    pretrained = None
+    if config.train.init:
+        pretrained = load_pretrained(config.train.init)
+        config = adopt(config, pretrained, config.train.init)
     corpus = corpus or training_corpus(config, data, out, resume)
-    run = Run.from_corpus(config, corpus)
+    run = Run.from_corpus(config, corpus, (pretrained.vocab, pretrained.body) if pretrained else None)
     sizes = run.sizes
     log(f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty after normalisation "
         f"dropped); train {sizes['train']}, val {sizes['val']}, test {sizes['test']}; vocabulary "
@@ -123,6 +129,26 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
             f"of {corpus.source}, which may hold messages it was trained on")
     index = corpus.split(clf.config.data)[split]
     return clf.evaluate([corpus.texts[i] for i in index], clf.classes_[corpus.labels[index]])
+
+
+def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path | None = None,
+                 settings: PretrainConfig | None = None, log: Log = print, bar: Callable | None = None) -> Config:
+    """Pretrain a language model on the training split's texts and `files` into OUT/pretrained
+    (reused when it is there already, made from the same text and settings), and return `config`
+    set to start from it."""
+    corpus = load_corpus(find_data(data), config.data, config.preprocess)
+    train = corpus.split(config.data)["train"]
+    texts = [corpus.texts[i] for i in train] + read_text_files(files, config.data.text_column)
+    settings = settings or PretrainConfig(seed=config.data.seed, threads=config.train.threads,
+                                          device=config.train.device)
+    folder = out / PRETRAINED
+    if not reusable(folder, texts, config, settings):
+        log(f"pretraining on {len(train)} training messages and {len(texts) - len(train)} from "
+            f"{', '.join(map(str, files))}")
+        pretrain(texts, config.model, config.preprocess, settings, folder, log=log, bar=bar)
+    else:
+        log(f"{folder}: pretrained before on the same text and settings; reused")
+    return config.override("train", init=str(folder))
 
 
 def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | None = None,

@@ -72,16 +72,20 @@ class SentimentLSTM(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) right-padded with 0, lengths (B,) >= 1 -> logits (B,)."""
+        features = self._pool(self.read(tokens, lengths), lengths)
+        if self.bigrams is not None:
+            features = torch.cat([features, self._bigram_bag(tokens, lengths)], dim=1)
+        return self.head(features).squeeze(1)  # (B,)
+
+    def read(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The last layer's output at every word, after dropout: (B, T) -> (B, T, H), 2H both ways."""
         x = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
         for layer, lstm in enumerate(self.lstms):
             out, _ = lstm(x, self._start(layer, x.size(0)))  # (B, T, H); no state from other messages
             if self.backward_lstms is not None:
                 out = torch.cat([out, self._backward(layer, x, lengths)], dim=2)  # (B, T, 2H)
             x = self.dropout(out)
-        features = self._pool(x, lengths)
-        if self.bigrams is not None:
-            features = torch.cat([features, self._bigram_bag(tokens, lengths)], dim=1)
-        return self.head(features).squeeze(1)  # (B,)
+        return x
 
     def sparse_tables(self) -> list[nn.Embedding]:
         """The lookup tables whose gradients can be sparse (only the rows a batch uses)."""

@@ -132,7 +132,7 @@ def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
                              f"(this stocksent reads version {FORMAT_VERSION})")
     config = Config.from_dict(raw)
     vocab = Vocab.from_dict(read_json(folder / VOCAB))
-    state = _read_weights(_named_weights(folder, raw.get("weights_sha256")), raw.get("weights_sha256"))
+    state = read_weights(_named_weights(folder, raw.get("weights_sha256")), raw.get("weights_sha256"))
     if len(vocab) != config.model.vocab_size:
         raise StocksentError(f"{folder}: vocab.json has {len(vocab)} tokens but the model expects "
                              f"{config.model.vocab_size}")
@@ -155,7 +155,8 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def _read_weights(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
+def read_weights(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file whose sha256 must be `expected_sha`."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -55,6 +55,8 @@ def _format_of(path: Path) -> str | None:
     base = name.removesuffix(".gz")
     if base.endswith(JSONL_SUFFIXES):
         return "jsonl"
+    if base.endswith(".txt"):
+        return "text"
     return "csv" if base.endswith(".csv") else None
 
 
@@ -82,6 +84,9 @@ def _rows(path: Path, columns: list[str]) -> Iterator[dict]:
         yield from _parquet_rows(path, columns)
         return
     with _open_text(path) as f:
+        if fmt == "text":  # plain text: one message a line, read as whichever column is asked for
+            yield from ({name: line.rstrip("\r\n") for name in columns} for line in f if line.strip())
+            return
         yield from _json_rows(f, path) if fmt == "jsonl" else _csv_rows(f, path)
 
 
@@ -186,7 +191,7 @@ def open_table(dst: Path, columns: list[str]) -> Iterator[TableWriter]:
     `dst`, renamed over it only when the block ends without an exception: all or nothing."""
     dst, columns = Path(dst), list(columns)
     fmt = _format_of(dst)
-    if fmt is None:
+    if fmt in (None, "text"):
         raise StocksentError(f"{dst}: cannot write this kind of file; name it .csv, .csv.gz, .jsonl, "
                              ".json, .ndjson (or those with .gz), .parquet or .pq")
     if not columns or len(set(columns)) != len(columns):

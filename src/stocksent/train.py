@@ -25,6 +25,7 @@ from .corpus import Corpus
 from .device import autocast, check_precision, model_device, to_device
 from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
+from .lm import initialise_from
 from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
@@ -133,23 +134,28 @@ class Run:
     encoded: dict[str, list[np.ndarray]]  # "train", "val" and, from a corpus, "test"
     labels: dict[str, np.ndarray]
     dataset: dict[str, Any] = field(default_factory=dict)  # source file, its sha256, message counts
+    init: dict[str, torch.Tensor] | None = None  # pretrained layers the network starts from (lm.py)
 
     @classmethod
-    def prepare(cls, config: Config, parts: dict[str, Part], dataset: dict[str, Any] | None = None) -> "Run":
-        """The vocabulary is built from the "train" part alone."""
-        vocab = Vocab.build(parts["train"][0], config.preprocess.min_freq)
+    def prepare(cls, config: Config, parts: dict[str, Part], dataset: dict[str, Any] | None = None,
+                pretrained: tuple[Vocab, dict[str, torch.Tensor]] | None = None) -> "Run":
+        """The vocabulary is built from the "train" part alone, or is a pretrained model's, given
+        with the layers to start from."""
+        vocab = pretrained[0] if pretrained else Vocab.build(parts["train"][0], config.preprocess.min_freq)
         config = config.override("model", vocab_size=len(vocab))
         encoded = {name: encode(vocab, tokens) for name, (tokens, _) in parts.items()}
         labels = {name: np.asarray(part_labels, dtype=np.int64) for name, (_, part_labels) in parts.items()}
-        return cls(config, vocab, encoded, labels, dataset or {})
+        return cls(config, vocab, encoded, labels, dataset or {}, pretrained[1] if pretrained else None)
 
     @classmethod
-    def from_corpus(cls, config: Config, corpus: Corpus) -> "Run":
+    def from_corpus(cls, config: Config, corpus: Corpus,
+                    pretrained: tuple[Vocab, dict[str, torch.Tensor]] | None = None) -> "Run":
         """A run on the corpus's seeded train / validation / test split."""
         parts = {name: ([corpus.tokens[i] for i in index], corpus.labels[index])
                  for name, index in corpus.split(config.data).items()}
         return cls.prepare(config, parts, {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,
-                                           "messages": len(corpus.texts), "dropped_empty": corpus.dropped})
+                                           "messages": len(corpus.texts), "dropped_empty": corpus.dropped},
+                           pretrained)
 
     @property
     def names(self) -> tuple[str, str]:
@@ -221,7 +227,10 @@ class _TrainingState:
     def start(cls, run: Run, out: Path | None, resume: bool, world: World) -> "_TrainingState":
         cfg = run.config.train
         torch.manual_seed(run.config.data.seed)  # initial weights, the same on every rank
-        model = build_model(run.config.model).to(world.device)
+        model = build_model(run.config.model)
+        if run.init is not None:
+            initialise_from(model, run.init, run.config.train.init or "the pretrained model")
+        model = model.to(world.device)
         optimizer = make_optimizer(model, cfg)
         average = WeightAverage(model, build_model(run.config.model).to(world.device), cfg.average_decay) \
             if cfg.average_decay else None
@@ -269,7 +278,8 @@ def _save_epoch(run: Run, out: Path, state: _TrainingState, val: dict[str, Any])
     if state.progress.best_epoch == state.progress.epoch:
         save_model(out, run.config, run.vocab, state.best, {"val": val})
     write_json(out / HISTORY, state.progress.history)
-    save_checkpoint(out, run, state.model, state.optimizer, state.progress, state.average)
+    save_checkpoint(out, run.config.to_dict(), run.dataset, state.model, state.optimizer, state.progress,
+                    state.average)
 
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -299,8 +309,8 @@ def _epoch_line(progress: Progress, epochs: int) -> str:
             f"val_acc {row['val_accuracy']:.4f}{mark}")
 
 
-def save_checkpoint(out: Path, run: Run, model: nn.Module, optimizer: Optimizer,
-                    progress: Progress, average: WeightAverage | None = None) -> None:
+def save_checkpoint(out: Path, config: dict[str, Any], dataset: dict[str, Any], model: nn.Module,
+                    optimizer: Optimizer, progress: Progress, average: WeightAverage | None = None) -> None:
     """Last-epoch weights, optimizer state and weight average, in files named by epoch;
     state.json is replaced last and names them with their checksums, and only then are the
     previous epoch's files removed. A crash at any point leaves a state.json whose files exist."""
@@ -315,7 +325,7 @@ def save_checkpoint(out: Path, run: Run, model: nn.Module, optimizer: Optimizer,
     for part, data in files.items():
         write_bytes(folder / names[part], data)
     write_json(folder / "state.json", {
-        "progress": progress.__dict__, "config": run.config.to_dict(), "dataset": run.dataset, "files": names,
+        "progress": progress.__dict__, "config": config, "dataset": dataset, "files": names,
         "sha256": {part: hashlib.sha256(data).hexdigest() for part, data in files.items()},
     })
     for stale in folder.iterdir():

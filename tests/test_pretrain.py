@@ -1,0 +1,111 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import TINY, write_csv
+from stocksent.cli import main
+from stocksent.config import ModelConfig
+from stocksent.lm import NextWordLSTM, initialise_from
+from stocksent.model import build_model
+from stocksent.pretrain import load_pretrained
+
+SHAPE = ["--embedding-dim", "16", "--lstm-sizes", "16", "8"]
+
+
+@pytest.fixture(scope="module")
+def texts_file(tmp_path_factory, real_rows):
+    """Untagged text: real messages the slice's models never train on, as plain lines."""
+    path = tmp_path_factory.mktemp("text") / "untagged.txt"
+    path.write_text("\n".join(" ".join(r["message"].split()) for r in real_rows[40000:42000]) + "\n")
+    return path
+
+
+def _pretrain(out, text, *extra):
+    return main(["pretrain", "--text", str(text), "--out", str(out), *SHAPE, "--threads", "1", *extra])
+
+
+def test_pretrain_writes_a_readable_directory_and_learns(texts_file, tmp_path, capsys):
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "2") == 0
+    captured = capsys.readouterr()
+    epochs = [line for line in captured.err.splitlines() if line.startswith("epoch")]
+    assert len(epochs) == 2 and "perplexity" in epochs[0]
+    assert "stocksent train --init" in captured.out
+    history = json.loads((tmp_path / "lm" / "history.json").read_text())
+    assert history[1]["val_loss"] < history[0]["val_loss"]  # it learns something of the text
+    vocab = json.loads((tmp_path / "lm" / "vocab.json").read_text())["tokens"]
+    assert history[1]["val_perplexity"] < len(vocab)  # better than a guess among every word
+    pretrained = load_pretrained(tmp_path / "lm")
+    assert pretrained.model.embedding_dim == 16 and len(pretrained.vocab) == len(vocab)
+    assert set(pretrained.body) >= {"embedding.weight", "lstms.0.weight_ih_l0", "lstms.1.weight_hh_l0"}
+    assert not any(name.startswith("head.") for name in pretrained.body)
+    assert set(load_file(tmp_path / "lm" / "model.safetensors")) >= {f"body.{n}" for n in pretrained.body}
+
+
+def test_pretrain_resumes_to_the_same_weights(texts_file, tmp_path):
+    assert _pretrain(tmp_path / "full", texts_file, "--epochs", "2") == 0
+    assert _pretrain(tmp_path / "part", texts_file, "--epochs", "1") == 0
+    assert _pretrain(tmp_path / "part", texts_file, "--epochs", "2", "--resume") == 0
+    full, part = (load_file(tmp_path / name / "model.safetensors") for name in ("full", "part"))
+    assert all(torch.equal(full[name], part[name]) for name in full)
+    assert _pretrain(tmp_path / "part", texts_file, "--epochs", "2") == 1  # refused without --force
+
+
+def test_a_classifier_starts_from_the_pretrained_layers(texts_file, tmp_path):
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "1") == 0
+    pretrained = load_pretrained(tmp_path / "lm")
+    model = build_model(ModelConfig(**{**pretrained.model.__dict__, "members": 2}))
+    initialise_from(model, pretrained.body, "lm")
+    for member in model.members:
+        state = member.state_dict()
+        assert all(torch.equal(state[name], tensor) for name, tensor in pretrained.body.items())
+    heads = [member.head.weight for member in model.members]
+    assert not torch.equal(*heads)  # what is not pretrained keeps each member's own initialisation
+
+
+def test_train_init_and_unlabelled(texts_file, data_slice, tmp_path, capsys):
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "1") == 0
+    out = tmp_path / "clf"
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--init", str(tmp_path / "lm")]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["init"] == str(tmp_path / "lm")
+    assert json.loads((out / "vocab.json").read_text()) == json.loads((tmp_path / "lm" / "vocab.json").read_text())
+    capsys.readouterr()
+    adapted = tmp_path / "adapted"
+    command = ["train", "--data", str(data_slice), "--out", str(adapted), *TINY, "--unlabelled", str(texts_file)]
+    assert main(command) == 0
+    assert "pretraining on 2400 training messages and 2000 from" in capsys.readouterr().err
+    assert (adapted / "pretrained" / "model.safetensors").is_file()
+    assert main([*command, "--force"]) == 0  # the same text and settings: pretrained once
+    assert "pretrained before on the same text and settings; reused" in capsys.readouterr().err
+
+
+def test_pretraining_mistakes_are_one_line(tmp_path, trained_model, data_slice, capsys):
+    def fails(argv, match):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("stocksent: error:") and match in err and "\n" not in err
+
+    fails(["pretrain", "--text", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "a")], "not found")
+    (tmp_path / "one.txt").write_text("moon\n")
+    fails(["pretrain", "--text", str(tmp_path / "one.txt"), "--out", str(tmp_path / "b")], "too little text")
+    fails(["pretrain", "--text", str(tmp_path / "one.txt"), "--out", str(tmp_path / "c"), "--held-out", "0.9"],
+          "held_out must be in")
+    fails(["train", "--data", str(data_slice), "--out", str(tmp_path / "d"), "--init", str(trained_model)],
+          "is not a pretrained language model")
+    rows = write_csv(tmp_path / "rows.csv", [{"message": "a b"}, {"message": "c d"}], ["message"])
+    fails(["pretrain", "--text", str(rows), "--text-column", "body", "--out", str(tmp_path / "e")], "no column 'body'")
+
+
+def test_the_language_model_scores_only_words_that_have_a_next_word():
+    torch.manual_seed(0)
+    model = NextWordLSTM(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[8]), [10, 30]).eval()
+    tokens = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0], [4, 0, 0, 0]])
+    nll, words = model(tokens, torch.tensor([3, 2, 1]))
+    assert float(words) == 3  # 6, 7 after the first message's words; 9 after the second's
+    alone, _ = model(tokens[:1, :3], torch.tensor([3]))
+    second, _ = model(tokens[1:2, :2], torch.tensor([2]))
+    assert float(nll) == pytest.approx(float(alone + second), rel=1e-5)  # padding changes nothing
+    assert np.isfinite(float(nll))
