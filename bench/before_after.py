@@ -1,8 +1,8 @@
 """Time two versions of stocksent side by side in one run: end-to-end scoring of every message
 of the data set through SentimentClassifier.predict_proba, and one training epoch of the default
 preset through `stocksent train --epochs 1` (the epoch's seconds from history.json, training and
-validation, and the command's wall time). The versions alternate, so that a slow spell of the
-machine falls on both.
+validation, and the command's wall time). The versions alternate, the first of each round
+changing from round to round, so that neither a slow spell nor going first favours one.
 
     git worktree add ../before <commit>
     python bench/before_after.py --before ../before/src --after src --model models/default
@@ -34,7 +34,8 @@ for _ in range(int(sys.argv[2])):
     start = time.perf_counter()
     prob = clf.predict_proba(texts)
     best.append(time.perf_counter() - start)
-print(json.dumps({"messages": len(texts), "seconds": min(best), "mean_prob": float(prob.mean())}))
+positive = prob[:, 1] if prob.ndim == 2 else prob  # (n, 2) since the scikit-learn API, (n,) before
+print(json.dumps({"messages": len(texts), "seconds": min(best), "mean_prob": float(positive.mean())}))
 """
 
 
@@ -69,7 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for round_ in range(1, args.rounds + 1):
-        for name, src in (("before", args.before), ("after", args.after)):
+        order = (("before", args.before), ("after", args.after))
+        for name, src in order if round_ % 2 else order[::-1]:
             score = time_scoring(src, args.model, args.repeats)
             epoch = time_epoch(src)
             rows.append({"round": round_, "version": name, **score, **epoch})

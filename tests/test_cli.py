@@ -15,7 +15,7 @@ from stocksent.cli import main
 
 
 @pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"],
-                                     ["tune"], ["baseline"], ["export"], ["serve"]])
+                                     ["tune"], ["baseline"], ["export"], ["serve"], ["pretrain"]])
 def test_every_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
