@@ -82,6 +82,21 @@ def test_train_init_and_unlabelled(texts_file, data_slice, tmp_path, capsys):
     assert "pretrained before on the same text and settings; reused" in capsys.readouterr().err
 
 
+def test_fit_pretrains_on_unlabelled_text_first(real_rows):
+    from stocksent import SentimentClassifier
+
+    rows = real_rows[:600]
+    texts, labels = [r["message"] for r in rows], [r["sentiment"] for r in rows]
+    untagged = [r["message"] for r in real_rows[50000:51500]]
+    small = dict(embedding_dim=16, lstm_sizes=[16], batch_size=64, epochs=1, min_freq=1, threads=1)
+    plain = SentimentClassifier(**small).fit(texts, labels)
+    adapted = SentimentClassifier(**small).fit(texts, labels, unlabelled=untagged)
+    only_untagged = set(adapted.vocab_.itos) - set(plain.vocab_.itos)
+    assert only_untagged  # words of the untagged text are in the vocabulary it learned
+    assert adapted.predict_proba(untagged[:5]).shape == (5, 2)
+    assert 0.4 < adapted.score(texts, labels) <= 1
+
+
 def test_pretraining_mistakes_are_one_line(tmp_path, trained_model, data_slice, capsys):
     def fails(argv, match):
         assert main(argv) == 1

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import Config
+from .config import Config, PretrainConfig
 from .config import preset as preset_config
 from .corpus import tokenize_all
 from .device import resolve_device
@@ -22,6 +22,7 @@ from .errors import StocksentError, not_fitted
 from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .preprocess import ENTITY_CODES, coded_words, tokenize
+from .pretrain import adopt, pretrain_tokens
 from .scorer import Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
@@ -92,17 +93,28 @@ class SentimentClassifier:
     # -- training ---------------------------------------------------------------------------------
 
     def fit(self, texts: Iterable[str], labels: Iterable[Any],
-            validation: tuple[Iterable[str], Iterable[Any]] | None = None) -> "SentimentClassifier":
+            validation: tuple[Iterable[str], Iterable[Any]] | None = None,
+            unlabelled: Iterable[str] | None = None) -> "SentimentClassifier":
         """Train on `texts` and their `labels` (two distinct values: names, 0 / 1 or booleans).
         Early stopping watches a validation set: `validation=(texts, labels)`, or else the
-        config's val_fraction of the given messages, held out by its seed."""
+        config's val_fraction of the given messages, held out by its seed. With `unlabelled`
+        texts, the layers are first pretrained as a language model on the training messages and
+        those (pretrain.py), and the classifier starts from them."""
         config = self.build_config()
         texts = _text_list(texts)
         codes, classes = _label_codes(labels, len(texts), config)
         config = config.override("data", negative_label=str(classes[0]), positive_label=str(classes[1]))
-        run = Run.prepare(config, self._parts(config, texts, codes, classes, validation),
-                          {"messages": len(texts), "classes": classes.tolist()})
+        parts = self._parts(config, texts, codes, classes, validation)
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
+        pretrained = None
+        if unlabelled is not None:
+            extra = tokenize_all(_text_list(unlabelled), config.preprocess)[0]
+            settings = PretrainConfig(seed=config.data.seed, threads=config.train.threads, device=config.train.device)
+            pretrained = pretrain_tokens(list(parts["train"][0]) + extra, config.model, config.preprocess, settings,
+                                         log=log)
+            config = adopt(config, pretrained)
+        run = Run.prepare(config, parts, {"messages": len(texts), "classes": classes.tolist()},
+                          (pretrained.vocab, pretrained.body) if pretrained else None)
         world = World(device=resolve_device(config.train.device))
         threads = torch.get_num_threads()
         try:

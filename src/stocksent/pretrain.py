@@ -69,10 +69,17 @@ def pretrain(texts: list[str], shape: ModelConfig, prep: PreprocessConfig, cfg: 
              bar: Callable | None = None) -> Pretrained:
     """Train the layers of `shape` to predict each next word of `texts` (a held-out share scored
     after each epoch); with `out`, every epoch is checkpointed there and the model saved."""
+    return pretrain_tokens(tokenize_all(texts, prep)[0], shape, prep, cfg, out, resume, log, bar)
+
+
+def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: PreprocessConfig, cfg: PretrainConfig,
+                    out: Path | None = None, resume: bool = False, log: Log = print,
+                    bar: Callable | None = None) -> Pretrained:
+    """`pretrain` on messages already normalised and tokenised with `prep`."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    data = _Text.prepare(texts, shape, prep, cfg)
+    data = _Text.prepare(tokens, shape, prep, cfg)
     log(f"pretraining on {len(data.encoded['train'])} messages ({data.words:,} words; "
         f"{len(data.encoded['held_out'])} held out); vocabulary {len(data.vocab)}; device {device}")
     torch.manual_seed(cfg.seed)
@@ -115,9 +122,9 @@ class _Text:
     dataset: dict[str, Any]
 
     @classmethod
-    def prepare(cls, texts: list[str], shape: ModelConfig, prep: PreprocessConfig, cfg: PretrainConfig) -> "_Text":
-        tokens, keep = tokenize_all(texts, prep)
-        usable = [tokens[i] for i in keep if len(tokens[i]) >= 2]  # a next word to predict
+    def prepare(cls, tokens: list[list[str]], shape: ModelConfig, prep: PreprocessConfig,
+                cfg: PretrainConfig) -> "_Text":
+        usable = [t for t in tokens if len(t) >= 2]  # a next word to predict
         if len(usable) < 2:
             raise StocksentError("too little text to pretrain on: give messages of two words or more")
         order = np.random.default_rng(cfg.seed).permutation(len(usable))
@@ -125,10 +132,9 @@ class _Text:
         parts = {"held_out": [usable[i] for i in np.sort(order[:cut])],
                  "train": [usable[i] for i in np.sort(order[cut:])]}
         vocab = Vocab.build(parts["train"], prep.min_freq)
-        digest = text_sha256(texts)
         return cls(dataclasses.replace(shape, vocab_size=len(vocab), members=1), prep, vocab,
                    {name: encode(vocab, part) for name, part in parts.items()},
-                   {"messages": len(texts), "usable": len(usable), "sha256": digest})
+                   {"messages": len(tokens), "usable": len(usable), "sha256": tokens_sha256(tokens)})
 
     @property
     def words(self) -> int:
@@ -207,8 +213,9 @@ def save_pretrained(out: Path, data: _Text, model: NextWordLSTM, progress: Progr
     write_json(out / CONFIG, {**_saved_config(data, cfg), "weights_sha256": hashlib.sha256(weights).hexdigest()})
 
 
-def text_sha256(texts: list[str]) -> str:
-    return hashlib.sha256("\n".join(texts).encode()).hexdigest()
+def tokens_sha256(tokens: list[list[str]]) -> str:
+    """A checksum of tokenised messages: what a pretraining read, whatever files it came from."""
+    return hashlib.sha256("\n".join(" ".join(t) for t in tokens).encode()).hexdigest()
 
 
 def reusable(folder: Path, texts: list[str], config: Config, settings: PretrainConfig) -> bool:
@@ -221,7 +228,8 @@ def reusable(folder: Path, texts: list[str], config: Config, settings: PretrainC
     wanted = _saved_config_of(dataclasses.replace(config.model, vocab_size=raw.get("model", {}).get("vocab_size", 0),
                                                   members=1), config.preprocess, settings)
     same = {key: raw.get(key) for key in wanted} == wanted
-    return same and metrics.get("sha256") == text_sha256(texts) and len(history) == settings.epochs
+    tokens = tokenize_all(texts, config.preprocess)[0]
+    return same and metrics.get("sha256") == tokens_sha256(tokens) and len(history) == settings.epochs
 
 
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
