@@ -35,6 +35,7 @@ def test_too_little_text_for_tfidf_is_one_line(tmp_path, capsys):
 
 
 def test_each_baseline_scores_the_same_split(data_slice, capsys):
+    pytest.importorskip("fasttext")
     assert main(["baseline", "--data", str(data_slice), "--model", "all", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"split", "majority", "tfidf_logreg", "nbsvm", "fasttext"}

@@ -53,6 +53,16 @@ def test_pretrain_resumes_to_the_same_weights(texts_file, tmp_path):
     assert _pretrain(tmp_path / "part", texts_file, "--epochs", "2") == 1  # refused without --force
 
 
+def test_a_resumed_pretraining_keeps_its_settings(texts_file, tmp_path, capsys):
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "1", "--seed", "7") == 0
+    capsys.readouterr()
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "2", "--resume") == 1  # --seed 7 left out
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("seed cannot change on --resume (the checkpoint has 7, this command 42); "
+                        "only device, epochs, threads may")
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "2", "--seed", "7", "--threads", "2", "--resume") == 0
+
+
 def test_a_classifier_starts_from_the_pretrained_layers(texts_file, tmp_path):
     assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "1") == 0
     pretrained = load_pretrained(tmp_path / "lm")
@@ -80,6 +90,9 @@ def test_train_init_and_unlabelled(texts_file, data_slice, tmp_path, capsys):
     assert (adapted / "pretrained" / "model.safetensors").is_file()
     assert main([*command, "--force"]) == 0  # the same text and settings: pretrained once
     assert "pretrained before on the same text and settings; reused" in capsys.readouterr().err
+    assert main([*command, "--epochs", "3", "--resume"]) == 0  # the same command retyped continues the run
+    err = capsys.readouterr().err
+    assert "resuming after epoch 2 of 3" in err and "pretraining on" not in err
 
 
 def test_fit_pretrains_on_unlabelled_text_first(real_rows):
@@ -110,8 +123,18 @@ def test_pretraining_mistakes_are_one_line(tmp_path, trained_model, data_slice, 
           "held_out must be in")
     fails(["train", "--data", str(data_slice), "--out", str(tmp_path / "d"), "--init", str(trained_model)],
           "is not a pretrained language model")
+    fails(["train", "--data", str(data_slice), "--out", str(tmp_path / "f"), "--init", str(tmp_path / "a"),
+           "--unlabelled", str(tmp_path / "one.txt")], "not both")
     rows = write_csv(tmp_path / "rows.csv", [{"message": "a b"}, {"message": "c d"}], ["message"])
     fails(["pretrain", "--text", str(rows), "--text-column", "body", "--out", str(tmp_path / "e")], "no column 'body'")
+
+
+def test_only_the_layers_a_language_model_trains_carry_over():
+    from stocksent.lm import body_state
+
+    model = NextWordLSTM(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[8], bigram_buckets=16), [10])
+    carried = body_state(model.state_dict())
+    assert "embedding.weight" in carried and not any(n.startswith(("bigrams.", "head.")) for n in carried)
 
 
 def test_the_language_model_scores_only_words_that_have_a_next_word():

@@ -115,8 +115,11 @@ class NBSVM(LogisticOverFeatures):
 
 class FastText:
     """fastText supervised (the fasttext-numpy2 package): word n-grams, epochs and learning rate
-    chosen on validation. One thread, so that a seed gives one result; a grid point that stops
-    with fastText's "Encountered NaN" counts as failed."""
+    chosen on validation, on one thread. fastText's "Encountered NaN" strikes some grid points
+    at random on small data, so a point is tried up to RETRIES times before it counts as failed;
+    where no point fails, a seed gives one result."""
+
+    RETRIES = 3
 
     GRID = {"wordNgrams": (1, 2, 3), "epoch": (5, 10), "lr": (0.1, 0.5)}
 
@@ -135,12 +138,8 @@ class FastText:
                 f.writelines(f"__label__{int(y)} {text}\n" for text, y in zip(_joined(train[0]), train[1]))
             for values in itertools.product(*self.GRID.values()):
                 settings = dict(zip(self.GRID, values))
-                try:
-                    model = self.fasttext.train_supervised(input=path, dim=50, thread=1, seed=self.seed,
-                                                           verbose=0, **settings)
-                except (RuntimeError, ValueError) as exc:  # "Encountered NaN" at some learning rates
-                    if "nan" not in str(exc).lower():
-                        raise
+                model = self._train(path, settings)
+                if model is None:
                     failed += 1
                     continue
                 self.model = model
@@ -151,6 +150,17 @@ class FastText:
             raise StocksentError("fastText failed (NaN) at every grid point")
         self.model = best[2]
         return {**best[1], "failed_grid_points": failed}
+
+    def _train(self, path: str, settings: dict[str, Any]) -> Any:
+        """A model of these settings, or None when every try stopped with "Encountered NaN"."""
+        for _ in range(self.RETRIES):
+            try:
+                return self.fasttext.train_supervised(input=path, dim=50, thread=1, seed=self.seed, verbose=0,
+                                                      **settings)
+            except (RuntimeError, ValueError) as exc:
+                if "nan" not in str(exc).lower():
+                    raise
+        return None
 
     def proba(self, tokens: Sequence[list[str]]) -> np.ndarray:
         labels, probs = self.model.predict([" ".join(t) or "<UNK>" for t in tokens], k=2)

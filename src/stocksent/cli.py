@@ -21,7 +21,15 @@ from .data import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_tex
 from .device import DEVICES
 from .distributed import join, leave
 from .errors import StocksentError, check_range
-from .experiment import check_destination, evaluate_split, pretrain_for, resumed_config, train_file, train_seeds
+from .experiment import (
+    check_destination,
+    evaluate_split,
+    pretrain_for,
+    resumed_config,
+    started,
+    train_file,
+    train_seeds,
+)
 from .export import export_onnx
 from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
 from .train import TensorBoardLog, progress_bar
@@ -491,9 +499,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.unlabelled and args.seeds:
         raise StocksentError("--unlabelled pretrains on one training split: with --seeds, pretrain once with "
                              "stocksent pretrain and pass --init")
-    if args.unlabelled and not args.resume:
-        config = pretrain_for(config, out, args.unlabelled, args.data, log=_log, bar=progress_bar("pretrain"))
-    if args.resume and not args.seeds:
+    resume = args.resume
+    if args.unlabelled and not (resume and started(out)):  # resumed before its first epoch: pretrain, then start
+        config = pretrain_for(config, out, args.unlabelled, args.data, log=_log, bar=progress_bar("pretrain"),
+                              resume=resume)
+        resume = False
+    if resume and not args.seeds:
         config = resumed_config(out, config, named, args.preset)
     world = join(config.train.device)
     log = _log if world.main else (lambda message: None)
@@ -506,7 +517,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 0
         board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
         try:
-            metrics = train_file(config, out, args.data, args.resume, log, bar, world, board)
+            metrics = train_file(config, out, args.data, resume, log, bar, world, board)
         finally:
             if board is not None:
                 board.close()

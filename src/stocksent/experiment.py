@@ -29,6 +29,11 @@ RESUMABLE = ("bf16", "device", "epochs", "patience", "threads")
 SEEDS_FILE = "seeds.json"
 
 
+def started(out: Path) -> bool:
+    """Whether a training run has checkpointed an epoch in `out`."""
+    return (out / CHECKPOINT / "state.json").exists()
+
+
 def check_destination(out: Path, seeds: list[int] | None = None, resume: bool = False, force: bool = False) -> None:
     """Refuse to train over a model already in `out` (or OUT/seed-N) unless resuming or forced."""
     for folder in [out, *(out / f"seed-{seed}" for seed in seeds or [])]:
@@ -132,10 +137,13 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
 
 
 def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path | None = None,
-                 settings: PretrainConfig | None = None, log: Log = print, bar: Callable | None = None) -> Config:
+                 settings: PretrainConfig | None = None, log: Log = print, bar: Callable | None = None,
+                 resume: bool = False) -> Config:
     """Pretrain a language model on the training split's texts and `files` into OUT/pretrained
-    (reused when it is there already, made from the same text and settings), and return `config`
-    set to start from it."""
+    (reused when it is there already, made from the same text and settings; continued when
+    `resume` and it was interrupted), and return `config` set to start from it."""
+    if config.train.init:
+        raise StocksentError("give --unlabelled (pretrain here) or --init (start from a pretrained model), not both")
     corpus = load_corpus(find_data(data), config.data, config.preprocess)
     train = corpus.split(config.data)["train"]
     texts = [corpus.texts[i] for i in train] + read_text_files(files, config.data.text_column)
@@ -145,7 +153,8 @@ def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path |
     if not reusable(folder, texts, config, settings):
         log(f"pretraining on {len(train)} training messages and {len(texts) - len(train)} from "
             f"{', '.join(map(str, files))}")
-        pretrain(texts, config.model, config.preprocess, settings, folder, log=log, bar=bar)
+        again = resume and (folder / CHECKPOINT / "state.json").exists()
+        pretrain(texts, config.model, config.preprocess, settings, folder, again, log=log, bar=bar)
     else:
         log(f"{folder}: pretrained before on the same text and settings; reused")
     return config.override("train", init=str(folder))

@@ -50,9 +50,10 @@ class NextWordLSTM(nn.Module):
 
 
 def body_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The layers a classifier takes from a language model's weights: embedding, LSTMs, start states."""
+    """The layers a classifier takes from a language model's weights: embedding, LSTMs, start states
+    (not the classifier's head nor its word-pair bag, which a language model does not train)."""
     return {name[len(BODY):]: tensor for name, tensor in state.items()
-            if name.startswith(BODY) and not name.startswith(BODY + "head.")}
+            if name.startswith(BODY) and not name.startswith((BODY + "head.", BODY + "bigrams."))}
 
 
 @torch.no_grad()

@@ -35,6 +35,7 @@ from .store import CONFIG, HISTORY, METRICS, VOCAB, WEIGHTS, read_json, read_wei
 from .train import (
     Log,
     Progress,
+    checkpoint_config,
     checkpoint_dataset,
     cpu_state,
     encode,
@@ -87,7 +88,7 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
     settings = TrainConfig(lr=cfg.lr, sparse_embedding=True, grad_clip=cfg.grad_clip)
     optimizer = make_optimizer(model, settings)
     if resume:
-        _check_same_text(out, data)
+        _check_same_run(out, data, cfg)
     progress = load_checkpoint(out, model, optimizer) if resume else Progress()
     if resume:
         log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
@@ -103,12 +104,23 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
     return Pretrained(data.shape, prep, data.vocab, body_state(cpu_state(model)))
 
 
-def _check_same_text(out: Path | None, data: "_Text") -> None:
+RESUMABLE = ("device", "epochs", "threads")  # what a resumed pretraining may change
+
+
+def _check_same_run(out: Path | None, data: "_Text", cfg: PretrainConfig) -> None:
+    """A resumed pretraining reads the same text with the same settings and shape, but for RESUMABLE."""
     if out is None:
         raise StocksentError("resuming needs the directory the pretraining was saved in")
     started = checkpoint_dataset(out).get("sha256")
     if started and started != data.dataset["sha256"]:
         raise StocksentError(f"{out}: this text is not the text the pretraining started on; resume with the same files")
+    saved, asked = checkpoint_config(out), _saved_config(data, cfg)
+    for section in ("pretrain", "preprocess", "model"):  # the settings first: they decide the vocabulary
+        for name, old in saved.get(section, {}).items():
+            new = asked[section].get(name)
+            if old != new and name not in RESUMABLE:
+                raise StocksentError(f"{name} cannot change on --resume (the checkpoint has {old!r}, this command "
+                                     f"{new!r}); only {', '.join(RESUMABLE)} may")
 
 
 @dataclass
@@ -227,7 +239,9 @@ def reusable(folder: Path, texts: list[str], config: Config, settings: PretrainC
         return False
     wanted = _saved_config_of(dataclasses.replace(config.model, vocab_size=raw.get("model", {}).get("vocab_size", 0),
                                                   members=1), config.preprocess, settings)
-    same = {key: raw.get(key) for key in wanted} == wanted
+    machine = lambda config: {**config, "pretrain": {k: v for k, v in config.get("pretrain", {}).items()  # noqa: E731
+                                                  if k not in ("threads", "device")}}
+    same = machine({key: raw.get(key) for key in wanted}) == machine(wanted)
     tokens = tokenize_all(texts, config.preprocess)[0]
     return same and metrics.get("sha256") == tokens_sha256(tokens) and len(history) == settings.epochs
 
@@ -235,6 +249,8 @@ def reusable(folder: Path, texts: list[str], config: Config, settings: PretrainC
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
     """`config` with the pretrained model's layer sizes and the preprocessing its vocabulary was
     built with (a classifier can only start from layers of its own shape)."""
+    if config.model.bidirectional:
+        raise StocksentError("a pretrained model's layers read forwards only: start from it without --bidirectional")
     shape = {name: getattr(pretrained.model, name) for name in ("embedding_dim", "lstm_sizes", "initial_state")}
     prep = {name: getattr(pretrained.preprocess, name) for name in ("keep_emoji", "max_tokens")}
     config = config.override("model", **shape).override("preprocess", **prep)
