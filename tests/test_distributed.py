@@ -30,7 +30,7 @@ def test_torchrun_two_processes_matches_one(data_slice, tmp_path, capsys):
     # Two ranks of 32 messages each take one optimizer step per 64 messages, as one process of 64.
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
               "-m", "stocksent.cli", "train", "--data", str(data_slice), "--out", str(tmp_path / "ddp"),
-              *RECIPE, "--batch-size", "32"]
+              *RECIPE, "--batch-size", "32", "--force"]  # --force: a retried launch replaces what the first left
     done = subprocess.run(launch, capture_output=True, text=True, timeout=600)
     if done.returncode != 0 and "Signal 6 (SIGABRT)" in done.stderr:
         # A rank has been seen to abort at random (2 of some 40 launches, on a fresh clone's first
