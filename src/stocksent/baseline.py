@@ -224,14 +224,3 @@ def run_baselines(config: Config, corpus: Corpus, models: list[str]) -> dict[str
         result[BASELINES[model][0]] = score_baseline(model, parts, names, config.data.seed)[0]
         result[BASELINES[model][0]]["seconds"] = round(time.perf_counter() - started, 1)
     return result
-
-
-def tfidf_logreg_scores(corpus: Corpus, splits: dict[str, np.ndarray],
-                        config: Config) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """TF-IDF + logistic regression's metrics on a corpus split, and its probabilities per split."""
-    return score_baseline("tfidf", corpus_parts(corpus, splits),
-                          (config.data.negative_label, config.data.positive_label))
-
-
-def tfidf_logreg(corpus: Corpus, splits: dict[str, np.ndarray], config: Config) -> dict[str, Any]:
-    return tfidf_logreg_scores(corpus, splits, config)[0]

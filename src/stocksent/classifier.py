@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import Config, PretrainConfig
+from .config import PRESETS, Config, PretrainConfig
 from .config import preset as preset_config
 from .corpus import tokenize_all
 from .device import resolve_device
@@ -198,7 +198,7 @@ class SentimentClassifier:
     @classmethod
     def _from_config(cls, config: Config) -> "SentimentClassifier":
         """An estimator whose parameters rebuild `config`: its preset and the fields that differ."""
-        name = config.preset if config.preset in ("default", "tutorial") else "default"
+        name = config.preset if config.preset in PRESETS else "default"
         base = preset_config(name).to_dict()
         changed = {field: value for section, values in config.to_dict().items() if isinstance(values, dict)
                    for field, value in values.items()

@@ -238,7 +238,8 @@ def _add_pretrain(commands) -> None:
     pt.set_defaults(handler=cmd_pretrain)
 
 
-# pretrain's settings: (flag, field, type, help); the shape flags go to the preset's model config.
+# pretrain's settings: (flag, field, type, help); the SHAPE_FLAGS go to the preset's model config.
+SHAPE_FLAGS = ("embedding_dim", "lstm_sizes")
 PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--embedding-dim", "embedding_dim", int, "embedding size (default: the preset's)"),
     ("--lstm-sizes", "lstm_sizes", int, "LSTM layer sizes (default: the preset's)"),
@@ -458,10 +459,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     check_destination(out, resume=args.resume, force=args.force)
     base = preset(args.preset)
     shape = base.model
-    for name in ("embedding_dim", "lstm_sizes"):
-        if getattr(args, name) is not None:
-            shape = dataclasses.replace(shape, **{name: getattr(args, name)})
-    given = {name: getattr(args, name) for _, name, _, _ in PRETRAIN_FLAGS[2:] if getattr(args, name) is not None}
+    given = {name: getattr(args, name) for _, name, _, _ in PRETRAIN_FLAGS if getattr(args, name) is not None}
+    shape = dataclasses.replace(shape, **{name: given.pop(name) for name in SHAPE_FLAGS if name in given})
     settings = PretrainConfig(text_column=args.text_column, **given)
     texts = read_text_files(args.text, args.text_column)
     pretrain(texts, shape, base.preprocess, settings, out, args.resume, _log, progress_bar("pretrain"))

@@ -173,9 +173,10 @@ def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | 
     runs = {}
     for seed in seeds:
         folder, asked = out / f"seed-{seed}", config.override("data", seed=seed)
-        if resume and "test" in _metrics(folder):
+        finished = _metrics(folder) if resume else {}
+        if "test" in finished:
             log(f"{folder}: finished before; its metrics are read back")
-            runs[seed] = _metrics(folder)
+            runs[seed] = finished
         elif resume and (folder / CHECKPOINT).exists():
             runs[seed] = train_file(resumed_config(folder, asked, named, preset), folder, data, True, log, bar, world)
         else:

@@ -237,13 +237,17 @@ def reusable(folder: Path, texts: list[str], config: Config, settings: PretrainC
         history = read_json(folder / HISTORY)
     except StocksentError:
         return False
-    wanted = _saved_config_of(dataclasses.replace(config.model, vocab_size=raw.get("model", {}).get("vocab_size", 0),
-                                                  members=1), config.preprocess, settings)
-    machine = lambda config: {**config, "pretrain": {k: v for k, v in config.get("pretrain", {}).items()  # noqa: E731
-                                                  if k not in ("threads", "device")}}
-    same = machine({key: raw.get(key) for key in wanted}) == machine(wanted)
+    wanted = _saved_config_of(dataclasses.replace(config.model, members=1), config.preprocess, settings)
     tokens = tokenize_all(texts, config.preprocess)[0]
-    return same and metrics.get("sha256") == tokens_sha256(tokens) and len(history) == settings.epochs
+    return (_deciding(raw) == _deciding(wanted) and metrics.get("sha256") == tokens_sha256(tokens)
+            and len(history) == settings.epochs)
+
+
+def _deciding(saved: dict[str, Any]) -> dict[str, Any]:
+    """What decides a pretraining's result: not the vocabulary size it found, nor where it ran."""
+    return {"model": {k: v for k, v in saved.get("model", {}).items() if k != "vocab_size"},
+            "preprocess": saved.get("preprocess"),
+            "pretrain": {k: v for k, v in saved.get("pretrain", {}).items() if k not in ("threads", "device")}}
 
 
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:

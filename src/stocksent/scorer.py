@@ -43,19 +43,28 @@ def split_flat(flat: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
     return np.split(flat, np.cumsum(lengths)[:-1]) if len(lengths) else []
 
 
-class NetworkScorer:
-    """The network itself, on whatever device it sits, in padded batches of similar length."""
+class PaddedScorer:
+    """Any `score(tokens (B, T), lengths (B,)) -> (B,) logits`, in padded batches of similar length."""
 
     concurrent = False
 
+    def __init__(self, score: Callable[[torch.Tensor, torch.Tensor], np.ndarray], batch_size: int = SCORE_BATCH):
+        self.score, self.batch_size = score, batch_size
+
+    def logits(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return score_by_length(self.score, split_flat(flat, lengths), self.batch_size)
+
+
+class NetworkScorer(PaddedScorer):
+    """The network itself, on whatever device it sits, in padded batches of similar length."""
+
     def __init__(self, model: nn.Module, batch_size: int = 512):
-        self.model, self.batch_size = model.eval(), batch_size
-        self.device = next(model.parameters()).device
+        self.model, self.device = model.eval(), next(model.parameters()).device
+        super().__init__(self._score, batch_size)
 
     @torch.inference_mode()
-    def logits(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        run = lambda tokens, sizes: self.model(*to_device(self.device, tokens, sizes)).float().cpu().numpy()  # noqa: E731
-        return score_by_length(run, split_flat(flat, lengths), self.batch_size)
+    def _score(self, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        return self.model(*to_device(self.device, tokens, lengths)).float().cpu().numpy()
 
 
 class FoldedScorer:
@@ -74,18 +83,6 @@ class FoldedScorer:
         for index in by_length(lengths, SCORE_BATCH):
             out[index] = self.folded.score(ids, torch.from_numpy(starts[index]), torch.from_numpy(lengths[index]))
         return out
-
-
-class PaddedScorer:
-    """Any `score(tokens (B, T), lengths (B,)) -> (B,) logits`, in padded batches of similar length."""
-
-    concurrent = False
-
-    def __init__(self, score: Callable[[torch.Tensor, torch.Tensor], np.ndarray], batch_size: int = SCORE_BATCH):
-        self.score, self.batch_size = score, batch_size
-
-    def logits(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return score_by_length(self.score, split_flat(flat, lengths), self.batch_size)
 
 
 def make_scorer(model: nn.Module | None, device: str = "cpu", onnx_folder: Path | None = None,
