@@ -6,6 +6,7 @@ from stocksent.optim import (
     SparseAdadelta,
     SplitOptimizer,
     clip_gradients,
+    layer_depth,
     learning_rate,
     make_optimizer,
     set_learning_rate,
@@ -67,3 +68,31 @@ def test_linear_schedule_falls_to_zero_and_reaches_both_halves():
     _, optimizer, _ = model_and_step(cfg)
     set_learning_rate(optimizer, 0.002)
     assert {g["lr"] for g in optimizer.sparse.param_groups + optimizer.dense.param_groups} == {0.002}
+
+
+def test_layers_are_grouped_by_depth_below_the_head():
+    names = ["head.weight", "bigrams.weight", "lstms.1.weight_hh_l0", "initial_states.1", "lstms.0.bias_ih_l0",
+             "members.1.embedding.weight", "members.0.lstms.1.weight_ih_l0"]
+    assert [layer_depth(name, 2) for name in names] == [0, 0, 1, 1, 2, 3, 1]
+
+
+def test_layer_decay_scales_each_layer_and_warmup_rises_to_the_rate():
+    cfg = TrainConfig(lr=0.01, layer_decay=0.5, sparse_embedding=True, warmup=0.1, schedule="linear")
+    model, optimizer, _ = model_and_step(cfg)
+    set_learning_rate(optimizer, 0.01)
+    rates = {group["depth"]: group["lr"] for group in optimizer.param_groups}
+    assert rates == {0: 0.01, 1: 0.005, 2: 0.0025}  # head, the LSTM, the embedding
+    assert optimizer.sparse.param_groups[0]["params"][0] is model.embedding.weight
+    assert [learning_rate(cfg, step, 100) for step in (0, 4, 9, 10, 55, 100)] == \
+        [0.001, 0.005, 0.01, 0.01, 0.005, 0.0]
+
+
+def test_gradual_unfreezing_stills_the_layers_below():
+    model, optimizer, _ = model_and_step(TrainConfig(lr=0.01, sparse_embedding=True))
+    set_learning_rate(optimizer, 0.01, unfrozen=1)  # the first epoch: the head only
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    logits = model(torch.tensor([[3, 4, 5]]), torch.tensor([3]))
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.zeros(1)).backward()
+    optimizer.step()
+    moved = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert moved == {"head.weight", "head.bias"}

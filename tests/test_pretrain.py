@@ -147,3 +147,34 @@ def test_the_language_model_scores_only_words_that_have_a_next_word():
     second, _ = model(tokens[1:2, :2], torch.tensor([2]))
     assert float(nll) == pytest.approx(float(alone + second), rel=1e-5)  # padding changes nothing
     assert np.isfinite(float(nll))
+
+
+def test_word2vec_pretrains_the_embedding_alone(texts_file, real_rows, tmp_path, capsys):
+    from stocksent import SentimentClassifier
+
+    assert _pretrain(tmp_path / "w2v", texts_file, "--objective", "word2vec", "--epochs", "2", "--lr", "0.01") == 0
+    captured = capsys.readouterr()
+    assert "perplexity" not in captured.out + captured.err  # a skip-gram loss is no word's probability
+    history = json.loads((tmp_path / "w2v" / "history.json").read_text())
+    assert history[1]["val_loss"] < history[0]["val_loss"]
+    pretrained = load_pretrained(tmp_path / "w2v")
+    assert set(pretrained.body) == {"embedding.weight"}
+    rows = real_rows[:300]
+    clf = SentimentClassifier(init=str(tmp_path / "w2v"), epochs=1, threads=1, layer_decay=1e-6)
+    clf.fit([r["message"] for r in rows], [r["sentiment"] for r in rows])
+    assert clf.vocab_.itos == pretrained.vocab.itos
+    members = clf.model_.members
+    torch.testing.assert_close(members[0].embedding.weight, pretrained.body["embedding.weight"])
+    assert not torch.equal(members[0].lstms[0].weight_ih_l0, members[1].lstms[0].weight_ih_l0)
+
+
+def test_fit_starts_from_a_pretrained_model_or_pretrains_not_both(texts_file, real_rows, tmp_path):
+    from stocksent import SentimentClassifier
+    from stocksent.errors import StocksentError
+
+    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "1") == 0
+    texts, labels = [r["message"] for r in real_rows[:300]], [r["sentiment"] for r in real_rows[:300]]
+    clf = SentimentClassifier(init=str(tmp_path / "lm"), epochs=1, threads=1).fit(texts, labels)
+    assert clf.config.model.lstm_sizes == [16, 8] and clf.config.train.init == str(tmp_path / "lm")
+    with pytest.raises(StocksentError, match="not both"):
+        SentimentClassifier(init=str(tmp_path / "lm")).fit(texts, labels, unlabelled=texts)

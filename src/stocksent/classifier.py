@@ -22,7 +22,7 @@ from .errors import StocksentError, not_fitted
 from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .preprocess import ENTITY_CODES, coded_words, tokenize
-from .pretrain import adopt, pretrain_tokens
+from .pretrain import adopt, load_pretrained, pretrain_tokens
 from .scorer import Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
@@ -107,6 +107,11 @@ class SentimentClassifier:
         parts = self._parts(config, texts, codes, classes, validation)
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
         pretrained = None
+        if config.train.init and unlabelled is not None:
+            raise StocksentError("give unlabelled texts (pretrain here) or init (a pretrained model), not both")
+        if config.train.init:
+            pretrained = load_pretrained(config.train.init)
+            config = adopt(config, pretrained, config.train.init)
         if unlabelled is not None:
             extra = tokenize_all(_text_list(unlabelled), config.preprocess)[0]
             settings = PretrainConfig(seed=config.data.seed, threads=config.train.threads, device=config.train.device)

@@ -82,6 +82,9 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--average-decay", "train", "average_decay", float, "keep a moving average of the weights with this "
                                                          "decay, e.g. 0.999, and save it (0: off)"),
     ("--weight-decay", "train", "weight_decay", float, "weight decay"),
+    ("--warmup", "train", "warmup", float, "share of the steps over which the learning rate rises from 0 (0: none)"),
+    ("--layer-decay", "train", "layer_decay", float, "each layer below the head learns at this times the rate "
+                                                     "of the one above, e.g. 0.4 with --init (1: all alike)"),
     ("--rho", "train", "rho", float, "Adadelta's decay rate"),
     ("--eps", "train", "eps", float, "the optimizer's epsilon"),
     ("--batch-size", "train", "batch_size", int, "messages per batch"),
@@ -105,7 +108,8 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
 # The on/off flags of train: (flag, config section, field).
 SWITCHES = [("--group-duplicates", "data", "group_duplicates"), ("--sparse-embedding", "train", "sparse_embedding"),
             ("--emoji", "preprocess", "keep_emoji"), ("--bf16", "train", "bf16"),
-            ("--bidirectional", "model", "bidirectional")]
+            ("--bidirectional", "model", "bidirectional"),
+            ("--unfreeze", "train", "unfreeze")]
 
 
 DATA_HELP = "data file: CSV, CSV.gz, JSONL or Parquet"
@@ -204,6 +208,9 @@ def _add_train(commands) -> None:
                        default=None, help="each LSTM layer also reads each message backwards")
     train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
                        help="bfloat16 autocast in the forward pass (for GPUs; default: off)")
+    train.add_argument("--unfreeze", dest="unfreeze", action=argparse.BooleanOptionalAction, default=None,
+                       help="gradual unfreezing, with --init: epoch 1 trains the head only, each later epoch "
+                       "one layer more")
     train.add_argument("--seeds", type=int, nargs="+", metavar="N",
                        help="train once per seed into OUT/seed-N and report the mean and standard "
                        "deviation of the test metrics (written to OUT/seeds.json)")
@@ -243,6 +250,8 @@ SHAPE_FLAGS = ("embedding_dim", "lstm_sizes")
 PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--embedding-dim", "embedding_dim", int, "embedding size (default: the preset's)"),
     ("--lstm-sizes", "lstm_sizes", int, "LSTM layer sizes (default: the preset's)"),
+    ("--objective", "objective", str, "next-word (the embedding and LSTM layers, the default) or word2vec "
+                                      "(skip-gram: the embedding alone, cheaper)"),
     ("--epochs", "epochs", int, "passes over the text (default 2)"),
     ("--lr", "lr", float, "AdamW's learning rate (default 0.002)"),
     ("--batch-size", "batch_size", int, "messages per batch (default 128)"),
@@ -468,7 +477,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
     else:
-        print(f"held-out perplexity {metrics['val_perplexity']:.1f} (loss {metrics['val_loss']:.4f}) after "
+        measure = "" if settings.objective == "word2vec" else f"perplexity {metrics['val_perplexity']:.1f} "
+        print(f"held-out {measure}(loss {metrics['val_loss']:.4f}) after "
               f"{metrics['seconds']:.0f} s; pretrained model in {out}; train from it with: "
               f"stocksent train --init {out}")
     return 0

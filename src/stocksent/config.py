@@ -106,6 +106,9 @@ class TrainConfig:
     device: str = "auto"  # "auto" (a CUDA GPU when torch sees one), "cpu" or "cuda"
     bf16: bool = False  # bfloat16 autocast for the forward pass (GPUs with bf16 units)
     init: str = ""  # a pretrained language model (stocksent pretrain) whose vocabulary and layers to start from
+    layer_decay: float = 1.0  # each layer below the head learns at this times the rate of the one above
+    unfreeze: bool = False  # gradual unfreezing: epoch 1 trains the head only, each later epoch one layer more
+    warmup: float = 0.0  # share of the steps over which the rate rises linearly from 0 to lr
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -118,12 +121,15 @@ class TrainConfig:
         _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
         _check(self.patience >= 0, "patience must be 0 or more")
         _check(0.0 <= self.average_decay < 1.0, "average_decay must be in [0, 1)")
+        _check(0.0 < self.layer_decay <= 1.0, "layer_decay must be in (0, 1]")
+        _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1)")
 
 
 @dataclass
 class PretrainConfig:
     """Training the embedding and LSTM layers as a language model on text without tags."""
 
+    objective: str = "next-word"  # "next-word" (embedding and LSTM layers) or "word2vec" (the embedding alone)
     epochs: int = 2
     lr: float = 2e-3
     batch_size: int = 128
@@ -137,6 +143,7 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _check(self.objective in ("next-word", "word2vec"), "objective must be next-word or word2vec")
         _check(1 <= self.epochs <= 1000, "epochs must be between 1 and 1000")
         _check(self.lr > 0, "lr must be positive")
         _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")

@@ -46,47 +46,74 @@ class SplitOptimizer:
     only the rows in the batch and carries no weight decay.
     """
 
-    def __init__(self, tables: list[nn.Embedding], rest: list[nn.Parameter], cfg: TrainConfig):
-        weights = [table.weight for table in tables]
+    def __init__(self, tables: list[dict[str, Any]], rest: list[dict[str, Any]], cfg: TrainConfig):
+        weights = tables  # parameter groups of embedding tables
         if cfg.optimizer == "adadelta":
             self.sparse = SparseAdadelta(weights, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
         else:
             self.sparse = torch.optim.SparseAdam(weights, lr=cfg.lr, eps=cfg.eps)
-        self.dense = _dense(rest, cfg)
+        self.dense = _dense(rest, cfg) if rest else None  # None: embedding tables alone (word2vec)
+        self.parts = [self.sparse] + ([self.dense] if self.dense else [])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        self.sparse.zero_grad(set_to_none)
-        self.dense.zero_grad(set_to_none)
+        for part in self.parts:
+            part.zero_grad(set_to_none)
 
     def step(self) -> None:
-        self.sparse.step()
-        self.dense.step()
+        for part in self.parts:
+            part.step()
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
-        return [*self.sparse.param_groups, *self.dense.param_groups]
+        return [group for part in self.parts for group in part.param_groups]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sparse": self.sparse.state_dict(), "dense": self.dense.state_dict()}
+        return {"sparse": self.sparse.state_dict(), "dense": self.dense.state_dict() if self.dense else {}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sparse.load_state_dict(state["sparse"])
-        self.dense.load_state_dict(state["dense"])
+        if self.dense:
+            self.dense.load_state_dict(state["dense"])
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer | SplitOptimizer:
-    """The optimizer of `cfg`; switches the model's embedding to sparse gradients when asked."""
+    """The optimizer of `cfg`; switches the model's embedding to sparse gradients when asked.
+    Its parameter groups are the layers by depth (layer_depth), each with its learning-rate scale."""
     tables = model.sparse_tables()
     for table in tables:
         table.sparse = cfg.sparse_embedding
+    named = list(model.named_parameters())
     if cfg.sparse_embedding:
         sparse = {id(table.weight) for table in tables}
-        rest = [p for p in model.parameters() if id(p) not in sparse]
-        return SplitOptimizer(tables, rest, cfg)
-    return _dense(list(model.parameters()), cfg)
+        return SplitOptimizer(_groups([(n, p) for n, p in named if id(p) in sparse], cfg),
+                              _groups([(n, p) for n, p in named if id(p) not in sparse], cfg), cfg)
+    return _dense(_groups(named, cfg), cfg)
 
 
-def _dense(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
+def layer_depth(name: str, layers: int) -> int:
+    """How far below the output a parameter sits: 0 for the head (and the word-pair bag, which a
+    language model does not train), 1 for the top LSTM layer and its start state, ..., `layers` + 1
+    for the embedding. Discriminative rates and gradual unfreezing go by it."""
+    parts = name.split(".")
+    if parts[0] == "members":  # an ensemble's member: members.<i>.<name>
+        parts = parts[2:]
+    if parts[0] in ("lstms", "initial_states"):
+        return layers - int(parts[1])
+    return layers + 1 if parts[0] == "embedding" else 0
+
+
+def _groups(named: list[tuple[str, nn.Parameter]], cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Parameter groups by depth; a group's rate is the step's rate x layer_decay ** depth."""
+    layers = 1 + max((int(n.split("lstms.")[1].split(".")[0]) for n, _ in named if "lstms." in n), default=0)
+    depths: dict[int, list[nn.Parameter]] = {}
+    for name, param in named:
+        depths.setdefault(layer_depth(name, layers), []).append(param)
+    scales = {depth: cfg.layer_decay ** depth for depth in depths}
+    return [{"params": params, "depth": depth, "scale": scales[depth], "lr": cfg.lr * scales[depth]}
+            for depth, params in sorted(depths.items())]
+
+
+def _dense(params: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adadelta":
         return torch.optim.Adadelta(params, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps, weight_decay=cfg.weight_decay)
     # fused: one pass over each parameter instead of one per operation.
@@ -119,16 +146,24 @@ class WeightAverage:
 
 
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
-    """The rate for one step: constant, or falling linearly to zero by the last step. A function
-    of the step alone, so a resumed run follows the same curve as an uninterrupted one."""
+    """The rate for one step: rising linearly over the first `warmup` share of the steps, then
+    constant or falling linearly to zero by the last step. A function of the step alone, so a
+    resumed run follows the same curve as an uninterrupted one."""
+    warm = int(cfg.warmup * total_steps)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
     if cfg.schedule == "linear":
-        return cfg.lr * max(0.0, 1.0 - step / max(total_steps, 1))
+        return cfg.lr * max(0.0, 1.0 - (step - warm) / max(total_steps - warm, 1))
     return cfg.lr
 
 
-def set_learning_rate(optimizer: torch.optim.Optimizer | SplitOptimizer, lr: float) -> None:
+def set_learning_rate(optimizer: torch.optim.Optimizer | SplitOptimizer, lr: float,
+                      unfrozen: int | None = None) -> None:
+    """Give every group `lr` times its scale; with `unfrozen`, groups that deep or deeper get 0
+    (gradual unfreezing: they keep their weights while the layers above them settle)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        frozen = unfrozen is not None and group.get("depth", 0) >= unfrozen
+        group["lr"] = 0.0 if frozen else lr * group.get("scale", 1.0)
 
 
 def clip_gradients(model: nn.Module, max_norm: float) -> None:

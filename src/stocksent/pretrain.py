@@ -44,6 +44,7 @@ from .train import (
     seed_everything,
 )
 from .vocab import Vocab
+from .word2vec import SkipGram
 
 KIND = "language-model"
 
@@ -84,7 +85,7 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
     log(f"pretraining on {len(data.encoded['train'])} messages ({data.words:,} words; "
         f"{len(data.encoded['held_out'])} held out); vocabulary {len(data.vocab)}; device {device}")
     torch.manual_seed(cfg.seed)
-    model = NextWordLSTM(data.shape, cfg.cutoffs).to(device)
+    model = _language_model(data, cfg).to(device)
     settings = TrainConfig(lr=cfg.lr, sparse_embedding=True, grad_clip=cfg.grad_clip)
     optimizer = make_optimizer(model, settings)
     if resume:
@@ -97,11 +98,20 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
         loss = _train_epoch(model, optimizer, data, cfg, progress.epoch, bar)
         held_out = _held_out_loss(model, data)
         _record(progress, loss, held_out, time.perf_counter() - started)
-        log(_epoch_line(progress, cfg.epochs))
+        log(_epoch_line(progress, cfg.epochs, cfg.objective == "next-word"))
         if out is not None:
             save_pretrained(out, data, model, progress, cfg)
             save_checkpoint(out, _saved_config(data, cfg), data.dataset, model, optimizer, progress)
     return Pretrained(data.shape, prep, data.vocab, body_state(cpu_state(model)))
+
+
+def _language_model(data: "_Text", cfg: PretrainConfig) -> NextWordLSTM | SkipGram:
+    """The network the objective trains: the classifier's layers under a next-word softmax, or
+    an embedding alone under word2vec's skip-gram."""
+    if cfg.objective == "word2vec":
+        counts = np.bincount(np.concatenate(data.encoded["train"]), minlength=len(data.vocab))
+        return SkipGram(data.shape, torch.from_numpy(counts))
+    return NextWordLSTM(data.shape, cfg.cutoffs)
 
 
 RESUMABLE = ("device", "epochs", "threads")  # what a resumed pretraining may change
@@ -153,7 +163,7 @@ class _Text:
         return int(sum(len(e) for e in self.encoded["train"]))
 
 
-def _train_epoch(model: NextWordLSTM, optimizer: Any, data: _Text, cfg: PretrainConfig, epoch: int,
+def _train_epoch(model: NextWordLSTM | SkipGram, optimizer: Any, data: _Text, cfg: PretrainConfig, epoch: int,
                  bar: Callable | None) -> float:
     model.train()
     device = next(model.parameters()).device
@@ -174,7 +184,7 @@ def _train_epoch(model: NextWordLSTM, optimizer: Any, data: _Text, cfg: Pretrain
 
 
 @torch.inference_mode()
-def _held_out_loss(model: NextWordLSTM, data: _Text) -> float:
+def _held_out_loss(model: NextWordLSTM | SkipGram, data: _Text) -> float:
     model.eval()
     device = next(model.parameters()).device
     encoded = data.encoded["held_out"]
@@ -195,8 +205,11 @@ def _record(progress: Progress, loss: float, held_out: float, seconds: float) ->
         progress.best_val_loss, progress.best_epoch = held_out, progress.epoch
 
 
-def _epoch_line(progress: Progress, epochs: int) -> str:
+def _epoch_line(progress: Progress, epochs: int, perplexity: bool = True) -> str:
     row = progress.history[-1]
+    if not perplexity:  # word2vec's loss per pair is no word's probability
+        return (f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.4f}  held-out loss {row['val_loss']:.4f}  "
+                f"({row['seconds']:.0f} s)")
     return (f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.4f}  perplexity {row['perplexity']:.1f}  "
             f"held-out loss {row['val_loss']:.4f}  perplexity {row['val_perplexity']:.1f}  ({row['seconds']:.0f} s)")
 
@@ -210,7 +223,8 @@ def _saved_config_of(shape: ModelConfig, prep: PreprocessConfig, cfg: PretrainCo
             "preprocess": dataclasses.asdict(prep), "pretrain": dataclasses.asdict(cfg)}
 
 
-def save_pretrained(out: Path, data: _Text, model: NextWordLSTM, progress: Progress, cfg: PretrainConfig) -> None:
+def save_pretrained(out: Path, data: _Text, model: NextWordLSTM | SkipGram, progress: Progress,
+                    cfg: PretrainConfig) -> None:
     """The last epoch's language model as a directory; config.json, naming the weights'
     checksum, is written last, so a crash leaves the previous epoch's model or this one."""
     out.mkdir(parents=True, exist_ok=True)

@@ -73,17 +73,18 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
                     labels: np.ndarray, batches: list[np.ndarray], cfg: TrainConfig,
                     pad_to: int | None = None, bar: Callable | None = None,
                     rate: Callable[[int], float] | None = None,
-                    after_step: Callable[[int], None] | None = None) -> tuple[float, float]:
+                    after_step: Callable[[int], None] | None = None,
+                    unfrozen: int | None = None) -> tuple[float, float]:
     """One pass over `batches`; returns mean loss and accuracy over the messages seen.
     `rate(i)` gives the learning rate of the epoch's i-th step (None: leave it as it is), and
-    `after_step(i)` runs after its update."""
+    `after_step(i)` runs after its update; layers `unfrozen` deep or deeper do not move."""
     model.train()
     device = model_device(model)
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for step, index in enumerate(bar(batches) if bar else batches):
         if rate is not None:
-            set_learning_rate(optimizer, rate(step))
+            set_learning_rate(optimizer, rate(step), unfrozen)
         tokens, lengths, targets = to_device(device, *pad_batch(encoded, index, pad_to),
                                              torch.from_numpy(labels[index]))
         with autocast(device, cfg.bf16):
@@ -257,7 +258,8 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
     loss, acc = train_one_epoch(state.trainer, state.optimizer, run.encoded["train"],
                                 run.labels["train"], batches, cfg, bar=bar,
                                 rate=lambda step: learning_rate(cfg, done + step, total),
-                                after_step=average and (lambda step: average.update(done + step)))
+                                after_step=average and (lambda step: average.update(done + step)),
+                                unfrozen=progress.epoch + 1 if cfg.unfreeze else None)
     seen = sum(map(len, batches))
     loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
     val = _validate(run, state.scored, world)

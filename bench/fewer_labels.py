@@ -1,0 +1,178 @@
+"""Test accuracy against the number of tagged training messages: each seed's split of the
+$SPY data, the first N messages of its (shuffled) training split keep their tags and the rest
+are used as untagged text only; every model is tuned on the same full validation split and
+scored on the same full test split.
+
+    python bench/fewer_labels.py --sizes 1000 3000 10000 30000 77572 --seeds 1 2 3 \
+        --recipes scratch pretrained --baselines tfidf nbsvm fasttext \
+        --pretrained 'runs/pre-plain-{seed}/pretrained' --out docs/fewer_labels.json
+
+`--pretrained` names, per seed, a language model pretrained (stocksent train --unlabelled, or
+stocksent pretrain) on that seed's training-split texts and the shared untagged posts: the
+tags are never read by it. Results go to --out after every run (a rerun skips the runs already
+there), and --plot draws the curves (mean and spread over the seeds).
+
+Recipes (hyperparameters on top of the `default` preset; "{init}" is the seed's pretrained model):
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stocksent import SentimentClassifier
+from stocksent.baseline import score_baseline
+from stocksent.config import DataConfig
+from stocksent.corpus import load_corpus
+from stocksent.data import find_data
+
+PRETRAINED = {"init": "{init}"}
+RECIPES = {
+    "scratch": {},
+    "pretrained": PRETRAINED,
+    "pretrained-decay": {**PRETRAINED, "layer_decay": 0.4},
+    "pretrained-unfreeze": {**PRETRAINED, "unfreeze": True},
+    "pretrained-warmup": {**PRETRAINED, "warmup": 0.1, "schedule": "linear"},
+    "pretrained-all": {**PRETRAINED, "layer_decay": 0.4, "unfreeze": True, "warmup": 0.1, "schedule": "linear"},
+}
+__doc__ += "".join(f"    {name}: {settings or 'the default preset as it is'}\n" for name, settings in RECIPES.items())
+SELF_TRAINING = "+self"  # a recipe name ending so: then retrained with confident guesses on the untagged text
+
+
+def epochs_for(tagged: int) -> dict[str, int]:
+    """Few tags make short epochs: allow more of them (early stopping still decides)."""
+    if tagged >= 50_000:
+        return {}
+    return {"epochs": min(50, max(8, math.ceil(8 * 60_000 / tagged))), "patience": 3}
+
+
+def split_for(seed: int, data: str | None):
+    clf = SentimentClassifier(seed=seed)
+    config = clf.build_config()
+    corpus = load_corpus(find_data(data), config.data, config.preprocess)
+    splits = corpus.split(DataConfig(seed=seed))
+    order = np.random.default_rng(seed).permutation(splits["train"])  # which tags a user would have
+    return corpus, order, splits
+
+
+def lstm_run(recipe: str, seed: int, tagged: np.ndarray, untagged: np.ndarray, corpus, splits,
+             init: str, threshold: float) -> dict:
+    base = recipe.removesuffix(SELF_TRAINING)
+    settings = {k: (v.format(init=init) if isinstance(v, str) else v) for k, v in RECIPES[base].items()}
+    settings.update(seed=seed, **epochs_for(len(tagged)))
+    texts = [corpus.texts[i] for i in tagged]
+    labels = corpus.labels[tagged]
+    validation = ([corpus.texts[i] for i in splits["val"]], corpus.labels[splits["val"]])
+    started = time.perf_counter()
+    clf = SentimentClassifier(**settings).fit(texts, labels, validation=validation)
+    extra = {}
+    if recipe.endswith(SELF_TRAINING) and len(untagged):
+        pool = [corpus.texts[i] for i in untagged]
+        proba = clf.positive_proba(pool)
+        sure = np.flatnonzero((proba >= threshold) | (proba <= 1 - threshold))
+        guesses = (proba[sure] >= 0.5).astype(np.int64)
+        extra = {"pseudo_labelled": int(len(sure)),
+                 "pseudo_accuracy": float((guesses == corpus.labels[untagged[sure]]).mean()) if len(sure) else None}
+        clf = SentimentClassifier(**{**settings, **epochs_for(len(tagged) + len(sure))}).fit(
+            texts + [pool[i] for i in sure], np.concatenate([labels, guesses]), validation=validation)
+    seconds = time.perf_counter() - started
+    test = clf.evaluate([corpus.texts[i] for i in splits["test"]], corpus.labels[splits["test"]])
+    return {"accuracy": test["accuracy"], "roc_auc": test["roc_auc"], "seconds": round(seconds, 1),
+            "epochs": len(clf.history_), **extra}
+
+
+def baseline_run(name: str, seed: int, tagged: np.ndarray, corpus, splits) -> dict:
+    parts = {"train": ([corpus.tokens[i] for i in tagged], corpus.labels[tagged]),
+             "val": ([corpus.tokens[i] for i in splits["val"]], corpus.labels[splits["val"]]),
+             "test": ([corpus.tokens[i] for i in splits["test"]], corpus.labels[splits["test"]])}
+    started = time.perf_counter()
+    metrics, _ = score_baseline(name, parts, ("0", "1"), seed)
+    return {"accuracy": metrics["test"]["accuracy"], "roc_auc": metrics["test"]["roc_auc"],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000, 30000, 77572])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--recipes", nargs="*", default=["scratch", "pretrained"],
+                        help=f"of {', '.join(RECIPES)}; append {SELF_TRAINING} for self-training")
+    parser.add_argument("--baselines", nargs="*", default=["tfidf", "nbsvm", "fasttext"])
+    parser.add_argument("--pretrained", default="runs/pre-plain-{seed}/pretrained")
+    parser.add_argument("--threshold", type=float, default=0.9, help="self-training: confidence to keep a guess")
+    parser.add_argument("--data")
+    parser.add_argument("--out", default="docs/fewer_labels.json")
+    parser.add_argument("--plot", help="write the curves to this PNG (from --out's results)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    for seed in args.seeds:
+        corpus, order, splits = split_for(seed, args.data)
+        for size in args.sizes:
+            tagged, untagged = np.sort(order[:size]), np.sort(order[size:])
+            for name in [*args.recipes, *args.baselines]:
+                key = f"{name}|{size}|{seed}"
+                if key in results:
+                    continue
+                if name.removesuffix(SELF_TRAINING) in RECIPES:
+                    row = lstm_run(name, seed, tagged, untagged, corpus, splits,
+                                   args.pretrained.format(seed=seed), args.threshold)
+                else:
+                    row = baseline_run(name, seed, tagged, corpus, splits)
+                results[key] = row
+                print(f"{key}: {json.dumps(row)}", flush=True)
+                out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    print(table(results))
+    if args.plot:
+        plot(results, Path(args.plot))
+    return 0
+
+
+def summary(results: dict) -> dict[str, dict[int, list[float]]]:
+    curves: dict[str, dict[int, list[float]]] = {}
+    for key, row in results.items():
+        name, size, _ = key.split("|")
+        curves.setdefault(name, {}).setdefault(int(size), []).append(row["accuracy"])
+    return curves
+
+
+def table(results: dict) -> str:
+    curves = summary(results)
+    sizes = sorted({size for curve in curves.values() for size in curve})
+    lines = ["| model | " + " | ".join(f"{s:,} tags" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    for name, curve in curves.items():
+        cells = [f"{np.mean(curve[s]):.4f} ± {np.std(curve[s], ddof=1) if len(curve[s]) > 1 else 0:.4f} "
+                 f"({len(curve[s])})" if s in curve else "" for s in sizes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in summary(results).items():
+        sizes = sorted(curve)
+        mean = np.array([np.mean(curve[s]) for s in sizes])
+        spread = np.array([np.std(curve[s]) for s in sizes])
+        ax.errorbar(sizes, mean, yerr=spread, marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("tagged training messages (the rest of the training split untagged)")
+    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
