@@ -12,7 +12,11 @@ stocksent pretrain) on that seed's training-split texts and the shared untagged 
 tags are never read by it. Results go to --out after every run (a rerun skips the runs already
 there), and --plot draws the curves (mean and spread over the seeds).
 
-Recipes (hyperparameters on top of the `default` preset; "{init}" is the seed's pretrained model):
+`--word2vec` names, per seed, the same text's word2vec embedding (stocksent pretrain --objective
+word2vec).
+
+Recipes (hyperparameters on top of the `default` preset; "{init}" and "{word2vec}" are the seed's
+pretrained models):
 """
 from __future__ import annotations
 
@@ -39,6 +43,9 @@ RECIPES = {
     "pretrained-unfreeze": {**PRETRAINED, "unfreeze": True},
     "pretrained-warmup": {**PRETRAINED, "warmup": 0.1, "schedule": "linear"},
     "pretrained-all": {**PRETRAINED, "layer_decay": 0.4, "unfreeze": True, "warmup": 0.1, "schedule": "linear"},
+    "word2vec": {"init": "{word2vec}"},
+    "word2vec-warmup": {"init": "{word2vec}", "warmup": 0.1, "schedule": "linear"},
+    "word2vec-decay": {"init": "{word2vec}", "layer_decay": 0.4},
 }
 __doc__ += "".join(f"    {name}: {settings or 'the default preset as it is'}\n" for name, settings in RECIPES.items())
 SELF_TRAINING = "+self"  # a recipe name ending so: then retrained with confident guesses on the untagged text
@@ -61,9 +68,9 @@ def split_for(seed: int, data: str | None):
 
 
 def lstm_run(recipe: str, seed: int, tagged: np.ndarray, untagged: np.ndarray, corpus, splits,
-             init: str, threshold: float) -> dict:
+             init: dict[str, str], threshold: float) -> dict:
     base = recipe.removesuffix(SELF_TRAINING)
-    settings = {k: (v.format(init=init) if isinstance(v, str) else v) for k, v in RECIPES[base].items()}
+    settings = {k: (v.format(**init) if isinstance(v, str) else v) for k, v in RECIPES[base].items()}
     settings.update(seed=seed, **epochs_for(len(tagged)))
     texts = [corpus.texts[i] for i in tagged]
     labels = corpus.labels[tagged]
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"of {', '.join(RECIPES)}; append {SELF_TRAINING} for self-training")
     parser.add_argument("--baselines", nargs="*", default=["tfidf", "nbsvm", "fasttext"])
     parser.add_argument("--pretrained", default="runs/pre-plain-{seed}/pretrained")
+    parser.add_argument("--word2vec", default="runs/w2v-{seed}")
     parser.add_argument("--threshold", type=float, default=0.9, help="self-training: confidence to keep a guess")
     parser.add_argument("--data")
     parser.add_argument("--out", default="docs/fewer_labels.json")
@@ -121,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if name.removesuffix(SELF_TRAINING) in RECIPES:
                     row = lstm_run(name, seed, tagged, untagged, corpus, splits,
-                                   args.pretrained.format(seed=seed), args.threshold)
+                                   {"init": args.pretrained.format(seed=seed),
+                                    "word2vec": args.word2vec.format(seed=seed)}, args.threshold)
                 else:
                     row = baseline_run(name, seed, tagged, corpus, splits)
                 results[key] = row

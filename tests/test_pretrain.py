@@ -178,3 +178,15 @@ def test_fit_starts_from_a_pretrained_model_or_pretrains_not_both(texts_file, re
     assert clf.config.model.lstm_sizes == [16, 8] and clf.config.train.init == str(tmp_path / "lm")
     with pytest.raises(StocksentError, match="not both"):
         SentimentClassifier(init=str(tmp_path / "lm")).fit(texts, labels, unlabelled=texts)
+
+
+def test_train_unlabelled_with_word2vec(texts_file, data_slice, tmp_path):
+    out = tmp_path / "w2v"
+    command = ["train", "--data", str(data_slice), "--out", str(out), *TINY, "--unlabelled", str(texts_file),
+               "--pretraining", "word2vec"]
+    assert main(command) == 0
+    saved = json.loads((out / "pretrained" / "config.json").read_text())
+    assert saved["pretrain"]["objective"] == "word2vec" and saved["pretrain"]["epochs"] == 3
+    assert set(load_pretrained(out / "pretrained").body) == {"embedding.weight"}
+    assert json.loads((out / "config.json").read_text())["train"]["pretraining"] == "word2vec"
+    assert main([*command, "--pretraining", "bigram", "--force"]) == 1

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import PRESETS, Config, PretrainConfig
+from .config import PRESETS, Config
 from .config import preset as preset_config
 from .corpus import tokenize_all
 from .device import resolve_device
@@ -22,7 +22,7 @@ from .errors import StocksentError, not_fitted
 from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .preprocess import ENTITY_CODES, coded_words, tokenize
-from .pretrain import adopt, load_pretrained, pretrain_tokens
+from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens
 from .scorer import Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
@@ -114,7 +114,7 @@ class SentimentClassifier:
             config = adopt(config, pretrained, config.train.init)
         if unlabelled is not None:
             extra = tokenize_all(_text_list(unlabelled), config.preprocess)[0]
-            settings = PretrainConfig(seed=config.data.seed, threads=config.train.threads, device=config.train.device)
+            settings = pretrain_settings(config)
             pretrained = pretrain_tokens(list(parts["train"][0]) + extra, config.model, config.preprocess, settings,
                                          log=log)
             config = adopt(config, pretrained)

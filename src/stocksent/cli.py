@@ -97,6 +97,8 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
     ("--init", "train", "init", str, "start from a pretrained language model (stocksent pretrain --out DIR): "
                                      "its vocabulary, embedding and LSTM layers"),
+    ("--pretraining", "train", "pretraining", str, "what --unlabelled pretrains: next-word (the embedding and LSTM "
+                                                   "layers as a language model) or word2vec (the embedding alone)"),
     ("--val-fraction", "data", "val_fraction", float, "share of messages for validation"),
     ("--test-fraction", "data", "test_fraction", float, "share of messages for test"),
     ("--text-column", "data", "text_column", str, "column holding the message text"),

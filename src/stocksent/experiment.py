@@ -19,7 +19,7 @@ from .corpus import Corpus, load_corpus
 from .data import data_for_model, find_data
 from .distributed import World
 from .errors import StocksentError
-from .pretrain import adopt, load_pretrained, pretrain, read_text_files, reusable
+from .pretrain import adopt, load_pretrained, pretrain, pretrain_settings, read_text_files, reusable
 from .store import CONFIG, METRICS, read_json, write_json
 from .train import CHECKPOINT, Log, Progress, Run, checkpoint_config, checkpoint_dataset, run_metrics, train_network
 
@@ -147,8 +147,7 @@ def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path |
     corpus = load_corpus(find_data(data), config.data, config.preprocess)
     train = corpus.split(config.data)["train"]
     texts = [corpus.texts[i] for i in train] + read_text_files(files, config.data.text_column)
-    settings = settings or PretrainConfig(seed=config.data.seed, threads=config.train.threads,
-                                          device=config.train.device)
+    settings = settings or pretrain_settings(config)
     folder = out / PRETRAINED
     if not reusable(folder, texts, config, settings):
         log(f"pretraining on {len(train)} training messages and {len(texts) - len(train)} from "

@@ -59,6 +59,19 @@ class Pretrained:
     body: dict[str, torch.Tensor]
 
 
+# word2vec's settings where they differ from the next-word model's (its loss settles by epoch 3).
+WORD2VEC = {"epochs": 3, "lr": 0.01}
+
+
+def pretrain_settings(config: Config, **given: Any) -> PretrainConfig:
+    """How a classifier's config pretrains: its objective, that objective's settings, its seed,
+    threads and device; `given` settings win."""
+    objective = given.pop("objective", config.train.pretraining)
+    defaults = WORD2VEC if objective == "word2vec" else {}
+    return PretrainConfig(**{"objective": objective, "seed": config.data.seed, "threads": config.train.threads,
+                             "device": config.train.device, **defaults, **given})
+
+
 def read_text_files(paths: Iterable[str | Path], column: str = "message") -> list[str]:
     """Every message of CSV, JSONL or Parquet files (their `column`) or plain text (a line each)."""
     from .table import read_texts
