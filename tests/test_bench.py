@@ -51,3 +51,17 @@ def test_suite_without_the_memory_section_on_the_cpu_and_bf16_refused(tmp_path, 
                               "--bf16"], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 1 and refused.stderr.strip() == (
         "suite: --bf16 needs a CUDA GPU; this run is on the CPU (drop --bf16)")
+
+
+def test_fewer_labels_curve_on_a_slice(tmp_path, data_slice):
+    out, png = tmp_path / "curve.json", tmp_path / "curve.png"
+    args = ["--data", str(data_slice), "--sizes", "300", "1000", "--seeds", "1", "--recipes", "scratch",
+            "scratch+self", "--baselines", "tfidf", "--out", str(out)]
+    run = _run("fewer_labels.py", *args, "--plot", str(png))
+    results = json.loads(out.read_text())
+    assert sorted(results) == sorted(f"{m}|{n}|1" for m in ("scratch", "scratch+self", "tfidf") for n in (300, 1000))
+    assert all(0.3 < row["accuracy"] < 1 for row in results.values())
+    assert results["scratch+self|300|1"]["pseudo_labelled"] >= 0
+    assert "| scratch | 0." in run.stdout and png.stat().st_size > 10_000
+    again = _run("fewer_labels.py", *args)  # everything is there already: nothing is trained again
+    assert "|300|1:" not in again.stdout

@@ -254,8 +254,8 @@ PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--lstm-sizes", "lstm_sizes", int, "LSTM layer sizes (default: the preset's)"),
     ("--objective", "objective", str, "next-word (the embedding and LSTM layers, the default) or word2vec "
                                       "(skip-gram: the embedding alone, cheaper)"),
-    ("--epochs", "epochs", int, "passes over the text (default 2)"),
-    ("--lr", "lr", float, "AdamW's learning rate (default 0.002)"),
+    ("--epochs", "epochs", int, "passes over the text (default 2; word2vec 3)"),
+    ("--lr", "lr", float, "AdamW's learning rate (default 0.002; word2vec 0.01)"),
     ("--batch-size", "batch_size", int, "messages per batch (default 128)"),
     ("--held-out", "held_out", float, "share of messages kept out to measure perplexity (default 0.02)"),
     ("--seed", "seed", int, "seed of the held-out share, initialisation and batch order (default 42)"),
@@ -464,7 +464,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     from .config import PretrainConfig
-    from .pretrain import pretrain, read_text_files
+    from .pretrain import WORD2VEC, pretrain, read_text_files
 
     out = Path(args.out)
     check_destination(out, resume=args.resume, force=args.force)
@@ -472,7 +472,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     shape = base.model
     given = {name: getattr(args, name) for _, name, _, _ in PRETRAIN_FLAGS if getattr(args, name) is not None}
     shape = dataclasses.replace(shape, **{name: given.pop(name) for name in SHAPE_FLAGS if name in given})
-    settings = PretrainConfig(text_column=args.text_column, **given)
+    defaults = WORD2VEC if given.get("objective") == "word2vec" else {}
+    settings = PretrainConfig(text_column=args.text_column, **{**defaults, **given})
     texts = read_text_files(args.text, args.text_column)
     pretrain(texts, shape, base.preprocess, settings, out, args.resume, _log, progress_bar("pretrain"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
