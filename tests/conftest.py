@@ -1,10 +1,15 @@
-"""Shared fixtures: slices of the real StockTwits data set and a small trained model."""
+"""Shared fixtures: slices of the real StockTwits data set, a small trained model, and servers running it."""
 from __future__ import annotations
 
 import csv
 import gzip
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from stocksent.data import find_data
@@ -70,3 +75,48 @@ def parquet_slice(tmp_path_factory, real_rows) -> Path:
     columns = {c: [r[c] for r in rows] for c in ("", "message", "sentiment")}
     pq.write_table(pa.table(columns), path, row_group_size=1000)
     return path
+
+
+@pytest.fixture(scope="session")
+def start_server(tmp_path_factory):
+    """Starts `stocksent serve MODEL_DIR FLAGS...` as a process on a free loopback port, waits until
+    it is ready and returns its base URL; every server started is stopped when the session ends."""
+    started = []
+
+    def start(model_dir: Path, *flags: str, env: dict | None = None, timeout: float = 90) -> str:
+        with socket.socket() as probe:  # a port no one holds now; the server binds it a moment later
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        log = tmp_path_factory.mktemp("server") / "stderr.log"
+        command = [sys.executable, "-m", "stocksent.cli", "serve", str(model_dir), "--port", str(port), *flags]
+        with open(log, "wb") as stderr:
+            started.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env))
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout
+        while time.monotonic() < deadline and started[-1].poll() is None:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return url
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"`stocksent serve` did not become ready: {log.read_text(errors='replace')[-2000:]}")
+
+    yield start
+    for process in started:
+        process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# The limits of the live server: small, so that a test reaches them with a few short messages. The
+# body limit leaves room for any body within the others (a character is at most 12 bytes of JSON).
+SERVED = {"max_texts": 8, "max_explain_texts": 4, "max_chars": 200, "max_body_bytes": 64 * 1024}
+
+
+@pytest.fixture(scope="session")
+def live_server(start_server, trained_model) -> str:
+    """The base URL of `stocksent serve` running the tiny model with the SERVED limits."""
+    flags = [part for key, limit in SERVED.items() for part in (f"--{key.replace('_', '-')}", str(limit))]
+    return start_server(trained_model, *flags)

@@ -276,12 +276,13 @@ class SentimentClassifier:
                                              self.config_.train.loss))
         return metrics
 
-    def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
-        """The tokens that moved this message's score most, by occlusion: each token is left
-        out in turn and the message scored again. Returns (token, effect) pairs, largest |effect|
-        first; effect = probability with the token - probability without it, so a positive
-        effect pushed the message towards the positive label. Words the model never saw in
-        training are read as one unknown word, but shown as written."""
+    def explain(self, text: str, top: int = 5, in_order: bool = False) -> list[tuple[str, float]]:
+        """The `top` tokens that moved this message's score most, by occlusion: each token is
+        left out in turn and the message scored again. Returns (token, effect) pairs, largest
+        |effect| first, or in the message's order with `in_order`; effect = probability with the
+        token - probability without it, so a positive effect pushed the message towards the
+        positive label. Words the model never saw in training are read as one unknown word, but
+        shown as written."""
         self._fitted("explain")
         if not isinstance(text, str):
             raise TypeError(f"explain takes one string, not {type(text).__name__}")
@@ -294,6 +295,8 @@ class SentimentClassifier:
         prob = _sigmoid(self._scorer.logits(np.concatenate(variants), lengths))
         effects = prob[0] - prob[1:]
         order = np.argsort(-np.abs(effects), kind="stable")[:max(top, 0)]
+        if in_order:
+            order = np.sort(order)
         return [(tokens[i], float(effects[i])) for i in order]
 
     def _ids(self, tokens: list[str]) -> np.ndarray:

@@ -319,6 +319,8 @@ def _add_serve(commands) -> None:
     _add_backend(sv)
     sv.add_argument("--threads", type=int, default=1, help="compute threads per worker")
     sv.add_argument("--max-texts", type=int, default=1024, help="texts per request (more: 413)")
+    sv.add_argument("--max-explain-texts", type=int, default=32,
+                    help="texts per /v1/explain request, each costing one scoring per token (more: 413)")
     sv.add_argument("--max-chars", type=int, default=20_000, help="characters per text (more: 413)")
     sv.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="request body size (more: 413)")
     sv.set_defaults(handler=cmd_serve)
@@ -457,7 +459,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_range("--port", args.port, 1, 65535)
     check_range("--workers", args.workers, 1, MAX_WORKERS)
     settings = ServeConfig(model_dir=args.model_dir, backend=args.backend, threads=args.threads,
-                           max_texts=args.max_texts, max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
+                           max_texts=args.max_texts, max_explain_texts=args.max_explain_texts,
+                           max_chars=args.max_chars, max_body_bytes=args.max_body_bytes)
     run(settings, args.host, args.port, args.workers, log=_log)
     return 0
 

@@ -1,39 +1,48 @@
 """The HTTP scoring service: a FastAPI app around one SentimentClassifier, loaded at start-up.
 
     POST /v1/predict   {"texts": ["$SPY to the moon", ...]} -> one prediction per text, in order
+    POST /v1/explain   {"texts": [...], "top": K} -> the predictions, and the K tokens that moved each most, in order
     GET  /v1/model     name, version, config, labels, vocabulary size, test metrics
+    GET  /             a page to score and explain messages by hand (page.html)
+    GET  /metrics      Prometheus metrics (telemetry.py)
     GET  /healthz      the process is up;  GET /readyz  the model is loaded
 
 Limits are enforced before any work: the body's size before it is read (413), then the number of
-texts and the length of each (413); malformed bodies get FastAPI's 422 with the reason.
+texts and the length of each (413); malformed bodies get a 422 with the reason. The OpenAPI schema
+states the limits and declares every error body the routes answer with.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, and those name
+# request models built inside create_app, which a string annotation could not find.
 import asyncio
 import gc
 import json
 import os
+import shutil
 import socket
-from collections.abc import Callable
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
 from .classifier import SentimentClassifier
 from .errors import StocksentError
+from .telemetry import MULTIPROC_ENV, RequestMetrics, Telemetry
 
 SETTINGS_ENV = "STOCKSENT_SERVE"  # how `stocksent serve --workers N` hands settings to each worker
+MAX_TOP = 64  # tokens one explanation may list
 
 
 @dataclass
@@ -44,13 +53,15 @@ class ServeConfig:
     backend: str = "torch"  # or "onnx"
     threads: int = 1  # torch / onnxruntime threads per worker process
     max_texts: int = 1024  # texts in one request
+    max_explain_texts: int = 32  # texts in one /v1/explain request: each costs one scoring per token
     max_chars: int = 20_000  # characters in one text
     max_body_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.backend not in ("torch", "onnx"):
             raise StocksentError("backend must be torch or onnx")
-        if min(self.max_texts, self.max_chars, self.max_body_bytes) < 1 or self.threads < 0:
+        limits = (self.max_texts, self.max_explain_texts, self.max_chars, self.max_body_bytes)
+        if min(limits) < 1 or self.threads < 0:
             raise StocksentError("limits must be positive and threads 0 or more")
 
 
@@ -58,6 +69,20 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     texts: list[StrictStr] = Field(min_length=1, description="messages to score, in order",
                                    examples=[["$SPY to the moon 🚀", "puts printing"]])
+
+
+def _number(value: Any) -> Any:
+    # JSON's 3 and 3.0 are the same integer (so says JSON Schema); "3" and true are not numbers.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    return value
+
+
+class ExplainRequest(PredictRequest):
+    top: Annotated[int, BeforeValidator(_number)] = Field(
+        MAX_TOP, ge=1, le=MAX_TOP,
+        description=f"how many tokens to list per message: those of largest effect, in the message's order "
+                    f"(up to {MAX_TOP})")
 
 
 class Prediction(BaseModel):
@@ -68,6 +93,54 @@ class Prediction(BaseModel):
 
 class PredictResponse(BaseModel):
     predictions: list[Prediction]
+
+
+class TokenEffect(BaseModel):
+    token: str = Field(description="a token as the model reads it (lower-cased; entities such as <TICKER>)")
+    effect: float = Field(description="probability with the token minus without it: above 0 it pushed the "
+                                      "message towards the positive label")
+
+
+class Explanation(Prediction):
+    tokens: list[TokenEffect] = Field(description="the tokens that moved the score most, in the message's order")
+
+
+class ExplainResponse(BaseModel):
+    explanations: list[Explanation]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    backend: str
+    labels: list[str] = Field(description="the negative label, then the positive one")
+    vocab_size: int
+    config: dict[str, Any]
+    test_metrics: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ValidationFailure(BaseModel):
+    detail: list[ValidationIssue] | str = Field(description="where and why the body is malformed, or why it "
+                                                            "could not be read at all")
+
+
+def _limited(request: type[PredictRequest], most: int, chars: int) -> type[PredictRequest]:
+    """`request` with the server's limits in its schema, so that clients can read them. The checks
+    stay in _check_limits: going over a limit is a 413, not a malformed body's 422."""
+    schema = {"maxItems": most, "items": {"type": "string", "maxLength": chars}}
+    texts = (list[StrictStr], Field(min_length=1, description=request.model_fields["texts"].description,
+                                    examples=request.model_fields["texts"].examples, json_schema_extra=schema))
+    return create_model(request.__name__, __base__=request, texts=texts)
 
 
 class BodyLimit:
@@ -125,8 +198,9 @@ class Batcher:
     under load, the per-call cost is shared by every request in the batch. The call runs on the
     event loop itself: handing it to a thread measured slower with bench/load.py."""
 
-    def __init__(self, classifier: SentimentClassifier, max_batch: int):
-        self.classifier, self.max_batch = classifier, max_batch
+    def __init__(self, classifier: SentimentClassifier, max_batch: int,
+                 on_batch: Callable[[int], None] = lambda size: None):
+        self.classifier, self.max_batch, self.on_batch = classifier, max_batch, on_batch
         self.queue: asyncio.Queue = asyncio.Queue()
 
     async def score(self, texts: list[str]) -> np.ndarray:
@@ -152,6 +226,7 @@ class Batcher:
             for _, done in waiting:
                 done.set_exception(exc)
             return
+        self.on_batch(len(texts))
         start = 0
         for batch, done in waiting:
             done.set_result(probs[start:start + len(batch)])
@@ -168,7 +243,8 @@ def create_app(settings: ServeConfig) -> FastAPI:
         app.state.classifier = SentimentClassifier.load(settings.model_dir, backend=settings.backend,
                                                         threads=settings.threads)
         app.state.version = app.state.classifier.version_
-        app.state.batcher = Batcher(app.state.classifier, settings.max_texts)
+        app.state.batcher = Batcher(app.state.classifier, settings.max_texts, telemetry.batch_scored)
+        telemetry.model_loaded(_model_name(settings), app.state.version, settings.backend)
         task = asyncio.create_task(app.state.batcher.run())
         # Everything loaded so far lives as long as the server: keep it out of the garbage
         # collector's full passes, which otherwise stall every request now and then.
@@ -177,12 +253,15 @@ def create_app(settings: ServeConfig) -> FastAPI:
         yield
         task.cancel()
 
+    telemetry = Telemetry()
     app = FastAPI(title="stocksent", version=__version__, lifespan=lifespan,
                   description="Bullish or bearish? LSTM sentiment for trader messages.")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_exception_handler(StarletteHTTPException, _unparsable_body_is_422)
     app.add_exception_handler(RequestValidationError, _validation_error)
     _add_routes(app, settings)
+    _add_page(app)
+    _add_metrics(app, telemetry)
     return app
 
 
@@ -202,42 +281,92 @@ async def _unparsable_body_is_422(request: Request, exc: StarletteHTTPException)
     return await http_exception_handler(request, exc)
 
 
+# Every route may meet BodyLimit's answers; those that read a body may also find it malformed.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorDetail, "description": "a Content-Length that is not a number"},
+    413: {"model": ErrorDetail, "description": "too many texts, a text too long, or a body too large"},
+}
+BODY_ERRORS = {**ERRORS, 422: {"model": ValidationFailure, "description": "a malformed body"}}
+
+
 def _add_routes(app: FastAPI, settings: ServeConfig) -> None:
-    too_large = {413: {"description": "too many texts, a text too long, or a body too large"}}
+    Predict = _limited(PredictRequest, settings.max_texts, settings.max_chars)
+    Explain = _limited(ExplainRequest, settings.max_explain_texts, settings.max_chars)
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=too_large)
-    async def predict(body: PredictRequest, request: Request) -> PredictResponse:
-        _check_limits(body.texts, settings)
-        clf, version = request.app.state.classifier, request.app.state.version
+    @app.post("/v1/predict", response_model=PredictResponse, responses=BODY_ERRORS)
+    async def predict(body: Predict, request: Request) -> PredictResponse:
+        _check_limits(body.texts, settings.max_texts, settings.max_chars)
         probs = await request.app.state.batcher.score(body.texts)
-        return PredictResponse(predictions=[
-            Prediction(label=clf.labels[int(p >= 0.5)], prob_bullish=round(float(p), 6), model_version=version)
-            for p in probs])
+        return PredictResponse(predictions=[_prediction(request, p) for p in probs])
 
-    @app.get("/v1/model")
-    def model_info(request: Request) -> dict[str, Any]:
+    @app.post("/v1/explain", response_model=ExplainResponse, responses=BODY_ERRORS)
+    async def explain(body: Explain, request: Request) -> ExplainResponse:
+        """Each message's prediction and the tokens that moved it most, found by leaving each token
+        out in turn: one scoring per token, hence a lower limit on texts than /v1/predict's."""
+        _check_limits(body.texts, settings.max_explain_texts, settings.max_chars)
+        probs = await request.app.state.batcher.score(body.texts)
+        # In a thread: a long explanation then does not hold up the predictions queued behind it.
+        effects = await asyncio.to_thread(_explain_all, request.app.state.classifier, body.texts, body.top)
+        return ExplainResponse(explanations=[
+            Explanation(**_prediction(request, p).model_dump(), tokens=tokens) for p, tokens in zip(probs, effects)])
+
+    @app.get("/v1/model", response_model=ModelInfo, responses=ERRORS)
+    def model_info(request: Request) -> ModelInfo:
         clf = request.app.state.classifier
-        return {"name": Path(settings.model_dir).resolve().name, "version": request.app.state.version,
-                "backend": settings.backend, "labels": list(clf.labels), "vocab_size": len(clf.vocab),
-                "config": clf.config.to_dict(), "test_metrics": clf.metrics.get("test", {})}
+        return ModelInfo(name=_model_name(settings), version=request.app.state.version, backend=settings.backend,
+                         labels=list(clf.labels), vocab_size=len(clf.vocab), config=clf.config.to_dict(),
+                         test_metrics=clf.metrics.get("test", {}))
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses=ERRORS)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={**ERRORS, 503: {"model": ErrorDetail, "description": "the model is not loaded"}})
     def readyz(request: Request) -> dict[str, str]:
         if getattr(request.app.state, "classifier", None) is None:
             raise HTTPException(503, "model not loaded")
         return {"status": "ready"}
 
 
-def _check_limits(texts: list[str], settings: ServeConfig) -> None:
-    if len(texts) > settings.max_texts:
-        raise HTTPException(413, f"{len(texts)} texts; at most {settings.max_texts} per request")
+def _add_page(app: FastAPI) -> None:
+    # Read once: the page is one file shipped in the package, with its CSS and script inline.
+    page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+
+def _add_metrics(app: FastAPI, telemetry: Telemetry) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(telemetry.exposition(), media_type=telemetry.content_type)
+
+    # Added last, so outermost: it also counts the requests BodyLimit refuses.
+    app.add_middleware(RequestMetrics, telemetry=telemetry, routes={route.path for route in app.routes})
+
+
+def _prediction(request: Request, prob: float) -> Prediction:
+    label = request.app.state.classifier.labels[int(prob >= 0.5)]
+    return Prediction(label=label, prob_bullish=round(float(prob), 6), model_version=request.app.state.version)
+
+
+def _explain_all(clf: SentimentClassifier, texts: list[str], top: int) -> list[list[TokenEffect]]:
+    return [[TokenEffect(token=token, effect=round(effect, 6))
+             for token, effect in clf.explain(text, top, in_order=True)]
+            for text in texts]
+
+
+def _model_name(settings: ServeConfig) -> str:
+    return Path(settings.model_dir).resolve().name
+
+
+def _check_limits(texts: list[str], most: int, max_chars: int) -> None:
+    if len(texts) > most:
+        raise HTTPException(413, f"{len(texts)} texts; at most {most} per request")
     longest = max(map(len, texts))
-    if longest > settings.max_chars:
-        raise HTTPException(413, f"a text of {longest} characters; at most {settings.max_chars}")
+    if longest > max_chars:
+        raise HTTPException(413, f"a text of {longest} characters; at most {max_chars}")
 
 
 def app_from_env() -> FastAPI:
@@ -255,8 +384,23 @@ def run(settings: ServeConfig, host: str, port: int, workers: int,
     log(f"serving {settings.model_dir} ({settings.backend}) on http://{shown}:{port} "
         f"with {workers} worker(s); docs at /docs")
     os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
-    uvicorn.run("stocksent.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+    with _shared_metrics(workers):
+        uvicorn.run("stocksent.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="warning", access_log=False)
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Workers are processes: they pool their metrics in files, in a folder of their own and fresh,
+    so that no earlier run's counts are added in (unless the caller has chosen the folder)."""
+    if workers == 1 or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="stocksent-metrics-")
+    try:
+        yield
+    finally:
+        shutil.rmtree(os.environ.pop(MULTIPROC_ENV), ignore_errors=True)
 
 
 def _check_address(host: str, port: int) -> None:
