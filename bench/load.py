@@ -2,10 +2,13 @@
 
     python bench/load.py MODEL_DIR [--seconds 20] [--clients 32] [--workers 2] [--backends torch onnx]
 
-For each backend: single-text requests and 256-text requests, each from --clients concurrent
-connections for --seconds, cycling through real messages of the test split; reports requests/s,
-messages/s, p50 / p99 latency, and every non-2xx response or socket error, and checks the server
-is still the same process at the end. Needs wrk (`apt-get install wrk`); the onnx backend needs
+For each backend: single-text requests and 256-text requests to /v1/predict, and /v1/explain
+requests of one 13-word message, each from --clients concurrent connections for --seconds,
+cycling through real messages of the test split; reports requests/s, messages/s, p50 / p99
+latency, and every non-2xx response or socket error, and checks the server is still the same
+process at the end. Then it reads /metrics and sets the requests the server counted per route
+beside those wrk completed (the server also counts the few still in flight when wrk stops).
+Needs wrk (`apt-get install wrk`); the onnx backend needs
 MODEL_DIR/model.onnx (`stocksent export MODEL_DIR --onnx`).
 """
 from __future__ import annotations
@@ -53,14 +56,14 @@ def start_server(model_dir: str, backend: str, workers: int, port: int) -> subpr
     raise SystemExit("server did not become ready in 120 s")
 
 
-def lua_script(bodies: list[str], path: Path) -> Path:
+def lua_script(bodies: list[str], path: Path, route: str = "/v1/predict") -> Path:
     items = ",\n".join(f"[==[{b}]==]" for b in bodies)
     path.write_text(f"""local bodies = {{{items}}}
 local i = 0
 local headers = {{["Content-Type"] = "application/json"}}
 request = function()
   i = i % #bodies + 1
-  return wrk.format("POST", "/v1/predict", headers, bodies[i])
+  return wrk.format("POST", "{route}", headers, bodies[i])
 end
 """)
     return path
@@ -100,24 +103,29 @@ def main() -> None:
     clf = SentimentClassifier.load(args.model_dir)
     corpus = load_corpus(find_data(), clf.config.data, clf.config.preprocess)
     texts = [corpus.texts[i] for i in corpus.split(clf.config.data)["test"]]
-    results = []
+    results, counted = [], []
     with tempfile.TemporaryDirectory() as tmp:
         single = lua_script([json.dumps({"texts": [t]}) for t in texts[:2000]], Path(tmp) / "single.lua")
+        words13 = [t for t in texts if len(t.split()) == 13][:2000]
+        explain = lua_script([json.dumps({"texts": [t]}) for t in words13], Path(tmp) / "explain.lua", "/v1/explain")
         batched = lua_script([json.dumps({"texts": texts[i:i + BATCH]}) for i in range(0, 20 * BATCH, BATCH)],
                              Path(tmp) / "batch.lua")
         for backend in args.backends:
             port = free_port()
             server = start_server(args.model_dir, backend, args.workers, port)
             try:
-                for name, script, per in (("1 text", single, 1), (f"{BATCH} texts", batched, BATCH)):
+                runs = (("1 text", single, 1, "/v1/predict"), (f"{BATCH} texts", batched, BATCH, "/v1/predict"),
+                        ("explain", explain, 1, "/v1/explain"))
+                for name, script, per, route in runs:
                     r = run_wrk(port, script, args.clients, args.seconds)
-                    results.append({"backend": backend, "request": name,
+                    results.append({"backend": backend, "request": name, "route": route,
                                     "messages_per_s": r["requests_per_s"] * per, **r})
                 alive = server.poll() is None
+                counted.append({"backend": backend, **served_counts(port, results[-len(runs):])})
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=30)
-            for r in results[-2:]:
+            for r in results[-len(runs):]:
                 r["server_alive"] = alive
     print(f"{args.clients} concurrent connections, {args.seconds} s each, {args.workers} worker(s), "
           f"1 thread each; {os.cpu_count()} CPUs; server and wrk on the same machine")
@@ -126,8 +134,24 @@ def main() -> None:
     for r in results:
         print(f"{r['backend']:<8}{r['request']:<11}{r['requests_per_s']:>9.0f}{r['messages_per_s']:>10.0f}"
               f"{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['non_2xx'] + r['socket_errors']:>8}  {r['server_alive']}")
+    print(f"{'backend':<8}{'route':<13}{'wrk completed':>14}{'server counted':>15}")
+    for c in counted:
+        for route in ("/v1/predict", "/v1/explain"):
+            print(f"{c['backend']:<8}{route:<13}{c['wrk'][route]:>14}{c['server'][route]:>15}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"runs": results, "metrics": counted}, indent=2))
+
+
+def served_counts(port: int, runs: list[dict]) -> dict:
+    """Requests per route as /metrics counts them (every status), beside those wrk completed."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    server = {}
+    for route in ("/v1/predict", "/v1/explain"):
+        pattern = rf'^stocksent_requests_total{{[^}}]*route="{re.escape(route)}"[^}}]*}} ([\d.e+]+)$'
+        server[route] = int(sum(float(n) for n in re.findall(pattern, text, re.M)))
+    wrk = {route: sum(r["requests"] for r in runs if r["route"] == route) for route in server}
+    return {"server": server, "wrk": wrk}
 
 
 if __name__ == "__main__":
