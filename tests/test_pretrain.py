@@ -86,7 +86,7 @@ def test_train_init_and_unlabelled(texts_file, data_slice, tmp_path, capsys):
     adapted = tmp_path / "adapted"
     command = ["train", "--data", str(data_slice), "--out", str(adapted), *TINY, "--unlabelled", str(texts_file)]
     assert main(command) == 0
-    assert "pretraining on 2400 training messages and 2000 from" in capsys.readouterr().err
+    assert "pretraining (next-word) on 2400 training messages and 2000 from" in capsys.readouterr().err
     assert (adapted / "pretrained" / "model.safetensors").is_file()
     assert main([*command, "--force"]) == 0  # the same text and settings: pretrained once
     assert "pretrained before on the same text and settings; reused" in capsys.readouterr().err
@@ -190,3 +190,23 @@ def test_train_unlabelled_with_word2vec(texts_file, data_slice, tmp_path):
     assert set(load_pretrained(out / "pretrained").body) == {"embedding.weight"}
     assert json.loads((out / "config.json").read_text())["train"]["pretraining"] == "word2vec"
     assert main([*command, "--pretraining", "bigram", "--force"]) == 1
+
+
+def test_a_recipe_that_pretrains_does_so_on_its_own_training_text(data_slice, real_rows, tmp_path, capsys):
+    from stocksent import SentimentClassifier
+
+    out = tmp_path / "seeds"
+    command = ["train", "--data", str(data_slice), "--out", str(out), *TINY, "--pretraining", "word2vec",
+               "--seeds", "1", "2"]
+    assert main(command) == 0
+    err = capsys.readouterr().err
+    assert err.count("pretraining (word2vec) on 2400 training messages\n") == 2  # no other text: none named
+    first, second = (load_pretrained(out / f"seed-{n}" / "pretrained") for n in (1, 2))
+    assert first.vocab.itos != second.vocab.itos  # each seed's own training split
+    saved = json.loads((out / "seed-2" / "config.json").read_text())["train"]
+    assert saved["pretraining"] == "word2vec" and saved["init"] == str(out / "seed-2" / "pretrained")
+    assert main([*command, "--resume"]) == 0 and "finished before" in capsys.readouterr().err
+    rows = real_rows[:300]
+    SentimentClassifier(pretraining="word2vec", epochs=1, threads=1, verbose=True).fit(
+        [r["message"] for r in rows], [r["sentiment"] for r in rows])
+    assert "pretraining on" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from .errors import StocksentError, not_fitted
 from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .preprocess import ENTITY_CODES, coded_words, tokenize
-from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens
+from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens, wants_pretraining
 from .scorer import Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
@@ -97,9 +97,10 @@ class SentimentClassifier:
             unlabelled: Iterable[str] | None = None) -> "SentimentClassifier":
         """Train on `texts` and their `labels` (two distinct values: names, 0 / 1 or booleans).
         Early stopping watches a validation set: `validation=(texts, labels)`, or else the
-        config's val_fraction of the given messages, held out by its seed. With `unlabelled`
-        texts, the layers are first pretrained as a language model on the training messages and
-        those (pretrain.py), and the classifier starts from them."""
+        config's val_fraction of the given messages, held out by its seed. When the recipe
+        pretrains (`pretraining`), or `unlabelled` texts are given, the layers are first
+        pretrained on the training messages and those (pretrain.py), and the classifier starts
+        from them."""
         config = self.build_config()
         texts = _text_list(texts)
         codes, classes = _label_codes(labels, len(texts), config)
@@ -112,8 +113,8 @@ class SentimentClassifier:
         if config.train.init:
             pretrained = load_pretrained(config.train.init)
             config = adopt(config, pretrained, config.train.init)
-        if unlabelled is not None:
-            extra = tokenize_all(_text_list(unlabelled), config.preprocess)[0]
+        if wants_pretraining(config, unlabelled is not None):
+            extra = tokenize_all(_text_list(unlabelled), config.preprocess)[0] if unlabelled is not None else []
             settings = pretrain_settings(config)
             pretrained = pretrain_tokens(list(parts["train"][0]) + extra, config.model, config.preprocess, settings,
                                          log=log)

@@ -31,6 +31,7 @@ from .experiment import (
     train_seeds,
 )
 from .export import export_onnx
+from .pretrain import wants_pretraining
 from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
 from .train import TensorBoardLog, progress_bar
 
@@ -97,8 +98,10 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
     ("--init", "train", "init", str, "start from a pretrained language model (stocksent pretrain --out DIR): "
                                      "its vocabulary, embedding and LSTM layers"),
-    ("--pretraining", "train", "pretraining", str, "what --unlabelled pretrains: next-word (the embedding and LSTM "
-                                                   "layers as a language model) or word2vec (the embedding alone)"),
+    ("--pretraining", "train", "pretraining", str, "pretrain on the training split's texts (and --unlabelled "
+                                                   "files) first: none, next-word (the embedding and LSTM layers as "
+                                                   "a language model; what --unlabelled alone does) or word2vec "
+                                                   "(the embedding alone)"),
     ("--val-fraction", "data", "val_fraction", float, "share of messages for validation"),
     ("--test-fraction", "data", "test_fraction", float, "share of messages for test"),
     ("--text-column", "data", "text_column", str, "column holding the message text"),
@@ -511,13 +514,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"models/{args.preset or 'default'}")
     check_destination(out, args.seeds, args.resume, args.force)
     config, named = _train_config(args)
-    if args.unlabelled and args.seeds:
-        raise StocksentError("--unlabelled pretrains on one training split: with --seeds, pretrain once with "
-                             "stocksent pretrain and pass --init")
     resume = args.resume
-    if args.unlabelled and not (resume and started(out)):  # resumed before its first epoch: pretrain, then start
-        config = pretrain_for(config, out, args.unlabelled, args.data, log=_log, bar=progress_bar("pretrain"),
-                              resume=resume)
+    pretrains = wants_pretraining(config, bool(args.unlabelled))
+    if pretrains and not args.seeds and not (resume and started(out)):  # resumed before its first epoch: start
+        config = pretrain_for(config, out, args.unlabelled or [], args.data, log=_log,
+                              bar=progress_bar("pretrain"), resume=resume)
         resume = False
     if resume and not args.seeds:
         config = resumed_config(out, config, named, args.preset)
@@ -526,7 +527,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = progress_bar("train") if world.main else None
     try:
         if args.seeds:
-            summary = train_seeds(config, out, args.seeds, args.data, log, bar, world, args.resume, named, args.preset)
+            summary = train_seeds(config, out, args.seeds, args.data, log, bar, world, args.resume, named, args.preset,
+                                  args.unlabelled)
             if world.main:
                 _report_seeds(summary, out)
             return 0

@@ -106,7 +106,9 @@ class TrainConfig:
     device: str = "auto"  # "auto" (a CUDA GPU when torch sees one), "cpu" or "cuda"
     bf16: bool = False  # bfloat16 autocast for the forward pass (GPUs with bf16 units)
     init: str = ""  # a pretrained language model (stocksent pretrain) whose vocabulary and layers to start from
-    pretraining: str = "next-word"  # what --unlabelled pretrains: "next-word" (embedding and LSTMs) or "word2vec"
+    # Pretrain on the training split's texts (and any untagged ones) first: "none", "next-word" (the
+    # embedding and LSTM layers as a language model) or "word2vec" (the embedding alone).
+    pretraining: str = "none"
     layer_decay: float = 1.0  # each layer below the head learns at this times the rate of the one above
     unfreeze: bool = False  # gradual unfreezing: epoch 1 trains the head only, each later epoch one layer more
     warmup: float = 0.0  # share of the steps over which the rate rises linearly from 0 to lr
@@ -122,9 +124,12 @@ class TrainConfig:
         _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
         _check(self.patience >= 0, "patience must be 0 or more")
         _check(0.0 <= self.average_decay < 1.0, "average_decay must be in [0, 1)")
-        _check(self.pretraining in ("next-word", "word2vec"), "pretraining must be next-word or word2vec")
+        _check(self.pretraining in PRETRAINING, "pretraining must be none, next-word or word2vec")
         _check(0.0 < self.layer_decay <= 1.0, "layer_decay must be in (0, 1]")
         _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1)")
+
+
+PRETRAINING = ("none", "next-word", "word2vec")
 
 
 @dataclass

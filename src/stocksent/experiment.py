@@ -19,7 +19,15 @@ from .corpus import Corpus, load_corpus
 from .data import data_for_model, find_data
 from .distributed import World
 from .errors import StocksentError
-from .pretrain import adopt, load_pretrained, pretrain, pretrain_settings, read_text_files, reusable
+from .pretrain import (
+    adopt,
+    load_pretrained,
+    pretrain,
+    pretrain_settings,
+    read_text_files,
+    reusable,
+    wants_pretraining,
+)
 from .store import CONFIG, METRICS, read_json, write_json
 from .train import CHECKPOINT, Log, Progress, Run, checkpoint_config, checkpoint_dataset, run_metrics, train_network
 
@@ -138,20 +146,20 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
 
 def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path | None = None,
                  settings: PretrainConfig | None = None, log: Log = print, bar: Callable | None = None,
-                 resume: bool = False) -> Config:
-    """Pretrain a language model on the training split's texts and `files` into OUT/pretrained
-    (reused when it is there already, made from the same text and settings; continued when
-    `resume` and it was interrupted), and return `config` set to start from it."""
+                 resume: bool = False, corpus: Corpus | None = None) -> Config:
+    """Pretrain on the training split's texts and `files` into OUT/pretrained (reused when it is
+    there already, made from the same text and settings; continued when `resume` and it was
+    interrupted), and return `config` set to start from it."""
     if config.train.init:
         raise StocksentError("give --unlabelled (pretrain here) or --init (start from a pretrained model), not both")
-    corpus = load_corpus(find_data(data), config.data, config.preprocess)
+    corpus = corpus or load_corpus(find_data(data), config.data, config.preprocess)
     train = corpus.split(config.data)["train"]
     texts = [corpus.texts[i] for i in train] + read_text_files(files, config.data.text_column)
     settings = settings or pretrain_settings(config)
     folder = out / PRETRAINED
     if not reusable(folder, texts, config, settings):
-        log(f"pretraining on {len(train)} training messages and {len(texts) - len(train)} from "
-            f"{', '.join(map(str, files))}")
+        log(f"pretraining ({settings.objective}) on {len(train)} training messages"
+            + (f" and {len(texts) - len(train)} from {', '.join(map(str, files))}" if files else ""))
         again = resume and (folder / CHECKPOINT / "state.json").exists()
         pretrain(texts, config.model, config.preprocess, settings, folder, again, log=log, bar=bar)
     else:
@@ -161,11 +169,13 @@ def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path |
 
 def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | None = None,
                 log: Log = print, bar: Callable | None = None, world: World = World(), resume: bool = False,
-                named: set[str] | None = None, preset: str | None = None) -> dict[str, Any]:
+                named: set[str] | None = None, preset: str | None = None,
+                unlabelled: list[str] | None = None) -> dict[str, Any]:
     """One run per seed into OUT/seed-N on one read of the data; the test metrics' mean and
     standard deviation over the seeds are written to OUT/seeds.json and returned. Resumed, the
     seeds already finished are read back, an interrupted one continues (`named` and `preset` as
-    for resumed_config) and the others start."""
+    for resumed_config) and the others start. A seed that pretrains (`unlabelled` files, or the
+    recipe's pretraining) does so on its own training split, into OUT/seed-N/pretrained."""
     if len(set(seeds)) < len(seeds):
         raise StocksentError("the seeds name a seed more than once")
     corpus: list[Corpus] = []  # read once, when a seed first starts afresh
@@ -180,6 +190,8 @@ def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | 
             runs[seed] = train_file(resumed_config(folder, asked, named, preset), folder, data, True, log, bar, world)
         else:
             corpus = corpus or [load_corpus(find_data(data), config.data, config.preprocess)]
+            if wants_pretraining(asked, bool(unlabelled)):
+                asked = pretrain_for(asked, folder, unlabelled or [], log=log, bar=bar, corpus=corpus[0])
             runs[seed] = train_file(asked, folder, log=log, bar=bar, world=world, corpus=corpus[0])
     if not world.main:
         return {}

@@ -63,10 +63,18 @@ class Pretrained:
 WORD2VEC = {"epochs": 3, "lr": 0.01}
 
 
+def wants_pretraining(config: Config, untagged: bool) -> bool:
+    """Whether training with `config` pretrains first: untagged text is given, or the recipe
+    pretrains on its own training text (and starts from no pretrained model already)."""
+    return untagged or (config.train.pretraining != "none" and not config.train.init)
+
+
 def pretrain_settings(config: Config, **given: Any) -> PretrainConfig:
-    """How a classifier's config pretrains: its objective, that objective's settings, its seed,
-    threads and device; `given` settings win."""
+    """How a classifier's config pretrains: its objective (untagged text given to a recipe that
+    does not pretrain: next-word), that objective's settings, its seed, threads and device;
+    `given` settings win."""
     objective = given.pop("objective", config.train.pretraining)
+    objective = "next-word" if objective == "none" else objective
     defaults = WORD2VEC if objective == "word2vec" else {}
     return PretrainConfig(**{"objective": objective, "seed": config.data.seed, "threads": config.train.threads,
                              "device": config.train.device, **defaults, **given})
