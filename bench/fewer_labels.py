@@ -142,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# How the table and the plot name what they show.
+LABELS = {"scratch": "LSTM, no pretraining", "pretrained": "LSTM from the next-word model",
+          "word2vec-warmup": "LSTM from word2vec (+ warm-up)", "tfidf": "TF-IDF + LR", "nbsvm": "NBSVM",
+          "fasttext": "fastText"}
+
+
 def summary(results: dict) -> dict[str, dict[int, list[float]]]:
     curves: dict[str, dict[int, list[float]]] = {}
     for key, row in results.items():
@@ -157,7 +163,7 @@ def table(results: dict) -> str:
     for name, curve in curves.items():
         cells = [f"{np.mean(curve[s]):.4f} ± {np.std(curve[s], ddof=1) if len(curve[s]) > 1 else 0:.4f} "
                  f"({len(curve[s])})" if s in curve else "" for s in sizes]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -172,7 +178,8 @@ def plot(results: dict, path: Path) -> None:
         sizes = sorted(curve)
         mean = np.array([np.mean(curve[s]) for s in sizes])
         spread = np.array([np.std(curve[s]) for s in sizes])
-        ax.errorbar(sizes, mean, yerr=spread, marker="o", capsize=3, label=name)
+        ax.errorbar(sizes, mean, yerr=spread, marker="o", capsize=3, label=LABELS.get(name, name),
+                    linestyle="-" if name in RECIPES or name.removesuffix(SELF_TRAINING) in RECIPES else "--")
     ax.set_xscale("log")
     ax.set_xlabel("tagged training messages (the rest of the training split untagged)")
     ax.set_ylabel("test accuracy (mean over seeds)")

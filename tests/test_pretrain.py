@@ -84,7 +84,8 @@ def test_train_init_and_unlabelled(texts_file, data_slice, tmp_path, capsys):
     assert json.loads((out / "vocab.json").read_text()) == json.loads((tmp_path / "lm" / "vocab.json").read_text())
     capsys.readouterr()
     adapted = tmp_path / "adapted"
-    command = ["train", "--data", str(data_slice), "--out", str(adapted), *TINY, "--unlabelled", str(texts_file)]
+    command = ["train", "--data", str(data_slice), "--out", str(adapted), *TINY, "--unlabelled", str(texts_file),
+               "--pretraining", "next-word"]
     assert main(command) == 0
     assert "pretraining (next-word) on 2400 training messages and 2000 from" in capsys.readouterr().err
     assert (adapted / "pretrained" / "model.safetensors").is_file()

@@ -201,7 +201,8 @@ def test_sigkill_then_resume_loses_at_most_an_epoch_and_ends_identical(slice_dir
     from stocksent import SentimentClassifier
     from stocksent.errors import StocksentError
 
-    args = ["train", "--data", str(slice_dir.parent / "slice.csv.gz"), *TINY, "--epochs", "3", "--lr", "0.01"]
+    args = ["train", "--data", str(slice_dir.parent / "slice.csv.gz"), *TINY, "--epochs", "3", "--lr", "0.01",
+            "--pretraining", "none"]  # the training loop alone (test_pretrain tries resuming after pretraining)
     assert main([*args, "--out", str(slice_dir / "full")]) == 0
     out = slice_dir / "killed"
     child = subprocess.run([sys.executable, "-c", KILLER, kind, target, str(n), *args, "--out", str(out)],

@@ -22,6 +22,7 @@ from .device import DEVICES
 from .distributed import join, leave
 from .errors import StocksentError, check_range
 from .experiment import (
+    PRETRAINED,
     check_destination,
     evaluate_split,
     pretrain_for,
@@ -515,17 +516,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_destination(out, args.seeds, args.resume, args.force)
     config, named = _train_config(args)
     resume = args.resume
-    pretrains = wants_pretraining(config, bool(args.unlabelled))
-    if pretrains and not args.seeds and not (resume and started(out)):  # resumed before its first epoch: start
-        config = pretrain_for(config, out, args.unlabelled or [], args.data, log=_log,
-                              bar=progress_bar("pretrain"), resume=resume)
-        resume = False
-    if resume and not args.seeds:
-        config = resumed_config(out, config, named, args.preset)
     world = join(config.train.device)
     log = _log if world.main else (lambda message: None)
     bar = progress_bar("train") if world.main else None
     try:
+        pretrains = wants_pretraining(config, bool(args.unlabelled))
+        if resume and not args.seeds and not started(out) and not (out / PRETRAINED).is_dir():
+            raise StocksentError(f"nothing to resume in {out} (no checkpoint/state.json)")
+        if pretrains and not args.seeds and not (resume and started(out)):  # resumed before its first epoch: start
+            config = pretrain_for(config, out, args.unlabelled or [], args.data, log=log,
+                                  bar=progress_bar("pretrain") if world.main else None, resume=resume, world=world)
+            resume = False
+        if resume and not args.seeds:
+            config = resumed_config(out, config, named, args.preset)
         if args.seeds:
             summary = train_seeds(config, out, args.seeds, args.data, log, bar, world, args.resume, named, args.preset,
                                   args.unlabelled)

@@ -17,7 +17,7 @@ from .classifier import SentimentClassifier
 from .config import Config, PretrainConfig
 from .corpus import Corpus, load_corpus
 from .data import data_for_model, find_data
-from .distributed import World
+from .distributed import World, barrier
 from .errors import StocksentError
 from .pretrain import (
     adopt,
@@ -146,10 +146,14 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
 
 def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path | None = None,
                  settings: PretrainConfig | None = None, log: Log = print, bar: Callable | None = None,
-                 resume: bool = False, corpus: Corpus | None = None) -> Config:
+                 resume: bool = False, corpus: Corpus | None = None, world: World = World()) -> Config:
     """Pretrain on the training split's texts and `files` into OUT/pretrained (reused when it is
     there already, made from the same text and settings; continued when `resume` and it was
-    interrupted), and return `config` set to start from it."""
+    interrupted), and return `config` set to start from it. Under torchrun rank 0 pretrains
+    while the others wait, then they take up what it saved."""
+    if not world.main:
+        barrier(world)
+        return pretrain_for(config, out, files, data, settings, log, bar, False, corpus)
     if config.train.init:
         raise StocksentError("give --unlabelled (pretrain here) or --init (start from a pretrained model), not both")
     corpus = corpus or load_corpus(find_data(data), config.data, config.preprocess)
@@ -164,6 +168,7 @@ def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path |
         pretrain(texts, config.model, config.preprocess, settings, folder, again, log=log, bar=bar)
     else:
         log(f"{folder}: pretrained before on the same text and settings; reused")
+    barrier(world)  # the other ranks wait for it
     return config.override("train", init=str(folder))
 
 
@@ -191,7 +196,7 @@ def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | 
         else:
             corpus = corpus or [load_corpus(find_data(data), config.data, config.preprocess)]
             if wants_pretraining(asked, bool(unlabelled)):
-                asked = pretrain_for(asked, folder, unlabelled or [], log=log, bar=bar, corpus=corpus[0])
+                asked = pretrain_for(asked, folder, unlabelled or [], log=log, bar=bar, corpus=corpus[0], world=world)
             runs[seed] = train_file(asked, folder, log=log, bar=bar, world=world, corpus=corpus[0])
     if not world.main:
         return {}

@@ -19,6 +19,8 @@ from typing import Any
 from .config import Config
 from .corpus import Corpus
 from .errors import StocksentError
+from .experiment import pretrain_for
+from .pretrain import adopt, load_pretrained, wants_pretraining
 from .store import write_bytes, write_json
 from .train import Progress, Run, train_network
 
@@ -56,7 +58,8 @@ def suggest(trial: Any, base: Config) -> Config:
                            pooling=trial.suggest_categorical("pooling", ["last", "max", "mean"]),
                            members=trial.suggest_int("members", 1, 2))
     config = config.override("train", lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
-                             batch_size=trial.suggest_categorical("batch_size", [32, 64, 128, 256]))
+                             batch_size=trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+                             pretraining=trial.suggest_categorical("pretraining", ["none", "word2vec"]))
     return config.override("preprocess", keep_emoji=trial.suggest_categorical("emoji", [False, True]),
                            min_freq=trial.suggest_categorical("min_freq", [1, 2, 3, 5]))
 
@@ -91,7 +94,14 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
         config = suggest(trial, base)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=out) as folder:
-            progress = train_network(Run.from_corpus(config, corpora(config)), Path(folder), log=lambda line: None,
+            corpus, quiet = corpora(config), (lambda line: None)
+            pretrained = None
+            if wants_pretraining(config, False):  # word vectors of the trial's own size, into its folder
+                folder_config = pretrain_for(config, Path(folder), [], log=quiet, corpus=corpus)
+                pretrained = load_pretrained(folder_config.train.init)
+            run = Run.from_corpus(adopt(config, pretrained) if pretrained else config, corpus,
+                                  (pretrained.vocab, pretrained.body) if pretrained else None)
+            progress = train_network(run, Path(folder), log=quiet,
                                      on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline)).progress
         best = progress.history[progress.best_epoch - 1]
         trial.set_user_attr("best_epoch", progress.best_epoch)
