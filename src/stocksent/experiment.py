@@ -17,6 +17,7 @@ from .classifier import SentimentClassifier
 from .config import Config, PretrainConfig
 from .corpus import Corpus, load_corpus
 from .data import data_for_model, find_data
+from .device import check_precision, resolve_device
 from .distributed import World, barrier
 from .errors import StocksentError
 from .pretrain import (
@@ -156,6 +157,7 @@ def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path |
         return pretrain_for(config, out, files, data, settings, log, bar, False, corpus)
     if config.train.init:
         raise StocksentError("give --unlabelled (pretrain here) or --init (start from a pretrained model), not both")
+    check_precision(resolve_device(config.train.device), config.train.bf16)  # what training refuses, refused first
     corpus = corpus or load_corpus(find_data(data), config.data, config.preprocess)
     train = corpus.split(config.data)["train"]
     texts = [corpus.texts[i] for i in train] + read_text_files(files, config.data.text_column)

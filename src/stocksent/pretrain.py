@@ -288,9 +288,13 @@ def _deciding(saved: dict[str, Any]) -> dict[str, Any]:
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
     """`config` with the pretrained model's layer sizes and the preprocessing its vocabulary was
     built with (a classifier can only start from layers of its own shape)."""
-    if config.model.bidirectional:
-        raise StocksentError("a pretrained model's layers read forwards only: start from it without --bidirectional")
-    shape = {name: getattr(pretrained.model, name) for name in ("embedding_dim", "lstm_sizes", "initial_state")}
+    names = ["embedding_dim"]
+    if any(name.startswith("lstms.") for name in pretrained.body):  # a next-word model's LSTMs too
+        if config.model.bidirectional:
+            raise StocksentError("a pretrained model's layers read forwards only: start from it without "
+                                 "--bidirectional")
+        names += ["lstm_sizes", "initial_state"]
+    shape = {name: getattr(pretrained.model, name) for name in names}
     prep = {name: getattr(pretrained.preprocess, name) for name in ("keep_emoji", "max_tokens")}
     config = config.override("model", **shape).override("preprocess", **prep)
     return config.override("train", init=source) if source else config
