@@ -34,7 +34,7 @@ from .experiment import (
 from .export import export_onnx
 from .pretrain import wants_pretraining
 from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
-from .train import TensorBoardLog, progress_bar
+from .train import TensorBoardLog, nothing_to_resume, progress_bar
 
 EXAMPLES = {
     "fetch": "example: stocksent data fetch\n"
@@ -470,8 +470,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .config import PretrainConfig
-    from .pretrain import WORD2VEC, pretrain, read_text_files
+    from .pretrain import pretrain, pretrain_settings, read_text_files
 
     out = Path(args.out)
     check_destination(out, resume=args.resume, force=args.force)
@@ -479,8 +478,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     shape = base.model
     given = {name: getattr(args, name) for _, name, _, _ in PRETRAIN_FLAGS if getattr(args, name) is not None}
     shape = dataclasses.replace(shape, **{name: given.pop(name) for name in SHAPE_FLAGS if name in given})
-    defaults = WORD2VEC if given.get("objective") == "word2vec" else {}
-    settings = PretrainConfig(text_column=args.text_column, **{**defaults, **given})
+    settings = pretrain_settings(base, text_column=args.text_column, **{"objective": "next-word", **given})
     texts = read_text_files(args.text, args.text_column)
     pretrain(texts, shape, base.preprocess, settings, out, args.resume, _log, progress_bar("pretrain"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -522,7 +520,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         pretrains = wants_pretraining(config, bool(args.unlabelled))
         if resume and not args.seeds and not started(out) and not (out / PRETRAINED).is_dir():
-            raise StocksentError(f"nothing to resume in {out} (no checkpoint/state.json)")
+            raise nothing_to_resume(out)  # and no pretraining to continue either
         if pretrains and not args.seeds and not (resume and started(out)):  # resumed before its first epoch: start
             config = pretrain_for(config, out, args.unlabelled or [], args.data, log=log,
                                   bar=progress_bar("pretrain") if world.main else None, resume=resume, world=world)

@@ -166,7 +166,7 @@ def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path |
     if not reusable(folder, texts, config, settings):
         log(f"pretraining ({settings.objective}) on {len(train)} training messages"
             + (f" and {len(texts) - len(train)} from {', '.join(map(str, files))}" if files else ""))
-        again = resume and (folder / CHECKPOINT / "state.json").exists()
+        again = resume and started(folder)
         pretrain(texts, config.model, config.preprocess, settings, folder, again, log=log, bar=bar)
     else:
         log(f"{folder}: pretrained before on the same text and settings; reused")

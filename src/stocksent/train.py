@@ -373,10 +373,14 @@ def checkpoint_dataset(out: Path) -> dict[str, str]:
     return _read_state(out).get("dataset", {})
 
 
+def nothing_to_resume(out: Path) -> StocksentError:
+    return StocksentError(f"nothing to resume in {out} (no {CHECKPOINT}/state.json)")
+
+
 def _read_state(out: Path) -> dict[str, Any]:
     path = out / CHECKPOINT / "state.json"
     if not path.exists():
-        raise StocksentError(f"nothing to resume in {out} (no {CHECKPOINT}/state.json)")
+        raise nothing_to_resume(out)
     state = read_json(path)
     if not isinstance(state, dict) or not {"config", "progress", "files", "sha256"} <= set(state):
         raise StocksentError(f"{path} is not a stocksent training checkpoint")
