@@ -23,6 +23,7 @@ from stocksent.config import preset
 from stocksent.corpus import load_corpus
 from stocksent.data import find_data
 from stocksent.model import build_model
+from stocksent.ngrams import fit_ngrams
 from stocksent.optim import make_optimizer
 from stocksent.train import Run, train_one_epoch
 
@@ -62,7 +63,9 @@ def main() -> None:
         train_one_epoch(model, optimizer, *args_, batches, run.config.train)
         wall = time.perf_counter() - start
     report(f"training, {len(batches)} steps of batch {run.config.train.batch_size}", prof, wall)
-    clf = SentimentClassifier.from_model(model, run.vocab, run.config)  # as `load` sets a saved one up
+    ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train) \
+        if run.config.model.ngrams else None  # its n-gram part, unprofiled: scoring blends it in
+    clf = SentimentClassifier.from_model(model, run.vocab, run.config, ngrams=ngrams)  # as `load` sets one up
     texts = [corpus.texts[i] for i in corpus.split(config.data)["test"]]
     clf.predict_proba(texts[:3000])  # warm-up
     start, threads = time.perf_counter(), torch.get_num_threads()

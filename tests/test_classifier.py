@@ -12,6 +12,7 @@ from stocksent.cli import main
 from stocksent.corpus import load_corpus
 from stocksent.folded import FoldedLSTM
 from stocksent.model import build_model, load_weights
+from stocksent.ngrams import NgramModel, split_state
 from stocksent.preprocess import SPECIAL_TOKENS, tokenize
 from stocksent.store import load_model
 from stocksent.vocab import UNKNOWN
@@ -60,7 +61,7 @@ def test_fit_in_memory_gives_the_weights_stocksent_train_gives(data_slice, tmp_p
                          np.array(["bearish", "bullish"])[corpus.labels[split[name]]])
     clf.fit(*part("train"), validation=part("val"))
     saved = load_file(tmp_path / "cli" / "model.safetensors")
-    state = clf.model_.state_dict()
+    state = clf.state_dict()  # the networks and the n-gram part
     assert sorted(saved) == sorted(state)
     assert all(torch.equal(saved[name], state[name]) for name in saved)  # bit for bit
     cli_model = SentimentClassifier.load(tmp_path / "cli")
@@ -236,7 +237,9 @@ def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, re
 
 def test_a_network_in_memory_is_set_up_for_scoring_as_a_saved_one(trained_model, real_rows):
     config, vocab, state = load_model(trained_model)
-    in_memory = SentimentClassifier.from_model(load_weights(build_model(config.model), state, "memory"), vocab, config)
+    network, part = split_state(state)
+    in_memory = SentimentClassifier.from_model(load_weights(build_model(config.model), network, "memory"), vocab,
+                                               config, ngrams=NgramModel.from_tensors(part, config.model, "memory"))
     texts = [r["message"] for r in real_rows[7000:7400]]
     assert np.array_equal(in_memory.predict_proba(texts), SentimentClassifier.load(trained_model).predict_proba(texts))
 

@@ -148,6 +148,8 @@ def test_user_mistakes_are_one_line_errors(trained_model, tmp_path, capsys):
     _fails(["train", "--out", str(tmp_path / "m"), "--seeds", "1", "1"], capsys, "more than once")
     _fails(["train", "--out", str(tmp_path / "m"), "--seeds", "1", "--seed", "2"], capsys, "not both")
     _fails(["train", "--out", str(tmp_path / "m"), "--embedding-dim", "100000000"], capsys, "embedding_dim")
+    _fails(["train", "--out", str(tmp_path / "m"), "--ngrams", "4"], capsys, "ngrams must be between 0 (none) and 3")
+    _fails(["train", "--out", str(tmp_path / "m"), "--ngram-share", "1"], capsys, "ngram_share must be in (0, 1)")
     _fails(["report", str(trained_model), "--out", str(bad / "sub")], capsys, "Not a directory")
     searched = tmp_path / "search"
     searched.mkdir()

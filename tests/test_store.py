@@ -3,6 +3,7 @@ import json
 import pytest
 
 from stocksent.errors import StocksentError
+from stocksent.ngrams import split_state
 from stocksent.store import CONFIG, WEIGHTS, load_model
 
 
@@ -17,8 +18,10 @@ def test_directory_holds_readable_files(trained_model):
 
 def test_load_gives_config_vocab_and_weights(trained_model):
     config, vocab, state = load_model(trained_model)
-    # The default is an ensemble of two networks: each member's tensors under members.K.
-    assert config.model.members == 2 and {k.split(".")[1] for k in state} == {"0", "1"}
+    network, part = split_state(state)
+    # The default is an ensemble of two networks, each member's tensors under members.K, and an n-gram part.
+    assert config.model.members == 2 and {k.split(".")[1] for k in network} == {"0", "1"}
+    assert sorted(part) == ["ngrams.bias", "ngrams.keys", "ngrams.weights"]
     assert len(vocab) == config.model.vocab_size == state["members.1.embedding.weight"].shape[0]
 
 

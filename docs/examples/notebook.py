@@ -45,7 +45,7 @@ def main() -> None:
     if args.save:
         print(f"saved to {clf.save(args.save)}")
     if args.compare:
-        saved, state = load_file(f"{args.compare}/model.safetensors"), clf.model_.state_dict()
+        saved, state = load_file(f"{args.compare}/model.safetensors"), clf.state_dict()
         same = sorted(saved) == sorted(state) and all(torch.equal(saved[k], state[k]) for k in saved)
         cli = SentimentClassifier.load(args.compare)
         print(f"weights identical to {args.compare}: {same}; its test accuracy {cli.metrics['test']['accuracy']:.4f}")

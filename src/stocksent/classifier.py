@@ -21,6 +21,7 @@ from .distributed import World
 from .errors import StocksentError, not_fitted
 from .metrics import binary_metrics
 from .model import build_model, load_weights
+from .ngrams import NgramModel, split_state
 from .preprocess import ENTITY_CODES, coded_words, tokenize
 from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens, wants_pretraining
 from .scorer import Scorer, make_scorer
@@ -128,7 +129,7 @@ class SentimentClassifier:
         finally:
             torch.set_num_threads(threads)  # a `threads` setting is for training, not for the caller after it
         self._set_fitted(trained.model, run.vocab, run.config, run_metrics(run, trained), classes,
-                         device=str(world.device))
+                         device=str(world.device), ngrams=trained.ngrams)
         self.history_ = trained.progress.history
         return self
 
@@ -148,11 +149,12 @@ class SentimentClassifier:
         return parts
 
     def _set_fitted(self, model: nn.Module, vocab: Vocab, config: Config, metrics: dict[str, Any],
-                    classes: np.ndarray, scorer: Scorer | None = None, device: str = "cpu") -> None:
+                    classes: np.ndarray, scorer: Scorer | None = None, device: str = "cpu",
+                    ngrams: NgramModel | None = None) -> None:
         self.model_, self.vocab_, self.config_, self.metrics_ = model, vocab, config, metrics
-        self.classes_ = classes
+        self.classes_, self.ngrams_ = classes, ngrams
         self.version_: str | None = None  # the saved weights' sha256, 12 hex digits, once saved or loaded
-        self._scorer = scorer or make_scorer(model, device)
+        self._scorer = scorer or make_scorer(model, device, ngrams=ngrams)
         # Word -> id, entity codes included: encoding skips the code -> special token step.
         self._word_ids = {**vocab.stoi,
                           **{code: vocab.stoi.get(token, UNKNOWN) for code, token in ENTITY_CODES.items()}}
@@ -166,11 +168,18 @@ class SentimentClassifier:
         if self.model_ is None:
             raise StocksentError("a model loaded with the onnx backend has no weights to save; save the torch one")
         folder = Path(path)
-        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        save_model(folder, self.config_, self.vocab_, state, self.metrics_)
+        save_model(folder, self.config_, self.vocab_, self.state_dict(), self.metrics_)
         write_json(folder / HISTORY, getattr(self, "history_", []))
         self.version_ = _saved_version(folder)
         return folder
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Every tensor `save` writes to model.safetensors: the networks', and the n-gram part's."""
+        self._fitted("state_dict")
+        if self.model_ is None:
+            raise StocksentError("a model loaded with the onnx backend has no weights; load the torch one")
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        return {**state, **(self.ngrams_.tensors() if self.ngrams_ is not None else {})}
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", backend: str = "torch",
@@ -181,12 +190,18 @@ class SentimentClassifier:
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         folder = Path(path)
         config, vocab, state = load_model(folder)
+        state, ngram_state = split_state(state)
         model = load_weights(build_model(config.model), state, str(folder))
-        scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads)
+        ngrams = None
+        if config.model.ngrams and ngram_state:
+            ngrams = NgramModel.from_tensors(ngram_state, config.model, str(folder))
+        elif config.model.ngrams:  # saved mid-training, before the part is fitted: the network so far
+            config = config.override("model", ngrams=0)
+        scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads, ngrams)
         clf = cls._from_config(config)
         metrics = read_metrics(folder)
         clf._set_fitted(None if backend == "onnx" else model, vocab, config, metrics,
-                        _config_classes(config, metrics), scorer)
+                        _config_classes(config, metrics), scorer, ngrams=ngrams)
         history = folder / HISTORY
         clf.history_ = read_json(history) if history.exists() else []
         clf.version_ = _saved_version(folder)
@@ -195,10 +210,12 @@ class SentimentClassifier:
 
     @classmethod
     def from_model(cls, model: nn.Module, vocab: Vocab, config: Config, device: str = "cpu",
-                   metrics: dict | None = None) -> "SentimentClassifier":
-        """A classifier around a network in memory, set up for scoring as `load` sets up a saved one."""
+                   metrics: dict | None = None, ngrams: NgramModel | None = None) -> "SentimentClassifier":
+        """A classifier around a network in memory (and its n-gram part, if any), set up for
+        scoring as `load` sets up a saved one."""
         clf = cls._from_config(config)
-        clf._set_fitted(model.eval(), vocab, config, metrics or {}, _config_classes(config), device=device)
+        clf._set_fitted(model.eval(), vocab, config, metrics or {}, _config_classes(config), device=device,
+                        ngrams=ngrams)
         return clf
 
     @classmethod

@@ -74,6 +74,10 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--bigram-dim", "model", "bigram_dim", int, "size of a word pair's vector in that bag"),
     ("--members", "model", "members", int, "train this many networks side by side, each from its own "
                                            "initialisation on its own loss, and score their mean logit"),
+    ("--ngrams", "model", "ngrams", int, "blend in a linear model over the word 1..N-grams a message holds, "
+                                         "fitted after the network (NBSVM's recipe; 0: off)"),
+    ("--ngram-share", "model", "ngram_share", float, "that model's share of the blended logit"),
+    ("--ngram-c", "train", "ngram_c", float, "that model's inverse L2 penalty"),
     ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
     ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
     ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),

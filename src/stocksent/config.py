@@ -29,6 +29,10 @@ class ModelConfig:
     bigram_buckets: int = 0  # > 0: the head also reads a bag of word pairs, hashed into this many rows
     bigram_dim: int = 16  # size of each word pair's vector in that bag
     members: int = 1  # > 1: that many networks, each initialised and trained on its own loss, logits averaged
+    # > 0: beside the network, a linear model over the word 1..ngrams-grams a message holds (ngrams.py),
+    # fitted once the network is trained; the logit is (1 - ngram_share) network + ngram_share part.
+    ngrams: int = 0
+    ngram_share: float = 0.5
 
     def __post_init__(self) -> None:
         if isinstance(self.lstm_sizes, tuple):  # as Python callers often write a sequence of sizes
@@ -46,6 +50,8 @@ class ModelConfig:
         _check(0 <= self.bigram_buckets <= 2 ** 24 and 0 < self.bigram_dim <= MAX_WIDTH,
                f"bigram_buckets must be between 0 and 16777216, bigram_dim between 1 and {MAX_WIDTH}")
         _check(1 <= self.members <= 16, "members must be between 1 and 16")
+        _check(0 <= self.ngrams <= 3, "ngrams must be between 0 (none) and 3")
+        _check(0.0 < self.ngram_share < 1.0, "ngram_share must be in (0, 1)")
         _check(not (self.bidirectional and self.initial_state == "learned"),
                "a learned initial state is for one-directional layers only")
 
@@ -112,6 +118,8 @@ class TrainConfig:
     layer_decay: float = 1.0  # each layer below the head learns at this times the rate of the one above
     unfreeze: bool = False  # gradual unfreezing: epoch 1 trains the head only, each later epoch one layer more
     warmup: float = 0.0  # share of the steps over which the rate rises linearly from 0 to lr
+    ngram_c: float = 1.0  # the n-gram part's inverse L2 penalty (scikit-learn's C)
+    ngram_min_count: int = 2  # n-grams in fewer training messages are left out of that part
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -127,6 +135,8 @@ class TrainConfig:
         _check(self.pretraining in PRETRAINING, "pretraining must be none, next-word or word2vec")
         _check(0.0 < self.layer_decay <= 1.0, "layer_decay must be in (0, 1]")
         _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1)")
+        _check(self.ngram_c > 0, "ngram_c must be positive")
+        _check(self.ngram_min_count >= 1, "ngram_min_count must be at least 1")
 
 
 PRETRAINING = ("none", "next-word", "word2vec")
@@ -234,14 +244,15 @@ def tutorial() -> Config:
 def default() -> Config:
     """The best fast recipe we know: word vectors pretrained (word2vec) on the training split's
     own texts, then two LSTM networks trained side by side from them, each max-pooling its
-    outputs over the words, their logits averaged; BCE, AdamW, early stopping on validation loss."""
+    outputs over the words, their logits averaged; BCE, AdamW, early stopping on validation loss;
+    then an NBSVM-style part over word 1-3 grams, blended half and half with the networks."""
     return Config(
         # Two networks of 96 rather than one of 128: members err differently, so their mean errs
         # less. Max over the words' outputs rather than the last word's. Word vectors learnt from
         # the text first, as the next-word model's layers did not help. docs/experiments.md gives
         # the runs over seeds behind each choice.
         model=ModelConfig(embedding_dim=96, lstm_sizes=[96], dropout=0.3, embedding_dropout=0.3,
-                          forget_bias=1.0, embedding_init="normal", pooling="max", members=2),
+                          forget_bias=1.0, embedding_init="normal", pooling="max", members=2, ngrams=3),
         preprocess=PreprocessConfig(keep_emoji=True, min_freq=2),
         train=TrainConfig(loss="bce", optimizer="adamw", lr=4.2e-3, weight_decay=0.05, sparse_embedding=True,
                           batch_size=128, epochs=8, patience=2, grad_clip=1.0, pretraining="word2vec"),

@@ -6,6 +6,8 @@ returns one logit per message in input order. `make_scorer` is the one place tha
     the network       any device; padded batches of similar length
     the folded LSTM   on a CPU, for networks it can fold (folded.py); the network for a few messages
     onnxruntime       the directory's model.onnx (export.py)
+
+and, when the model has an n-gram part (ngrams.py), blends that part's logits into the chosen one's.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from .batches import by_length, score_by_length
 from .device import resolve_device, to_device
 from .folded import FoldedLSTM
 from .model import SentimentEnsemble
+from .ngrams import NgramModel
 
 # The folded network runs a dozen small ops per word; below this many messages the network's one
 # fused LSTM call is quicker (bench/suite.py times both).
@@ -85,10 +88,26 @@ class FoldedScorer:
         return out
 
 
+class BlendedScorer:
+    """A scorer's logits blended with an n-gram part's (ngrams.py), which numpy computes."""
+
+    def __init__(self, network: Scorer, ngrams: NgramModel):
+        self.network, self.ngrams = network, ngrams
+        self.concurrent = network.concurrent
+
+    def logits(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return self.ngrams.blend(self.network.logits(flat, lengths), flat, lengths)
+
+
 def make_scorer(model: nn.Module | None, device: str = "cpu", onnx_folder: Path | None = None,
-                threads: int = 0) -> Scorer:
+                threads: int = 0, ngrams: NgramModel | None = None) -> Scorer:
     """The scorer for a network in memory (on `device`: cpu, cuda or auto), or for the ONNX file
-    in `onnx_folder` when one is named."""
+    in `onnx_folder` when one is named; with an n-gram part, its logits blended in."""
+    scorer = _network_scorer(model, device, onnx_folder, threads)
+    return BlendedScorer(scorer, ngrams) if ngrams is not None else scorer
+
+
+def _network_scorer(model: nn.Module | None, device: str, onnx_folder: Path | None, threads: int) -> Scorer:
     if onnx_folder is not None:
         from .export import OnnxScorer
 

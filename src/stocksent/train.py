@@ -28,6 +28,7 @@ from .errors import StocksentError
 from .lm import initialise_from
 from .metrics import binary_metrics
 from .model import build_model, load_weights
+from .ngrams import NgramModel, fit_ngrams, flat_ids, split_state
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
 from .store import HISTORY, load_model, read_json, save_model, write_bytes, write_json
 from .vocab import Vocab
@@ -115,9 +116,12 @@ def predict_logits(model: nn.Module, encoded: list[np.ndarray], batch_size: int 
 
 
 def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, loss: str,
-             names: tuple[str, str]) -> dict[str, Any]:
-    """Score every message (no batch is dropped): metrics plus the training loss function."""
+             names: tuple[str, str], ngrams: NgramModel | None = None) -> dict[str, Any]:
+    """Score every message (no batch is dropped), blending in an n-gram part when given: metrics
+    plus the training loss function."""
     logits = predict_logits(model, encoded)
+    if ngrams is not None:
+        logits = ngrams.blend(logits, *flat_ids(encoded))
     metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits.astype(np.float64))), names)
     metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(labels).float(), loss))
     return metrics
@@ -174,10 +178,12 @@ class Run:
 
 @dataclass
 class Trained:
-    """A finished run: the network holding its best-validation weights, and how it got there."""
+    """A finished run: the network holding its best-validation weights, how it got there, and the
+    n-gram part fitted beside it (None when the config has none, and on ranks other than 0)."""
 
     model: nn.Module
     progress: Progress
+    ngrams: NgramModel | None = None
 
 
 def train_network(run: Run, out: Path | None = None, resume: bool = False, log: Log = print,
@@ -209,8 +215,25 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
         if on_epoch is not None:
             on_epoch(state.progress)
     model = build_model(run.config.model).to(world.device)
-    load_weights(model, state.best or cpu_state(state.scored), "the trained network")
-    return Trained(model.eval(), state.progress)
+    best = state.best or cpu_state(state.scored)
+    load_weights(model, best, "the trained network")
+    ngrams = _fit_ngrams(run, model.eval(), log) if run.config.model.ngrams and world.main else None
+    if ngrams is not None and out is not None:
+        val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names, ngrams)
+        save_model(out, run.config, run.vocab, {**best, **ngrams.tensors()}, {"val": val})
+    barrier(world)
+    return Trained(model, state.progress, ngrams)
+
+
+def _fit_ngrams(run: Run, model: nn.Module, log: Log) -> NgramModel:
+    """The n-gram part, fitted on the training split now that the network is trained."""
+    started = time.perf_counter()
+    ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train)
+    accuracy = {name: evaluate(model, run.encoded["val"], run.labels["val"], run.config.train.loss, run.names,
+                               part)["accuracy"] for name, part in (("network", None), ("blend", ngrams))}
+    log(f"n-gram part: {len(ngrams.keys)} 1-{ngrams.longest} grams in {time.perf_counter() - started:.0f} s; "
+        f"val accuracy {accuracy['network']:.4f} alone, {accuracy['blend']:.4f} with it")
+    return ngrams
 
 
 @dataclass
@@ -238,7 +261,7 @@ class _TrainingState:
         if resume and out is None:
             raise StocksentError("resuming needs the model directory the run was saved in")
         progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
-        best = load_model(out)[2] if resume and progress.best_epoch else None
+        best = split_state(load_model(out)[2])[0] if resume and progress.best_epoch else None
         return cls(model, wrap(model, world), optimizer, average, progress, best)
 
     @property
@@ -436,6 +459,6 @@ def run_metrics(run: Run, trained: Trained) -> dict[str, Any]:
         "best_epoch": progress.best_epoch,
         "epochs_run": progress.epoch,
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 1),
-        **{name: evaluate(trained.model, run.encoded[name], run.labels[name], run.config.train.loss, run.names)
-           for name in ("val", "test") if name in run.encoded},
+        **{name: evaluate(trained.model, run.encoded[name], run.labels[name], run.config.train.loss, run.names,
+                          trained.ngrams) for name in ("val", "test") if name in run.encoded},
     }

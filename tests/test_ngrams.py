@@ -1,0 +1,140 @@
+"""The n-gram part: its keys, its fit against scikit-learn's, its scoring, and a model that carries it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stocksent.classifier import SentimentClassifier
+from stocksent.config import ModelConfig, TrainConfig
+from stocksent.errors import StocksentError
+from stocksent.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys, split_state
+from stocksent.preprocess import tokenize
+from stocksent.store import load_model, save_model
+from stocksent.vocab import Vocab
+
+
+def _key(*ids: int) -> int:
+    key = len(ids)
+    for i in ids:
+        key = (key << ID_BITS) | i
+    return key
+
+
+def test_keys_are_each_message_s_ngrams_once_and_never_across_messages():
+    flat, lengths = np.array([5, 6, 5, 6, 7, 8]), np.array([4, 2])
+    rows, keys = ngram_keys(flat, lengths, 3)
+    got = [set(keys[rows == r].tolist()) for r in (0, 1)]
+    assert got[0] == {_key(5), _key(6), _key(5, 6), _key(6, 5), _key(5, 6, 5), _key(6, 5, 6)}
+    assert got[1] == {_key(7), _key(8), _key(7, 8)}  # no (6, 7): that pair spans two messages
+    assert len(keys) == len(got[0]) + len(got[1])  # (5, 6) twice in message 0 is counted once
+
+
+@pytest.fixture(scope="module")
+def sliced(real_rows):
+    """The real slice's first 2,500 messages as word ids, labels, and the fitted part."""
+    rows = real_rows[:2500]
+    tokens = [tokenize(r["message"]) for r in rows]
+    vocab = Vocab.build(tokens, 1)
+    encoded = [np.asarray(vocab.encode(t) or [0], dtype=np.int64) for t in tokens]
+    labels = np.array([r["sentiment"] == "bullish" for r in rows], dtype=np.int64)
+    model = ModelConfig(ngrams=3, vocab_size=len(vocab))
+    return encoded, labels, fit_ngrams(encoded, labels, model, TrainConfig(ngram_min_count=1)), model
+
+
+def test_fit_reaches_scikit_learn_s_optimum_on_the_same_features(sliced):
+    sparse = pytest.importorskip("scipy.sparse")
+    LogisticRegression = pytest.importorskip("sklearn.linear_model").LogisticRegression
+    encoded, labels, part, _ = sliced
+    rows, keys = ngram_keys(*flat_ids(encoded), 3)
+    column = np.searchsorted(part.keys, keys)
+    p = 1 + np.bincount(column[labels[rows] == 1], minlength=len(part.keys))
+    q = 1 + np.bincount(column[labels[rows] == 0], minlength=len(part.keys))
+    ratio = np.log((p / p.sum()) / (q / q.sum()))
+    x = sparse.csr_matrix((ratio[column], (rows, column)), shape=(len(encoded), len(part.keys)))
+    reference = LogisticRegression(C=1.0, max_iter=5000, tol=1e-8).fit(x, labels)
+    expected = reference.decision_function(x)
+    got = part.logits(*flat_ids(encoded))
+    np.testing.assert_allclose(got, expected, atol=0.05)
+    assert np.corrcoef(got, expected)[0, 1] > 0.9999
+
+
+def test_logits_are_bias_plus_the_weights_of_the_ngrams_held(sliced):
+    encoded, _, part, _ = sliced
+    weight = dict(zip(part.keys.tolist(), part.weights.tolist()))
+    for ids in encoded[:50]:
+        grams = {tuple(ids[i:i + n].tolist()) for n in (1, 2, 3) for i in range(len(ids) - n + 1)}
+        expected = part.bias + sum(weight.get(_key(*g), 0.0) for g in grams)
+        got = part.logits(ids, np.array([len(ids)]))[0]
+        assert got == pytest.approx(expected, abs=1e-4)
+
+
+def test_blend_is_the_share_weighted_mean_of_the_two_logits(sliced):
+    encoded, _, part, _ = sliced
+    flat, lengths = flat_ids(encoded[:20])
+    network = np.linspace(-2, 2, 20).astype(np.float32)
+    expected = (1 - part.share) * network + part.share * part.logits(flat, lengths)
+    np.testing.assert_allclose(part.blend(network, flat, lengths), expected, rtol=1e-6)
+
+
+def test_ngrams_seen_in_fewer_messages_than_min_count_are_left_out(sliced):
+    encoded, labels, part, model = sliced
+    pruned = fit_ngrams(encoded, labels, model, TrainConfig(ngram_min_count=2))
+    rows, keys = ngram_keys(*flat_ids(encoded), 3)
+    table, counts = np.unique(keys, return_counts=True)
+    assert pruned.keys.tolist() == table[counts >= 2].tolist()
+    assert len(pruned.keys) < len(part.keys)
+
+
+def test_unseen_ngrams_score_the_bias_and_an_empty_part_scores_it_alone(sliced):
+    part = sliced[2]
+    unseen = np.array([10 ** 6 - 1, 10 ** 6 - 2])
+    assert part.logits(unseen, np.array([2]))[0] == pytest.approx(part.bias)
+    empty = NgramModel(np.zeros(0, np.int64), np.zeros(0, np.float32), 0.25, 3, 0.5)
+    assert empty.logits(unseen, np.array([1, 1])).tolist() == [0.25, 0.25]
+
+
+def test_tensors_round_trip_and_damage_is_one_error(sliced):
+    part, model = sliced[2], sliced[3]
+    again = NgramModel.from_tensors(part.tensors(), model, "here")
+    assert np.array_equal(again.keys, part.keys) and np.array_equal(again.weights, part.weights)
+    assert again.bias == pytest.approx(part.bias)
+    shuffled = {**part.tensors(), f"{PREFIX}keys": torch.from_numpy(part.keys[::-1].copy())}
+    with pytest.raises(StocksentError, match="damaged"):
+        NgramModel.from_tensors(shuffled, model, "here")
+    with pytest.raises(StocksentError, match="incomplete"):
+        NgramModel.from_tensors({f"{PREFIX}keys": torch.from_numpy(part.keys)}, model, "here")
+
+
+def test_a_vocabulary_too_large_for_the_keys_is_one_error(sliced):
+    encoded, labels, _, model = sliced
+    with pytest.raises(StocksentError, match="vocabularies of up to"):
+        fit_ngrams(encoded, labels, ModelConfig(ngrams=3, vocab_size=(1 << ID_BITS) + 1), TrainConfig())
+
+
+def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, real_rows):
+    config, _, state = load_model(trained_model)
+    assert config.model.ngrams == 3 and any(k.startswith(PREFIX) for k in state)
+    clf = SentimentClassifier.load(trained_model)
+    texts = [r["message"] for r in real_rows[3000:3200]]
+    flat, lengths = clf._encode_flat(texts)
+    network = SentimentClassifier.load(trained_model)._scorer.network.logits(flat, lengths)
+    np.testing.assert_allclose(clf.decision_function(texts), clf.ngrams_.blend(network, flat, lengths), atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    from stocksent.export import export_onnx
+
+    export_onnx(trained_model)
+    onnx = SentimentClassifier.load(trained_model, backend="onnx")
+    np.testing.assert_allclose(onnx.decision_function(texts), clf.decision_function(texts), atol=1e-4)
+
+
+def test_a_model_saved_before_its_part_was_fitted_loads_as_the_network_alone(trained_model, tmp_path, real_rows):
+    config, vocab, state = load_model(trained_model)
+    network_state, _ = split_state(state)
+    save_model(tmp_path / "mid", config, vocab, network_state, {})
+    clf = SentimentClassifier.load(tmp_path / "mid")
+    assert clf.ngrams_ is None and clf.config.model.ngrams == 0
+    texts = [r["message"] for r in real_rows[3000:3050]]
+    full = SentimentClassifier.load(trained_model)
+    np.testing.assert_allclose(clf.decision_function(texts), full._scorer.network.logits(*full._encode_flat(texts)),
+                               atol=1e-5)
