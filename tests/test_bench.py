@@ -67,3 +67,13 @@ def test_fewer_labels_curve_on_a_slice(tmp_path, data_slice):
     assert "| LSTM, no pretraining | 0." in run.stdout and png.stat().st_size > 10_000
     again = _run("fewer_labels.py", *args)  # everything is there already: nothing is trained again
     assert "|300|1:" not in again.stdout
+
+
+def test_blend_benchmark_scores_each_half_and_the_blend_as_the_model_scores(trained_model, data_slice):
+    from stocksent import SentimentClassifier
+
+    rows = [line.split(" | ") for line in _run("blend.py", str(trained_model)).stdout.splitlines()[2:]]
+    assert [row[1] for row in rows] == ["networks", "n-gram part", "blend"]
+    # The blend's accuracy is the model's own on its test split, as metrics.json records it.
+    recorded = SentimentClassifier.load(trained_model).metrics["test"]["accuracy"]
+    assert abs(float(rows[2][2]) - recorded) <= 5e-5

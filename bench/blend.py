@@ -1,0 +1,60 @@
+"""What each half of a model with an n-gram part scores: the networks alone, the n-gram part
+alone, and their blend (the model as it scores), on the test split of the data it was trained
+on, and on a file of other messages with --data (every message of it).
+
+    python bench/blend.py runs/ng-plain/seed-1 runs/ng-plain/seed-2 [--data FILE]
+
+Prints one table row per model directory and part: accuracy and ROC-AUC.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from stocksent.classifier import SentimentClassifier
+from stocksent.corpus import load_corpus
+from stocksent.data import data_for_model, find_data
+from stocksent.metrics import binary_metrics
+from stocksent.ngrams import flat_ids
+from stocksent.scorer import make_scorer
+
+
+def messages(clf: SentimentClassifier, data: str | None) -> tuple[list[str], np.ndarray]:
+    config = clf.config
+    if data:
+        corpus = load_corpus(find_data(data), config.data, config.preprocess)
+        return corpus.texts, corpus.labels
+    corpus = load_corpus(data_for_model(None, clf.metrics.get("dataset", {})), config.data, config.preprocess)
+    test = corpus.split(config.data)["test"]
+    return [corpus.texts[i] for i in test], corpus.labels[test]
+
+
+def halves(folder: str, data: str | None) -> dict[str, dict]:
+    clf = SentimentClassifier.load(folder)
+    if clf.ngrams_ is None:
+        raise SystemExit(f"{folder}: this model has no n-gram part")
+    texts, labels = messages(clf, data)
+    flat, lengths = flat_ids(clf.encode(texts))
+    network = make_scorer(clf.model_).logits(flat, lengths)
+    part = clf.ngrams_.logits(flat, lengths)
+    logits = {"networks": network, "n-gram part": part, "blend": clf.ngrams_.blend(network, flat, lengths)}
+    return {name: binary_metrics(labels, 1 / (1 + np.exp(-z.astype(np.float64))), clf.labels)
+            for name, z in logits.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--data", help="score every message of this file instead of the test split")
+    args = parser.parse_args(argv)
+    print("| model | part | accuracy | ROC-AUC |\n|---|---|---|---|")
+    for folder in args.models:
+        for name, metrics in halves(folder, args.data).items():
+            print(f"| {folder} | {name} | {metrics['accuracy']:.4f} | {metrics['roc_auc']:.4f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
