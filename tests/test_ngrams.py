@@ -1,13 +1,17 @@
 """The n-gram part: its keys, its fit against scikit-learn's, its scoring, and a model that carries it."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
+from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.errors import StocksentError
+from stocksent.model import build_model, load_weights
 from stocksent.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys, split_state
 from stocksent.preprocess import tokenize
 from stocksent.store import load_model, save_model
@@ -104,34 +108,57 @@ def test_tensors_round_trip_and_damage_is_one_error(sliced):
         NgramModel.from_tensors(shuffled, model, "here")
     with pytest.raises(StocksentError, match="incomplete"):
         NgramModel.from_tensors({f"{PREFIX}keys": torch.from_numpy(part.keys)}, model, "here")
+    halved = {**part.tensors(), f"{PREFIX}weights": torch.from_numpy(part.weights).to(torch.bfloat16)}
+    with pytest.raises(StocksentError, match="wrong type"):
+        NgramModel.from_tensors(halved, model, "here")
 
 
-def test_a_vocabulary_too_large_for_the_keys_is_one_error(sliced):
-    encoded, labels, _, model = sliced
-    with pytest.raises(StocksentError, match="vocabularies of up to"):
-        fit_ngrams(encoded, labels, ModelConfig(ngrams=3, vocab_size=(1 << ID_BITS) + 1), TrainConfig())
-
-
-def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, real_rows):
+def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, real_rows, tmp_path):
     config, _, state = load_model(trained_model)
-    assert config.model.ngrams == 3 and any(k.startswith(PREFIX) for k in state)
+    network_state, part_state = split_state(state)
+    assert config.model.ngrams == 3 and sorted(part_state) == [f"{PREFIX}bias", f"{PREFIX}keys", f"{PREFIX}weights"]
+    # Built here from the saved tensors, apart from the classifier's scorers.
+    network = load_weights(build_model(config.model), network_state, "saved").eval()
+    part = NgramModel.from_tensors(part_state, config.model, "saved")
     clf = SentimentClassifier.load(trained_model)
-    texts = [r["message"] for r in real_rows[3000:3200]]
-    flat, lengths = clf._encode_flat(texts)
-    network = SentimentClassifier.load(trained_model)._scorer.network.logits(flat, lengths)
-    np.testing.assert_allclose(clf.decision_function(texts), clf.ngrams_.blend(network, flat, lengths), atol=1e-5)
+    texts = [r["message"] for r in real_rows[3000:5100]]  # enough for the scoring pool's threads
+    encoded = clf.encode(texts)
+    with torch.inference_mode():
+        network_logits = score_by_length(lambda tokens, lengths: network(tokens, lengths).numpy(), encoded)
+    expected = (1 - config.model.ngram_share) * network_logits + config.model.ngram_share * part.logits(
+        *flat_ids(encoded))
+    assert np.abs(expected - network_logits).max() > 0.1  # the part moves the scores
+    np.testing.assert_allclose(clf.decision_function(texts), expected, atol=1e-5)
+    np.testing.assert_allclose(clf.decision_function(texts[:5]), expected[:5], atol=1e-5)
     pytest.importorskip("onnxruntime")
     from stocksent.export import export_onnx
 
-    export_onnx(trained_model)
-    onnx = SentimentClassifier.load(trained_model, backend="onnx")
-    np.testing.assert_allclose(onnx.decision_function(texts), clf.decision_function(texts), atol=1e-4)
+    copy = shutil.copytree(trained_model, tmp_path / "m")  # the shared model's directory stays as trained
+    export_onnx(copy)
+    onnx = SentimentClassifier.load(copy, backend="onnx")
+    np.testing.assert_allclose(onnx.decision_function(texts), expected, atol=1e-4)
+
+
+def test_a_vocabulary_too_large_for_the_part_is_refused_before_training(data_slice, tmp_path, monkeypatch, capsys):
+    from conftest import TINY
+    from stocksent import ngrams
+    from stocksent.cli import main
+
+    monkeypatch.setattr(ngrams, "MAX_VOCAB", 100)
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--pretraining", "none"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "the n-gram part takes vocabularies of up to 100 words" in err and "\n" not in err
+    assert not (out / "config.json").exists()  # nothing trained, nothing saved
 
 
 def test_a_model_saved_before_its_part_was_fitted_loads_as_the_network_alone(trained_model, tmp_path, real_rows):
     config, vocab, state = load_model(trained_model)
     network_state, _ = split_state(state)
     save_model(tmp_path / "mid", config, vocab, network_state, {})
+    save_model(tmp_path / "unnamed", config.override("model", ngrams=0), vocab, state, {})
+    with pytest.raises(StocksentError, match="n-gram part that its config does not name"):
+        SentimentClassifier.load(tmp_path / "unnamed")
     clf = SentimentClassifier.load(tmp_path / "mid")
     assert clf.ngrams_ is None and clf.config.model.ngrams == 0
     texts = [r["message"] for r in real_rows[3000:3050]]

@@ -197,6 +197,8 @@ class SentimentClassifier:
             ngrams = NgramModel.from_tensors(ngram_state, config.model, str(folder))
         elif config.model.ngrams:  # saved mid-training, before the part is fitted: the network so far
             config = config.override("model", ngrams=0)
+        elif ngram_state:
+            raise StocksentError(f"{folder}: its weights hold an n-gram part that its config does not name")
         scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads, ngrams)
         clf = cls._from_config(config)
         metrics = read_metrics(folder)

@@ -22,6 +22,7 @@ import torch
 
 from .config import ModelConfig, TrainConfig
 from .errors import StocksentError
+from .vocab import UNKNOWN
 
 PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this prefix
 ID_BITS = 20
@@ -89,6 +90,8 @@ class NgramModel:
             bias = float(tensors[f"{PREFIX}bias"].reshape(-1)[0])
         except (KeyError, IndexError):
             raise StocksentError(f"{source}: its n-gram part is incomplete") from None
+        except TypeError:  # a dtype numpy does not hold, such as bfloat16
+            raise StocksentError(f"{source}: its n-gram part is damaged (tensors of the wrong type)") from None
         if keys.dtype != np.int64 or keys.shape != weights.shape or np.any(keys[1:] <= keys[:-1]):
             raise StocksentError(f"{source}: its n-gram part is damaged (keys unsorted or not one per weight)")
         return cls(keys, weights.astype(np.float32), bias, model.ngrams, model.ngram_share)
@@ -101,19 +104,25 @@ def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
 
 
 def flat_ids(encoded: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Messages' id arrays as one flat array and their lengths (an empty message reads as one unknown word)."""
-    encoded = [e if len(e) else np.zeros(1, dtype=np.int64) for e in encoded]
+    """Messages' id arrays as one flat array and their lengths (an empty message reads as one
+    unknown word, as the classifier encodes it)."""
+    encoded = [e if len(e) else np.full(1, UNKNOWN, dtype=np.int64) for e in encoded]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     return (np.concatenate(encoded) if encoded else np.zeros(0, np.int64)), lengths
+
+
+def check_fits(model: ModelConfig) -> None:
+    """A config whose n-gram part cannot be keyed is refused before anything trains."""
+    if model.ngrams and model.vocab_size > MAX_VOCAB:
+        raise StocksentError(f"the n-gram part takes vocabularies of up to {MAX_VOCAB} words, not "
+                             f"{model.vocab_size}; raise min_freq or set ngrams to 0")
 
 
 def fit_ngrams(encoded: list[np.ndarray], labels: np.ndarray, model: ModelConfig, train: TrainConfig) -> NgramModel:
     """Fit the part on training messages (word ids) and their 0 / 1 labels."""
     if not 1 <= model.ngrams <= LONGEST:
         raise StocksentError(f"ngrams must be between 1 and {LONGEST}")
-    if model.vocab_size > MAX_VOCAB:
-        raise StocksentError(f"the n-gram part takes vocabularies of up to {MAX_VOCAB} words, not "
-                             f"{model.vocab_size}; raise min_freq or set ngrams to 0")
+    check_fits(model)
     rows, keys = ngram_keys(*flat_ids(encoded), model.ngrams)
     table, column, counts = np.unique(keys, return_inverse=True, return_counts=True)
     kept = counts >= train.ngram_min_count

@@ -25,9 +25,9 @@ from .metrics import binary_metrics, reliability, roc_curve
 from .store import HISTORY, read_json, write_bytes, write_json
 
 SCORES = ("accuracy", "f1", "macro_f1", "roc_auc")
-NAMES = {"lstm": "LSTM (this model)", "tfidf_logreg": "TF-IDF + logistic regression", "nbsvm": "NBSVM",
+NAMES = {"lstm": "stocksent (this model)", "tfidf_logreg": "TF-IDF + logistic regression", "nbsvm": "NBSVM",
          "fasttext": "fastText", "majority": "majority class"}
-SHORT = {"lstm": "LSTM", "tfidf_logreg": "TF-IDF", "nbsvm": "NBSVM", "fasttext": "fastText"}
+SHORT = {"lstm": "stocksent", "tfidf_logreg": "TF-IDF", "nbsvm": "NBSVM", "fasttext": "fastText"}
 
 
 @dataclass
@@ -146,7 +146,7 @@ def _section(runs: list[Scored], out: Path, prefix: str) -> list[str]:
             lines.append(f"| {NAMES[model]} | {split} | {m['accuracy']:.4f} | {m['f1']:.4f} | {m['macro_f1']:.4f} "
                          f"| {m['roc_auc']:.4f} | {m['n']} |")
     calibration = reliability(first.labels, first.prob["lstm"])
-    lines += ["", f"Expected calibration error of the LSTM on test (10 bins): {calibration['ece']:.4f}.", ""]
+    lines += ["", f"Expected calibration error of this model on test (10 bins): {calibration['ece']:.4f}.", ""]
     for name, title, draw in PLOTS:
         file = f"{prefix}{name}.png"
         write_bytes(out / file, draw(first))
@@ -239,7 +239,7 @@ def plot_reliability(r: Scored) -> bytes:
     bins = reliability(r.labels, r.prob["lstm"])
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect calibration")
     ax.plot([b["mean_prob"] for b in bins["bins"]], [b["positive_rate"] for b in bins["bins"]], "o-",
-            label=f"LSTM (ECE {bins['ece']:.4f})")
+            label=f"stocksent (ECE {bins['ece']:.4f})")
     ax.set(xlabel=f"predicted probability of {r.names[1]}", ylabel=f"observed {r.names[1]} rate",
            xlim=(0, 1), ylim=(0, 1), title="reliability diagram (test)")
     return _png(plt, fig, ax, "upper left")

@@ -28,7 +28,7 @@ from .errors import StocksentError
 from .lm import initialise_from
 from .metrics import binary_metrics
 from .model import build_model, load_weights
-from .ngrams import NgramModel, fit_ngrams, flat_ids, split_state
+from .ngrams import NgramModel, check_fits, fit_ngrams, flat_ids, split_state
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
 from .store import HISTORY, load_model, read_json, save_model, write_bytes, write_json
 from .vocab import Vocab
@@ -122,6 +122,11 @@ def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, lo
     logits = predict_logits(model, encoded)
     if ngrams is not None:
         logits = ngrams.blend(logits, *flat_ids(encoded))
+    return scored(logits, labels, loss, names)
+
+
+def scored(logits: np.ndarray, labels: np.ndarray, loss: str, names: tuple[str, str]) -> dict[str, Any]:
+    """Metrics of these logits, plus the training loss function."""
     metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits.astype(np.float64))), names)
     metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(labels).float(), loss))
     return metrics
@@ -148,6 +153,7 @@ class Run:
         with the layers to start from."""
         vocab = pretrained[0] if pretrained else Vocab.build(parts["train"][0], config.preprocess.min_freq)
         config = config.override("model", vocab_size=len(vocab))
+        check_fits(config.model)
         encoded = {name: encode(vocab, tokens) for name, (tokens, _) in parts.items()}
         labels = {name: np.asarray(part_labels, dtype=np.int64) for name, (_, part_labels) in parts.items()}
         return cls(config, vocab, encoded, labels, dataset or {}, pretrained[1] if pretrained else None)
@@ -216,24 +222,27 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
             on_epoch(state.progress)
     model = build_model(run.config.model).to(world.device)
     best = state.best or cpu_state(state.scored)
-    load_weights(model, best, "the trained network")
-    ngrams = _fit_ngrams(run, model.eval(), log) if run.config.model.ngrams and world.main else None
-    if ngrams is not None and out is not None:
-        val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names, ngrams)
-        save_model(out, run.config, run.vocab, {**best, **ngrams.tensors()}, {"val": val})
+    load_weights(model, best, "the trained network").eval()
+    ngrams = None
+    if run.config.model.ngrams and world.main:
+        ngrams, val = _fit_ngrams(run, model, log)
+        if out is not None:
+            save_model(out, run.config, run.vocab, {**best, **ngrams.tensors()}, {"val": val})
     barrier(world)
     return Trained(model, state.progress, ngrams)
 
 
-def _fit_ngrams(run: Run, model: nn.Module, log: Log) -> NgramModel:
-    """The n-gram part, fitted on the training split now that the network is trained."""
+def _fit_ngrams(run: Run, model: nn.Module, log: Log) -> tuple[NgramModel, dict[str, Any]]:
+    """The n-gram part, fitted on the training split now that the network is trained, and the
+    validation metrics of the two blended."""
     started = time.perf_counter()
     ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train)
-    accuracy = {name: evaluate(model, run.encoded["val"], run.labels["val"], run.config.train.loss, run.names,
-                               part)["accuracy"] for name, part in (("network", None), ("blend", ngrams))}
+    network = predict_logits(model, run.encoded["val"])
+    blended = ngrams.blend(network, *flat_ids(run.encoded["val"]))
+    alone, val = (scored(logits, run.labels["val"], run.config.train.loss, run.names) for logits in (network, blended))
     log(f"n-gram part: {len(ngrams.keys)} 1-{ngrams.longest} grams in {time.perf_counter() - started:.0f} s; "
-        f"val accuracy {accuracy['network']:.4f} alone, {accuracy['blend']:.4f} with it")
-    return ngrams
+        f"val accuracy {alone['accuracy']:.4f} alone, {val['accuracy']:.4f} with it")
+    return ngrams, val
 
 
 @dataclass

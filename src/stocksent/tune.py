@@ -22,7 +22,7 @@ from .errors import StocksentError
 from .experiment import pretrain_for
 from .pretrain import adopt, load_pretrained, wants_pretraining
 from .store import write_bytes, write_json
-from .train import Progress, Run, train_network
+from .train import Progress, Run, evaluate, train_network
 
 BEST_CONFIG, TRIALS = "best_config.json", "trials.csv"
 
@@ -60,6 +60,8 @@ def suggest(trial: Any, base: Config) -> Config:
     config = config.override("train", lr=trial.suggest_float("lr", 3e-4, 1e-2, log=True),
                              batch_size=trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
                              pretraining=trial.suggest_categorical("pretraining", ["none", "word2vec"]))
+    if base.model.ngrams:  # the part is fitted after the networks: only its share of the blend is searched
+        config = config.override("model", ngram_share=trial.suggest_float("ngram_share", 0.3, 0.7))
     return config.override("preprocess", keep_emoji=trial.suggest_categorical("emoji", [False, True]),
                            min_freq=trial.suggest_categorical("min_freq", [1, 2, 3, 5]))
 
@@ -101,12 +103,15 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
                 pretrained = load_pretrained(folder_config.train.init)
             run = Run.from_corpus(adopt(config, pretrained) if pretrained else config, corpus,
                                   (pretrained.vocab, pretrained.body) if pretrained else None)
-            progress = train_network(run, Path(folder), log=quiet,
-                                     on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline)).progress
-        best = progress.history[progress.best_epoch - 1]
-        trial.set_user_attr("best_epoch", progress.best_epoch)
+            trained = train_network(run, Path(folder), log=quiet,
+                                    on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline))
+        # The model as it will score: with its n-gram part, if the config has one (epochs are
+        # pruned on the networks' own validation accuracy, the part is fitted after them).
+        val = evaluate(trained.model, run.encoded["val"], run.labels["val"], config.train.loss, run.names,
+                       trained.ngrams)
+        trial.set_user_attr("best_epoch", trained.progress.best_epoch)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
-        return best["val_accuracy"]
+        return val["accuracy"]
 
     def after(study: Any, trial: Any) -> None:
         value = "-" if trial.value is None else f"{trial.value:.4f}"
