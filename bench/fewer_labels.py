@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 # How the table and the plot name what they show.
 LABELS = {"scratch": "LSTM, no pretraining", "pretrained": "LSTM from the next-word model",
           "word2vec-warmup": "LSTM from word2vec (+ warm-up)",
-          "word2vec-warmup+ngrams": "LSTM from word2vec (+ warm-up) + n-gram part", "tfidf": "TF-IDF + LR",
+          "word2vec-warmup+ngrams": "LSTM from word2vec (+ warm-up) + n-gram part",
+          "word2vec-warmup+ngrams+self": "LSTM + n-gram part, self-trained", "tfidf": "TF-IDF + LR",
           "nbsvm": "NBSVM", "fasttext": "fastText"}
 
 
@@ -189,7 +190,7 @@ def plot(results: dict, path: Path) -> None:
     ax.set_xlabel("tagged training messages (the rest of the training split untagged)")
     ax.set_ylabel("test accuracy (mean over seeds)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
