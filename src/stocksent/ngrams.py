@@ -28,8 +28,6 @@ PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this pre
 ID_BITS = 20
 MAX_VOCAB = 1 << ID_BITS
 LONGEST = 3  # n-grams longer than this would not fit in an int64 key
-
-
 ITERATIONS = 100  # of L-BFGS: the blend's validation accuracy settles well before
 
 
