@@ -18,9 +18,9 @@ import numpy as np
 from stocksent.classifier import SentimentClassifier
 from stocksent.corpus import load_corpus
 from stocksent.data import data_for_model, find_data
-from stocksent.metrics import binary_metrics
 from stocksent.ngrams import fit_ngrams, flat_ids
 from stocksent.scorer import make_scorer
+from stocksent.train import scored
 
 
 def adapt(folder: str, data: str, thresholds: list[float]) -> list[dict]:
@@ -39,8 +39,9 @@ def adapt(folder: str, data: str, thresholds: list[float]) -> list[dict]:
 
     def scores(part) -> dict:
         blended = {name: part.blend(z, *ids) for name, (z, ids) in logits.items()}
-        return {"market_roc_auc": _metrics(market.labels, blended["market"], clf)["roc_auc"],
-                "test_accuracy": _metrics(corpus.labels[splits["test"]], blended["test"], clf)["accuracy"]}
+        return {"market_roc_auc": scored(blended["market"], market.labels, config.train.loss, clf.labels)["roc_auc"],
+                "test_accuracy": scored(blended["test"], corpus.labels[splits["test"]], config.train.loss,
+                                        clf.labels)["accuracy"]}
 
     rows = [{"threshold": None, "kept": 0, "right": None, **scores(clf.ngrams_)}]
     guess = 1 / (1 + np.exp(-clf.ngrams_.blend(logits["market"][0], *logits["market"][1])))
@@ -52,10 +53,6 @@ def adapt(folder: str, data: str, thresholds: list[float]) -> list[dict]:
         rows.append({"threshold": threshold, "kept": len(sure),
                      "right": float((labels == market.labels[sure]).mean()) if len(sure) else None, **scores(part)})
     return rows
-
-
-def _metrics(labels: np.ndarray, logits: np.ndarray, clf: SentimentClassifier) -> dict:
-    return binary_metrics(labels, 1 / (1 + np.exp(-logits.astype(np.float64))), clf.labels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,9 @@ import numpy as np
 from stocksent.classifier import SentimentClassifier
 from stocksent.corpus import load_corpus
 from stocksent.data import data_for_model, find_data
-from stocksent.metrics import binary_metrics
 from stocksent.ngrams import flat_ids
 from stocksent.scorer import make_scorer
+from stocksent.train import scored
 
 
 def messages(clf: SentimentClassifier, data: str | None) -> tuple[list[str], np.ndarray]:
@@ -40,8 +40,7 @@ def halves(folder: str, data: str | None) -> dict[str, dict]:
     network = make_scorer(clf.model_).logits(flat, lengths)
     part = clf.ngrams_.logits(flat, lengths)
     logits = {"networks": network, "n-gram part": part, "blend": clf.ngrams_.blend(network, flat, lengths)}
-    return {name: binary_metrics(labels, 1 / (1 + np.exp(-z.astype(np.float64))), clf.labels)
-            for name, z in logits.items()}
+    return {name: scored(z, labels, clf.config.train.loss, clf.labels) for name, z in logits.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,6 @@ from .corpus import tokenize_all
 from .device import resolve_device
 from .distributed import World
 from .errors import StocksentError, not_fitted
-from .metrics import binary_metrics
 from .model import build_model, load_weights
 from .ngrams import NgramModel, split_state
 from .preprocess import ENTITY_CODES, coded_words, tokenize
@@ -27,7 +26,7 @@ from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens
 from .scorer import Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
-from .train import Run, compute_loss, progress_bar, run_metrics, train_network
+from .train import Run, progress_bar, run_metrics, scored, train_network
 from .vocab import UNKNOWN, Vocab
 
 # Every config field a constructor keyword may set, and the config section it belongs to.
@@ -165,8 +164,6 @@ class SentimentClassifier:
     def save(self, path: str | Path) -> Path:
         """Write the model directory `stocksent train` writes (config, vocabulary, weights, metrics)."""
         self._fitted("save")
-        if self.model_ is None:
-            raise StocksentError("a model loaded with the onnx backend has no weights to save; save the torch one")
         folder = Path(path)
         save_model(folder, self.config_, self.vocab_, self.state_dict(), self.metrics_)
         write_json(folder / HISTORY, getattr(self, "history_", []))
@@ -177,7 +174,7 @@ class SentimentClassifier:
         """Every tensor `save` writes to model.safetensors: the networks', and the n-gram part's."""
         self._fitted("state_dict")
         if self.model_ is None:
-            raise StocksentError("a model loaded with the onnx backend has no weights; load the torch one")
+            raise StocksentError("a model loaded with the onnx backend has no weights to save; save the torch one")
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         return {**state, **(self.ngrams_.tensors() if self.ngrams_ is not None else {})}
 
@@ -290,11 +287,7 @@ class SentimentClassifier:
         self._fitted("evaluate")
         texts = _text_list(texts)
         codes = _known_codes(labels, len(texts), self.classes_)
-        logits = self.decision_function(texts)
-        metrics = binary_metrics(codes, _sigmoid(logits), self.labels)
-        metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(codes).float(),
-                                             self.config_.train.loss))
-        return metrics
+        return scored(self.decision_function(texts), codes, self.config_.train.loss, self.labels)
 
     def explain(self, text: str, top: int = 5, in_order: bool = False) -> list[tuple[str, float]]:
         """The `top` tokens that moved this message's score most, by occlusion: each token is
