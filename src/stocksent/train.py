@@ -184,18 +184,21 @@ class Run:
 
 @dataclass
 class Trained:
-    """A finished run: the network holding its best-validation weights, how it got there, and the
-    n-gram part fitted beside it (None when the config has none, and on ranks other than 0)."""
+    """A finished run: the network holding its best-validation weights, how it got there, the
+    n-gram part fitted beside it (None when the config has none), and the validation metrics of
+    the two as they score together. Ranks other than 0 get no part and no metrics."""
 
     model: nn.Module
     progress: Progress
     ngrams: NgramModel | None = None
+    val: dict[str, Any] = field(default_factory=dict)
 
 
 def train_network(run: Run, out: Path | None = None, resume: bool = False, log: Log = print,
                   bar: Callable | None = None, world: World = World(),
                   on_epoch: Callable[[Progress], None] | None = None) -> Trained:
-    """Train, keeping the weights with the best validation loss; return the network holding them.
+    """Train, keeping the weights with the best validation loss; return the network holding them,
+    its n-gram part when the config has one, and their validation metrics.
     With `out`, every epoch is checkpointed there and the best weights saved as a model
     directory; without it nothing is written. `on_epoch` sees the progress after each epoch
     (a tuner uses it to stop bad trials). `stocksent train` and `SentimentClassifier.fit` both
@@ -223,13 +226,15 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     model = build_model(run.config.model).to(world.device)
     best = state.best or cpu_state(state.scored)
     load_weights(model, best, "the trained network").eval()
-    ngrams = None
+    ngrams, val = None, {}
     if run.config.model.ngrams and world.main:
         ngrams, val = _fit_ngrams(run, model, log)
         if out is not None:
             save_model(out, run.config, run.vocab, {**best, **ngrams.tensors()}, {"val": val})
+    elif world.main:
+        val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
     barrier(world)
-    return Trained(model, state.progress, ngrams)
+    return Trained(model, state.progress, ngrams, val)
 
 
 def _fit_ngrams(run: Run, model: nn.Module, log: Log) -> tuple[NgramModel, dict[str, Any]]:
@@ -468,6 +473,7 @@ def run_metrics(run: Run, trained: Trained) -> dict[str, Any]:
         "best_epoch": progress.best_epoch,
         "epochs_run": progress.epoch,
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 1),
-        **{name: evaluate(trained.model, run.encoded[name], run.labels[name], run.config.train.loss, run.names,
-                          trained.ngrams) for name in ("val", "test") if name in run.encoded},
+        "val": trained.val,
+        **({"test": evaluate(trained.model, run.encoded["test"], run.labels["test"], run.config.train.loss,
+                             run.names, trained.ngrams)} if "test" in run.encoded else {}),
     }

@@ -22,7 +22,7 @@ from .errors import StocksentError
 from .experiment import pretrain_for
 from .pretrain import adopt, load_pretrained, wants_pretraining
 from .store import write_bytes, write_json
-from .train import Progress, Run, evaluate, train_network
+from .train import Progress, Run, train_network
 
 BEST_CONFIG, TRIALS = "best_config.json", "trials.csv"
 
@@ -105,13 +105,11 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
                                   (pretrained.vocab, pretrained.body) if pretrained else None)
             trained = train_network(run, Path(folder), log=quiet,
                                     on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline))
-        # The model as it will score: with its n-gram part, if the config has one (epochs are
-        # pruned on the networks' own validation accuracy, the part is fitted after them).
-        val = evaluate(trained.model, run.encoded["val"], run.labels["val"], config.train.loss, run.names,
-                       trained.ngrams)
         trial.set_user_attr("best_epoch", trained.progress.best_epoch)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
-        return val["accuracy"]
+        # The model as it will score: with its n-gram part, if the config has one (epochs are
+        # pruned on the networks' own validation accuracy, the part is fitted after them).
+        return trained.val["accuracy"]
 
     def after(study: Any, trial: Any) -> None:
         value = "-" if trial.value is None else f"{trial.value:.4f}"
