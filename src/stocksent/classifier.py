@@ -20,7 +20,7 @@ from .device import resolve_device
 from .distributed import World
 from .errors import StocksentError, not_fitted
 from .model import build_model, load_weights
-from .ngrams import NgramModel, split_state
+from .ngrams import NgramModel, saved_part
 from .preprocess import ENTITY_CODES, coded_words, tokenize
 from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens, wants_pretraining
 from .scorer import Scorer, make_scorer
@@ -187,15 +187,8 @@ class SentimentClassifier:
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         folder = Path(path)
         config, vocab, state = load_model(folder)
-        state, ngram_state = split_state(state)
+        state, ngrams, config = saved_part(state, config, str(folder))
         model = load_weights(build_model(config.model), state, str(folder))
-        ngrams = None
-        if config.model.ngrams and ngram_state:
-            ngrams = NgramModel.from_tensors(ngram_state, config.model, str(folder))
-        elif config.model.ngrams:  # saved mid-training, before the part is fitted: the network so far
-            config = config.override("model", ngrams=0)
-        elif ngram_state:
-            raise StocksentError(f"{folder}: its weights hold an n-gram part that its config does not name")
         scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads, ngrams)
         clf = cls._from_config(config)
         metrics = read_metrics(folder)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import ModelConfig, TrainConfig
+from .config import Config, ModelConfig, TrainConfig
 from .errors import StocksentError
 from .vocab import UNKNOWN
 
@@ -99,6 +99,20 @@ def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
     """A saved state's network tensors and its n-gram part's."""
     network = {k: v for k, v in state.items() if not k.startswith(PREFIX)}
     return network, {k: v for k, v in state.items() if k.startswith(PREFIX)}
+
+
+def saved_part(state: dict[str, torch.Tensor], config: Config,
+               source: str) -> tuple[dict[str, torch.Tensor], NgramModel | None, Config]:
+    """A saved state's network tensors, its n-gram part, and the config as the two score. A
+    directory saved mid-training, before the part was fitted, scores as the network so far."""
+    network, tensors = split_state(state)
+    if not config.model.ngrams:
+        if tensors:
+            raise StocksentError(f"{source}: its weights hold an n-gram part that its config does not name")
+        return network, None, config
+    if not tensors:
+        return network, None, config.override("model", ngrams=0)
+    return network, NgramModel.from_tensors(tensors, config.model, source), config
 
 
 def flat_ids(encoded: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
