@@ -22,7 +22,7 @@ from .errors import StocksentError, not_fitted
 from .model import build_model, load_weights
 from .ngrams import NgramModel, saved_part
 from .preprocess import ENTITY_CODES, coded_words, tokenize
-from .pretrain import adopt, load_pretrained, pretrain_settings, pretrain_tokens, wants_pretraining
+from .pretrain import adopt, pretrain_settings, pretrain_tokens, start_from, wants_pretraining
 from .scorer import Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
@@ -107,12 +107,9 @@ class SentimentClassifier:
         config = config.override("data", negative_label=str(classes[0]), positive_label=str(classes[1]))
         parts = self._parts(config, texts, codes, classes, validation)
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
-        pretrained = None
         if config.train.init and unlabelled is not None:
             raise StocksentError("give unlabelled texts (pretrain here) or init (a pretrained model), not both")
-        if config.train.init:
-            pretrained = load_pretrained(config.train.init)
-            config = adopt(config, pretrained, config.train.init)
+        config, pretrained = start_from(config)
         if wants_pretraining(config, unlabelled is not None):
             extra = tokenize_all(_text_list(unlabelled), config.preprocess)[0] if unlabelled is not None else []
             settings = pretrain_settings(config)

@@ -20,15 +20,7 @@ from .data import data_for_model, find_data
 from .device import check_precision, resolve_device
 from .distributed import World, barrier
 from .errors import StocksentError
-from .pretrain import (
-    adopt,
-    load_pretrained,
-    pretrain,
-    pretrain_settings,
-    read_text_files,
-    reusable,
-    wants_pretraining,
-)
+from .pretrain import pretrain, pretrain_settings, read_text_files, reusable, start_from, wants_pretraining
 from .store import CONFIG, METRICS, read_json, write_json
 from .train import CHECKPOINT, Log, Progress, Run, checkpoint_config, checkpoint_dataset, run_metrics, train_network
 
@@ -99,11 +91,7 @@ def train_file(config: Config, out: Path, data: str | Path | None = None, resume
                on_epoch: Callable[[Progress], None] | None = None, corpus: Corpus | None = None) -> dict[str, Any]:
     """Train on the seeded split of a data file (or a corpus already read) into `out`, score
     validation and test, write metrics.json, and return the metrics (rank 0; others get {})."""
-    config = for_world(config, world, log)
-    pretrained = None
-    if config.train.init:
-        pretrained = load_pretrained(config.train.init)
-        config = adopt(config, pretrained, config.train.init)
+    config, pretrained = start_from(for_world(config, world, log))
     corpus = corpus or training_corpus(config, data, out, resume)
     run = Run.from_corpus(config, corpus, (pretrained.vocab, pretrained.body) if pretrained else None)
     sizes = run.sizes

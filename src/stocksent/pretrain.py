@@ -300,6 +300,15 @@ def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
     return config.override("train", init=source) if source else config
 
 
+def start_from(config: Config) -> tuple[Config, Pretrained | None]:
+    """`config` shaped to start from the pretrained model its `init` names, and that model (the
+    config as it is and None when it names none)."""
+    if not config.train.init:
+        return config, None
+    pretrained = load_pretrained(config.train.init)
+    return adopt(config, pretrained, config.train.init), pretrained
+
+
 def load_pretrained(folder: str | Path) -> Pretrained:
     """A pretrained directory's shape, preprocessing, vocabulary and classifier layers."""
     folder = Path(folder)

@@ -20,7 +20,7 @@ from .config import Config
 from .corpus import Corpus
 from .errors import StocksentError
 from .experiment import pretrain_for
-from .pretrain import adopt, load_pretrained, wants_pretraining
+from .pretrain import start_from, wants_pretraining
 from .store import write_bytes, write_json
 from .train import Progress, Run, train_network
 
@@ -97,12 +97,10 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(dir=out) as folder:
             corpus, quiet = corpora(config), (lambda line: None)
-            pretrained = None
             if wants_pretraining(config, False):  # word vectors of the trial's own size, into its folder
-                folder_config = pretrain_for(config, Path(folder), [], log=quiet, corpus=corpus)
-                pretrained = load_pretrained(folder_config.train.init)
-            run = Run.from_corpus(adopt(config, pretrained) if pretrained else config, corpus,
-                                  (pretrained.vocab, pretrained.body) if pretrained else None)
+                config = pretrain_for(config, Path(folder), [], log=quiet, corpus=corpus)
+            config, pretrained = start_from(config)
+            run = Run.from_corpus(config, corpus, (pretrained.vocab, pretrained.body) if pretrained else None)
             trained = train_network(run, Path(folder), log=quiet,
                                     on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline))
         trial.set_user_attr("best_epoch", trained.progress.best_epoch)
