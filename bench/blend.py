@@ -11,31 +11,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from stocksent.classifier import SentimentClassifier
-from stocksent.corpus import load_corpus
-from stocksent.data import data_for_model, find_data
+from stocksent.experiment import split_messages
 from stocksent.ngrams import flat_ids
 from stocksent.scorer import make_scorer
 from stocksent.train import scored
-
-
-def messages(clf: SentimentClassifier, data: str | None) -> tuple[list[str], np.ndarray]:
-    config = clf.config
-    if data:
-        corpus = load_corpus(find_data(data), config.data, config.preprocess)
-        return corpus.texts, corpus.labels
-    corpus = load_corpus(data_for_model(None, clf.metrics.get("dataset", {})), config.data, config.preprocess)
-    test = corpus.split(config.data)["test"]
-    return [corpus.texts[i] for i in test], corpus.labels[test]
 
 
 def halves(folder: str, data: str | None) -> dict[str, dict]:
     clf = SentimentClassifier.load(folder)
     if clf.ngrams_ is None:
         raise SystemExit(f"{folder}: this model has no n-gram part")
-    texts, labels = messages(clf, data)
+    texts, labels = split_messages(clf, data, "all" if data else "test")
     flat, lengths = flat_ids(clf.encode(texts))
     network = make_scorer(clf.model_).logits(flat, lengths)
     part = clf.ngrams_.logits(flat, lengths)

@@ -116,12 +116,19 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
     """Score a saved model on a split ("test" or "val") of the file it was trained on (or of
     `data`, split the same way; a file whose sha256 is not the model's is scored with a warning),
     or on every message of `data` ("all": a file of other messages, such as another market's)."""
+    texts, labels = split_messages(clf, data, split, log)
+    return clf.evaluate(texts, clf.classes_[labels])
+
+
+def split_messages(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
+                   log: Log = print) -> tuple[list[str], np.ndarray]:
+    """The texts and 0 / 1 labels `evaluate_split` scores."""
     dataset = clf.metrics.get("dataset", {})
     if split == "all":
         if data is None:
             raise StocksentError("--split all scores a file of other messages: name it with --data")
         corpus = load_corpus(find_data(data), clf.config.data, clf.config.preprocess)
-        return clf.evaluate(corpus.texts, clf.classes_[corpus.labels])
+        return corpus.texts, corpus.labels
     corpus = load_corpus(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         log(f"warning: {corpus.source} is not the file this model was trained on "
@@ -130,7 +137,7 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
         log(f"warning: this model records no data file (fitted in Python?); scoring the {split} split "
             f"of {corpus.source}, which may hold messages it was trained on")
     index = corpus.split(clf.config.data)[split]
-    return clf.evaluate([corpus.texts[i] for i in index], clf.classes_[corpus.labels[index]])
+    return [corpus.texts[i] for i in index], corpus.labels[index]
 
 
 def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path | None = None,
