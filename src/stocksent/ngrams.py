@@ -71,9 +71,10 @@ class NgramModel:
         return ((1 - self.share) * network + self.share * self.logits(flat, lengths)).astype(np.float32)
 
     def _weights_of(self, keys: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        """Each key's weight; 0 for n-grams the part does not hold."""
         if not len(self.keys):
-            return np.zeros(len(keys), dtype=np.float64)
+            return np.zeros(len(keys))
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         return np.where(self.keys[at] == keys, self.weights[at], 0.0)
 
     def tensors(self) -> dict[str, torch.Tensor]:
