@@ -1,12 +1,11 @@
-"""Adapting a model's n-gram part to a new market's texts, their tags unread: the model as
-trained guesses a label for each of the market's messages, and the part is fitted again on the
-training split and the guesses it was surest of (p >= T or <= 1 - T; T = 0 keeps every guess),
-the networks unchanged. Prints, per model and threshold, the guesses kept and how many were
-right (the tags read for this count only), the market's ROC-AUC before and after, and the
-training data's test accuracy after.
+"""Adaptation to a new market as `stocksent adapt` does it (adapt.py): the n-gram part refitted,
+in rounds, on the training split and the model's surest guesses for the market's messages
+(p >= T or <= 1 - T), the networks unchanged. The market's tags are read only to score: per
+model and threshold, the rounds run, the guesses kept in the last and how many of those were
+right, the market's ROC-AUC before and after, and the training data's test accuracy before and after.
 
-    python bench/adapt_ngrams.py runs/ng-plain/seed-1 --data ../shared/data/ood/stocktwits_trending_2020.csv \
-        --thresholds 0.9 0.8 0
+    python bench/adapt_ngrams.py runs/ng-plain/seed-1 --data ../shared/data/ood/stocktwits_trending_2020.csv \\
+        --thresholds 0.9 0.8
 """
 from __future__ import annotations
 
@@ -17,57 +16,47 @@ import numpy as np
 
 from stocksent.classifier import SentimentClassifier
 from stocksent.corpus import load_corpus
-from stocksent.data import data_for_model, find_data
-from stocksent.ngrams import fit_ngrams, flat_ids
-from stocksent.scorer import make_scorer
-from stocksent.train import scored
+from stocksent.data import find_data
+from stocksent.experiment import adapt_to
 
 
-def adapt(folder: str, data: str, thresholds: list[float]) -> list[dict]:
-    clf = SentimentClassifier.load(folder)
-    if clf.ngrams_ is None:
-        raise SystemExit(f"{folder}: this model has no n-gram part")
-    config = clf.config
-    corpus = load_corpus(data_for_model(None, clf.metrics.get("dataset", {})), config.data, config.preprocess)
-    splits = corpus.split(config.data)
-    market = load_corpus(find_data(data), config.data, config.preprocess)
-    train = clf.encode([corpus.texts[i] for i in splits["train"]])
-    test, other = clf.encode([corpus.texts[i] for i in splits["test"]]), clf.encode(market.texts)
-    network = make_scorer(clf.model_)
-    logits = {name: (network.logits(*flat_ids(encoded)), flat_ids(encoded)) for name, encoded in
-              (("test", test), ("market", other))}
-
-    def scores(part) -> dict:
-        blended = {name: part.blend(z, *ids) for name, (z, ids) in logits.items()}
-        return {"market_roc_auc": scored(blended["market"], market.labels, config.train.loss, clf.labels)["roc_auc"],
-                "test_accuracy": scored(blended["test"], corpus.labels[splits["test"]], config.train.loss,
-                                        clf.labels)["accuracy"]}
-
-    rows = [{"threshold": None, "kept": 0, "right": None, **scores(clf.ngrams_)}]
-    guess = 1 / (1 + np.exp(-clf.ngrams_.blend(logits["market"][0], *logits["market"][1])))
+def adapt(folder: str, data: str, thresholds: list[float], rounds: int) -> list[dict]:
+    base = SentimentClassifier.load(folder)
+    market = load_corpus(find_data(data), base.config.data, base.config.preprocess)
+    before = base.evaluate(market.texts, base.classes_[market.labels])["roc_auc"]
+    rows = []
     for threshold in thresholds:
-        sure = np.flatnonzero((guess >= threshold) | (guess <= 1 - threshold))
-        labels = (guess[sure] >= 0.5).astype(np.int64)
-        part = fit_ngrams(train + [other[i] for i in sure], np.concatenate([corpus.labels[splits["train"]], labels]),
-                          config.model, config.train)
-        rows.append({"threshold": threshold, "kept": len(sure),
-                     "right": float((labels == market.labels[sure]).mean()) if len(sure) else None, **scores(part)})
+        clf = SentimentClassifier.load(folder)
+        guess = clf.positive_proba(market.texts)
+        metrics = adapt_to(clf, market.texts, threshold=threshold, rounds=rounds, log=lambda line: None)
+        done, after = metrics["adaptation"]["rounds"], clf.evaluate(market.texts, clf.classes_[market.labels])
+        rows.append({"threshold": threshold, "rounds": len(done), "kept": done[-1]["kept"],
+                     "right_first": _right(guess, market.labels, threshold),
+                     "roc_before": before, "roc_after": after["roc_auc"],
+                     "test_before": base.metrics["test"]["accuracy"], "test_after": metrics["test"]["accuracy"]})
     return rows
+
+
+def _right(guess: np.ndarray, labels: np.ndarray, threshold: float) -> float:
+    """How many of the first round's sure guesses were right."""
+    sure = (guess >= threshold) | (guess <= 1 - threshold)
+    return float(((guess[sure] >= 0.5) == labels[sure]).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
     parser.add_argument("--data", required=True, help="the new market's tagged messages (tags only counted)")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9, 0.8, 0.0])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9])
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
-    print("| model | threshold | guesses kept | right | market ROC-AUC | test accuracy |\n|---|---|---|---|---|---|")
+    print("| model | threshold | rounds | sure guesses (last round) | first round right | market ROC-AUC before | "
+          "after | test accuracy before | after |\n|---|---|---|---|---|---|---|---|---|")
     for folder in args.models:
-        for row in adapt(folder, args.data, args.thresholds):
-            right = "" if row["right"] is None else f"{row['right']:.3f}"
-            threshold = "not adapted" if row["threshold"] is None else row["threshold"]
-            print(f"| {folder} | {threshold} | {row['kept']} | {right} | {row['market_roc_auc']:.4f} | "
-                  f"{row['test_accuracy']:.4f} |", flush=True)
+        for row in adapt(folder, args.data, args.thresholds, args.rounds):
+            print(f"| {folder} | {row['threshold']} | {row['rounds']} | {row['kept']} | {row['right_first']:.3f} | "
+                  f"{row['roc_before']:.4f} | {row['roc_after']:.4f} | {row['test_before']:.4f} | "
+                  f"{row['test_after']:.4f} |", flush=True)
     return 0
 
 

@@ -79,15 +79,19 @@ def test_blend_benchmark_scores_each_half_and_the_blend_as_the_model_scores(trai
     assert abs(float(rows[2][2]) - recorded) <= 5e-5
 
 
-def test_adapt_ngrams_benchmark_refits_the_part_on_the_guesses_it_keeps(trained_model, real_rows, tmp_path):
+def test_adapt_ngrams_benchmark_scores_the_model_before_and_after_stocksent_adapt(trained_model, real_rows, tmp_path):
     from conftest import write_csv
     from stocksent import SentimentClassifier
+    from stocksent.experiment import adapt_to
 
     market = write_csv(tmp_path / "market.csv", real_rows[3000:4000], ["message", "sentiment"])
-    run = _run("adapt_ngrams.py", str(trained_model), "--data", str(market), "--thresholds", "0.99", "0")
-    rows = [line.split(" | ") for line in run.stdout.splitlines()[2:]]
-    assert [row[1] for row in rows] == ["not adapted", "0.99", "0.0"]
-    assert int(rows[1][2]) < int(rows[2][2]) == 1000  # the surer the guesses, the fewer kept; 0 keeps all
+    run = _run("adapt_ngrams.py", str(trained_model), "--data", str(market), "--thresholds", "0.5", "0.7")
+    rows = [line.rstrip(" |").split(" | ") for line in run.stdout.splitlines()[2:]]
+    assert [row[1] for row in rows] == ["0.5", "0.7"]
+    assert int(rows[0][3]) == 1000 >= int(rows[1][3])  # p >= 0.5 or <= 0.5 keeps every guess
+    texts, labels = [r["message"] for r in real_rows[3000:4000]], [r["sentiment"] for r in real_rows[3000:4000]]
     clf = SentimentClassifier.load(trained_model)
-    before = clf.evaluate([r["message"] for r in real_rows[3000:4000]], [r["sentiment"] for r in real_rows[3000:4000]])
-    assert abs(float(rows[0][4]) - before["roc_auc"]) <= 5e-5  # the model as it scores, before adapting
+    assert abs(float(rows[0][5]) - clf.evaluate(texts, labels)["roc_auc"]) <= 5e-5  # before adapting
+    metrics = adapt_to(clf, texts, threshold=0.5, log=lambda line: None)
+    assert abs(float(rows[0][6]) - clf.evaluate(texts, labels)["roc_auc"]) <= 5e-5  # as adapt leaves it
+    assert abs(float(rows[0][8]) - metrics["test"]["accuracy"]) <= 5e-5

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .adapt import self_train
 from .config import PRESETS, Config
 from .config import preset as preset_config
 from .corpus import tokenize_all
@@ -20,10 +21,10 @@ from .device import resolve_device
 from .distributed import World
 from .errors import StocksentError, not_fitted
 from .model import build_model, load_weights
-from .ngrams import NgramModel, saved_part
+from .ngrams import NgramModel, flat_ids, saved_part
 from .preprocess import ENTITY_CODES, coded_words, tokenize
 from .pretrain import adopt, pretrain_settings, pretrain_tokens, start_from, wants_pretraining
-from .scorer import Scorer, make_scorer
+from .scorer import BlendedScorer, Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
 from .train import Run, progress_bar, run_metrics, scored, train_network
@@ -127,6 +128,29 @@ class SentimentClassifier:
         self._set_fitted(trained.model, run.vocab, run.config, run_metrics(run, trained), classes,
                          device=str(world.device), ngrams=trained.ngrams)
         self.history_ = trained.progress.history
+        return self
+
+    def adapt(self, texts: Iterable[str], tagged: tuple[Iterable[str], Iterable[Any]], threshold: float = 0.9,
+              rounds: int = 5) -> "SentimentClassifier":
+        """Adapt the model to a new market's `texts`, their tags unread: its n-gram part is fitted
+        again on `tagged` = (texts, labels), the messages it was trained on, plus its own surest
+        guesses for the market's, in rounds (adapt.py); the networks are unchanged. Returns self."""
+        self._fitted("adapt")
+        if self.ngrams_ is None:
+            raise StocksentError("this model has no n-gram part to adapt (it was trained with ngrams 0)")
+        market = self.encode(_text_list(texts))
+        if not market:
+            raise StocksentError("no market messages to adapt to")
+        train = self.encode(_text_list(tagged[0]))
+        codes = _known_codes(tagged[1], len(train), self.classes_)
+        log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
+        network = self._scorer.network
+        part, done = self_train(network.logits(*flat_ids(market)), market, train, codes, self.ngrams_,
+                                self.config_.model, self.config_.train, threshold, rounds, log)
+        self.ngrams_, self._scorer = part, BlendedScorer(network, part)
+        self.metrics_ = {**self.metrics_, "adaptation": {"messages": len(market), "tagged": len(train),
+                                                         "threshold": threshold, "rounds": done}}
+        self.version_, self._source = None, None  # no saved directory holds these weights yet
         return self
 
     def _parts(self, config: Config, texts: list[str], codes: np.ndarray, classes: np.ndarray,

@@ -23,6 +23,7 @@ from .distributed import join, leave
 from .errors import StocksentError, check_range
 from .experiment import (
     PRETRAINED,
+    adapt_to,
     check_destination,
     evaluate_split,
     pretrain_for,
@@ -45,6 +46,10 @@ EXAMPLES = {
              "--out models/adapted",
     "pretrain": "example: stocksent pretrain --text ../shared/data/unlabelled/stocktwits_gme_2021.csv --out models/lm"
                 " && stocksent train --init models/lm",
+    "adapt": "example: stocksent adapt models/default --text ../shared/data/ood/stocktwits_trending_2020.csv "
+             "--out models/trending\n"
+             "         stocksent evaluate models/trending --data ../shared/data/ood/stocktwits_trending_2020.csv "
+             "--split all",
     "evaluate": "example: stocksent evaluate models/default --json\n"
                 "         stocksent evaluate models/default --data ../shared/data/ood/stocktwits_trending_2020.csv "
                 "--split all",
@@ -169,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(commands)
     _add_train(commands)
     _add_pretrain(commands)
+    _add_adapt(commands)
     _add_evaluate(commands)
     _add_predict(commands)
     _add_export(commands)
@@ -270,6 +276,26 @@ PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--threads", "threads", int, "torch CPU threads (0: torch's default)"),
     ("--device", "device", str, "auto (a CUDA GPU when present), cpu or cuda"),
 ]
+
+
+def _add_adapt(commands) -> None:
+    ad = _subparser(commands, "adapt", "adapt a trained model to a new market's messages, no tags needed: its "
+                    "n-gram part learns from the model's surest guesses for them", EXAMPLES["adapt"])
+    ad.add_argument("model_dir", metavar="MODEL_DIR", help="a model trained with its n-gram part (the default)")
+    ad.add_argument("--text", nargs="+", required=True, metavar="FILE",
+                    help="the market's messages: CSV, JSONL or Parquet files (their --text-column) or plain "
+                         "text, one message a line; any tags in them are not read")
+    ad.add_argument("--text-column", default="message", help="text column of the files (default: message)")
+    ad.add_argument("--out", required=True, metavar="DIR", help="where the adapted model goes (MODEL_DIR is kept)")
+    ad.add_argument("--data", metavar="PATH", help="the tagged file the model was trained on (default: the one "
+                                                   "it records, found as for training)")
+    ad.add_argument("--threshold", type=float, default=0.9,
+                    help="keep the guesses with p >= this or <= 1 - this (default 0.9)")
+    ad.add_argument("--rounds", type=int, default=5, help="at most this many rounds of guessing and refitting "
+                                                          "(default 5; they stop once the sure guesses stop growing)")
+    ad.add_argument("--force", action="store_true", help="overwrite a model already in --out")
+    ad.add_argument("--json", action="store_true", help="print the adapted model's metrics as JSON")
+    ad.set_defaults(handler=cmd_adapt)
 
 
 def _add_evaluate(commands) -> None:
@@ -591,6 +617,29 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
               f"n {m['n']}  (majority class: {m['majority_accuracy']:.4f})")
     print(f"model saved to {out} (best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
           f"{metrics['train_seconds']:.0f} s of training)")
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from .adapt import check_settings
+    from .pretrain import read_text_files
+
+    check_settings(args.threshold, args.rounds)
+    source, out = Path(args.model_dir), Path(args.out)
+    if out.resolve() == source.resolve():
+        raise StocksentError("--out must be another directory than MODEL_DIR, which is kept as it was")
+    check_destination(out, force=args.force)
+    clf = SentimentClassifier.load(source).set_params(verbose=True)  # its rounds, told on stderr
+    metrics = adapt_to(clf, read_text_files(args.text, args.text_column), args.data, args.threshold,
+                       args.rounds, _log)
+    clf.save(out)
+    if args.json:
+        print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
+        return 0
+    rounds = metrics["adaptation"]["rounds"]
+    print(f"adapted to {metrics['adaptation']['messages']} messages in {len(rounds)} round(s), "
+          f"{rounds[-1]['kept']} sure guesses; val accuracy {metrics['val']['accuracy']:.4f}, "
+          f"test accuracy {metrics['test']['accuracy']:.4f}; model saved to {out}")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

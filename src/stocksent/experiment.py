@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .adapt import check_settings
 from .classifier import SentimentClassifier
 from .config import Config, PretrainConfig
 from .corpus import Corpus, load_corpus
@@ -123,21 +124,43 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
 def split_messages(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
                    log: Log = print) -> tuple[list[str], np.ndarray]:
     """The texts and 0 / 1 labels `evaluate_split` scores."""
-    dataset = clf.metrics.get("dataset", {})
     if split == "all":
         if data is None:
             raise StocksentError("--split all scores a file of other messages: name it with --data")
         corpus = load_corpus(find_data(data), clf.config.data, clf.config.preprocess)
         return corpus.texts, corpus.labels
+    return _splits(clf, data, split, log)[split]
+
+
+def _splits(clf: SentimentClassifier, data: str | Path | None, what: str,
+            log: Log) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Each split of the file the model was trained on (or of `data`, split the same way): its
+    texts and 0 / 1 labels; `what` names the split wanted, for the warnings."""
+    dataset = clf.metrics.get("dataset", {})
     corpus = load_corpus(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         log(f"warning: {corpus.source} is not the file this model was trained on "
             "(sha256 differs); the split will not match training")
     elif not dataset.get("sha256"):
-        log(f"warning: this model records no data file (fitted in Python?); scoring the {split} split "
-            f"of {corpus.source}, which may hold messages it was trained on")
-    index = corpus.split(clf.config.data)[split]
-    return [corpus.texts[i] for i in index], corpus.labels[index]
+        log(f"warning: this model records no data file (fitted in Python?); its {what} split is taken from "
+            f"{corpus.source}, which may not be the data it was trained on")
+    return {name: ([corpus.texts[i] for i in index], corpus.labels[index])
+            for name, index in corpus.split(clf.config.data).items()}
+
+
+def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None = None, threshold: float = 0.9,
+             rounds: int = 5, log: Log = print) -> dict[str, Any]:
+    """Adapt a saved model to a new market's `texts` (SentimentClassifier.adapt), beside the
+    training split of the file it was trained on (or of `data`), then score its validation and
+    test splits again; returns the metrics it now holds."""
+    check_settings(threshold, rounds)
+    splits = _splits(clf, data, "training", log)
+    train_texts, train_labels = splits["train"]
+    clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds)
+    for name in ("val", "test"):
+        split_texts, split_labels = splits[name]
+        clf.metrics_[name] = clf.evaluate(split_texts, clf.classes_[split_labels])
+    return clf.metrics_
 
 
 def pretrain_for(config: Config, out: Path, files: list[str], data: str | Path | None = None,

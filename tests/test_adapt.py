@@ -1,0 +1,156 @@
+"""Adaptation to a new market: the rounds of self-training, the classifier's adapt, and `stocksent adapt`."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from conftest import write_csv
+from stocksent.adapt import self_train
+from stocksent.classifier import SentimentClassifier
+from stocksent.cli import main
+from stocksent.config import ModelConfig, TrainConfig
+from stocksent.errors import StocksentError
+from stocksent.ngrams import fit_ngrams, flat_ids, split_state
+from stocksent.preprocess import tokenize
+from stocksent.store import load_model
+from stocksent.vocab import Vocab
+
+
+@pytest.fixture(scope="module")
+def tagged(real_rows):
+    """The real slice's first 2,000 messages as word ids and labels, its part, and its config."""
+    tokens = [tokenize(r["message"]) for r in real_rows[:2000]]
+    vocab = Vocab.build(tokens, 1)
+    encoded = [np.asarray(vocab.encode(t) or [1], dtype=np.int64) for t in tokens]
+    labels = np.array([r["sentiment"] == "bullish" for r in real_rows[:2000]], dtype=np.int64)
+    model = ModelConfig(ngrams=2, vocab_size=len(vocab) + 2)  # two ids past the vocabulary: words only a market has
+    train = TrainConfig(ngram_min_count=1)
+    return encoded, labels, fit_ngrams(encoded, labels, model, train), model, train, vocab
+
+
+def test_the_part_learns_words_only_the_market_holds_from_the_guesses(tagged):
+    encoded, labels, part, model, train, vocab = tagged
+    words = np.arange(2, len(vocab))
+    alone = part.logits(words, np.ones_like(words))
+    bull, bear = words[alone.argmax()], words[alone.argmin()]  # the most bullish and bearish words alone
+    assert alone.max() > 0 > alone.min()
+    new_bull, new_bear = len(vocab), len(vocab) + 1  # never in a tagged message
+    market = [np.array([bull, new_bull])] * 40 + [np.array([bear, new_bear])] * 40
+    before = part.logits(np.array([new_bull, new_bear]), np.array([1, 1]))
+    assert before[0] == before[1]  # unseen: both score the bias alone
+    adapted, rounds = self_train(np.zeros(80, np.float32), market, encoded, labels, part, model, train,
+                                 threshold=0.5, rounds=1, log=lambda line: None)
+    after = adapted.logits(np.array([new_bull, new_bear]), np.array([1, 1]))
+    assert after[0] > before[0] > after[1]
+    assert rounds == [{"round": 1, "kept": 80, "positive_share": 0.5}]
+
+
+def test_each_round_refits_on_the_tagged_messages_and_the_sure_guesses_until_they_stop_growing(tagged, real_rows):
+    encoded, labels, part, model, train, vocab = tagged
+    market = [np.asarray(vocab.encode(tokenize(r["message"])) or [1], dtype=np.int64) for r in real_rows[2000:3000]]
+    network = np.random.default_rng(0).normal(0, 2, len(market)).astype(np.float32)
+    lines = []
+    adapted, rounds = self_train(network, market, encoded, labels, part, model, train, 0.8, 20, lines.append)
+    # Computed here apart, round by round, from the same inputs.
+    current, kept = part, []
+    for _ in rounds:
+        p = 1 / (1 + np.exp(-current.blend(network, *flat_ids(market)).astype(np.float64)))
+        sure = np.flatnonzero((p >= 0.8) | (p <= 0.2))
+        kept.append(len(sure))
+        current = fit_ngrams(encoded + [market[i] for i in sure],
+                             np.concatenate([labels, (p[sure] >= 0.5).astype(np.int64)]), model, train)
+    assert [row["kept"] for row in rounds] == kept
+    assert all(later >= 1.05 * earlier for earlier, later in zip(kept, kept[1:]))
+    np.testing.assert_array_equal(adapted.keys, current.keys)
+    np.testing.assert_allclose(adapted.weights, current.weights, atol=1e-6)
+    assert len(rounds) < 20 and lines[-1].endswith("stopped")  # the next round's guesses grew by under 5%
+    p = 1 / (1 + np.exp(-current.blend(network, *flat_ids(market)).astype(np.float64)))
+    assert np.count_nonzero((p >= 0.8) | (p <= 0.2)) < 1.05 * kept[-1]
+
+
+def test_bad_settings_and_a_market_with_no_sure_guess_are_one_error_each(tagged):
+    encoded, labels, part, model, train, _ = tagged
+    market = [np.array([5, 6])] * 3
+    for threshold, rounds in ((0.4, 5), (1.0, 5), (0.9, 0), (0.9, 21)):
+        with pytest.raises(StocksentError):
+            self_train(np.zeros(3, np.float32), market, encoded, labels, part, model, train, threshold, rounds)
+    with pytest.raises(StocksentError, match="none of the 3 messages is guessed with p >= 0.99"):
+        self_train(np.zeros(3, np.float32), market, encoded, labels, part, model, train, 0.99, 5)
+
+
+def _digests(folder):
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir() if path.is_file()}
+
+
+def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(trained_model, real_rows, tmp_path,
+                                                                                capsys):
+    market = write_csv(tmp_path / "market.csv", real_rows[3000:4000], ["message"])
+    source = _digests(trained_model)
+    out = tmp_path / "adapted"
+    assert main(["adapt", str(trained_model), "--text", str(market), "--threshold", "0.5", "--out", str(out),
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "round 1: refitted on" in captured.err
+    assert _digests(trained_model) == source  # the model adapted is kept as it was
+    _, _, before = load_model(trained_model)
+    _, _, after = load_model(out)
+    (net_before, part_before), (net_after, part_after) = split_state(before), split_state(after)
+    assert sorted(net_before) == sorted(net_after)
+    assert all(np.array_equal(net_before[k].numpy(), net_after[k].numpy()) for k in net_before)
+    assert not np.array_equal(part_before["ngrams.weights"].numpy(), part_after["ngrams.weights"].numpy())
+    clf = SentimentClassifier.load(out)
+    adaptation = clf.metrics["adaptation"]
+    assert adaptation["messages"] == 1000 and adaptation["rounds"][0]["kept"] == 1000  # p >= 0.5 or <= 0.5: all
+    assert clf.metrics["test"]["n"] == SentimentClassifier.load(trained_model).metrics["test"]["n"]
+    # The metrics saved are of the adapted model: scored again, they are the same.
+    from stocksent.experiment import split_messages
+
+    test_texts, test_codes = split_messages(clf, split="test")
+    assert clf.evaluate(test_texts, clf.classes_[test_codes])["accuracy"] == clf.metrics["test"]["accuracy"]
+
+
+def test_stocksent_adapt_refuses_bad_requests_in_one_line_and_writes_nothing(trained_model, real_rows, tmp_path,
+                                                                            capsys):
+    market = write_csv(tmp_path / "market.csv", real_rows[3000:3100], ["message"])
+    unknown = tmp_path / "unknown.txt"  # plain text, a message a line, of words the model never saw
+    unknown.write_text("zzqx vvbn\nqqpl\n", encoding="utf-8")
+    out = tmp_path / "adapted"
+    cases = [
+        (market, ["--threshold", "1.5"], "the threshold must be in [0.5, 1)"),
+        (market, ["--rounds", "0"], "rounds must be between 1 and 20"),
+        (market, ["--text-column", "body"], "body"),
+        (unknown, ["--threshold", "0.999"], "none of the 2 messages is guessed with p >= 0.999"),
+    ]
+    for text, extra, message in cases:
+        assert main(["adapt", str(trained_model), "--text", str(text), "--out", str(out), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err and "Traceback" not in err
+        assert not out.exists()
+    assert main(["adapt", str(trained_model), "--text", str(tmp_path / "none.csv"), "--out", str(out)]) == 1
+    assert "none.csv" in capsys.readouterr().err
+    assert main(["adapt", str(trained_model), "--text", str(market), "--out", str(trained_model)]) == 1
+    assert "another directory than MODEL_DIR" in capsys.readouterr().err
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    assert main(["adapt", str(trained_model), "--text", str(market), "--out", str(out)]) == 1
+    assert "already holds a model" in capsys.readouterr().err
+
+
+def test_adapt_in_python_needs_a_part_and_known_labels(trained_model, real_rows):
+    clf = SentimentClassifier.load(trained_model)
+    market = [r["message"] for r in real_rows[3000:3100]]
+    tagged = ([r["message"] for r in real_rows[:500]], [r["sentiment"] for r in real_rows[:500]])
+    with pytest.raises(ValueError, match="unknown label value"):
+        clf.adapt(market, (tagged[0], ["up"] * 500))
+    with pytest.raises(StocksentError, match="no market messages"):
+        clf.adapt([], tagged)
+    alone = SentimentClassifier.from_model(clf.model_, clf.vocab_, clf.config.override("model", ngrams=0))
+    with pytest.raises(StocksentError, match="no n-gram part to adapt"):
+        alone.adapt(market, tagged)
+    before = clf.decision_function(market)
+    assert clf.adapt(market, tagged, threshold=0.5, rounds=2) is clf
+    assert clf.version_ is None and not np.allclose(clf.decision_function(market), before)
+    with pytest.raises(StocksentError, match="needs a model loaded from a directory"):
+        clf.loader()  # its directory holds the model before adaptation
