@@ -80,6 +80,11 @@ def test_bad_settings_and_a_market_with_no_sure_guess_are_one_error_each(tagged)
         self_train(np.zeros(3, np.float32), market, encoded, labels, part, model, train, 0.99, 5)
 
 
+def _split_priors(state):
+    return ({k: v for k, v in state.items() if not k.startswith("priors.")},
+            {k: v for k, v in state.items() if k.startswith("priors.")})
+
+
 def _digests(folder):
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir() if path.is_file()}
 
@@ -96,10 +101,12 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     assert _digests(trained_model) == source  # the model adapted is kept as it was
     _, _, before = load_model(trained_model)
     _, _, after = load_model(out)
+    (before, priors_before), (after, priors_after) = _split_priors(before), _split_priors(after)
     (net_before, part_before), (net_after, part_after) = split_state(before), split_state(after)
     assert sorted(net_before) == sorted(net_after)
     assert all(np.array_equal(net_before[k].numpy(), net_after[k].numpy()) for k in net_before)
     assert not np.array_equal(part_before["ngrams.weights"].numpy(), part_after["ngrams.weights"].numpy())
+    assert sorted(priors_after) == ["priors.default", "priors.shifts", "priors.tickers"] and not priors_before
     clf = SentimentClassifier.load(out)
     adaptation = clf.metrics["adaptation"]
     assert adaptation["messages"] == 1000 and adaptation["rounds"][0]["kept"] == 1000  # p >= 0.5 or <= 0.5: all
@@ -109,6 +116,32 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
 
     test_texts, test_codes = split_messages(clf, split="test")
     assert clf.evaluate(test_texts, clf.classes_[test_codes])["accuracy"] == clf.metrics["test"]["accuracy"]
+    # Its scores: the networks blended with the refitted part, plus each message's ticker shift.
+    texts = [r["message"] for r in real_rows[3000:3300]]
+    blended = clf._scorer.logits(*clf._encode_flat(texts))
+    np.testing.assert_allclose(clf.decision_function(texts), blended + clf.priors_.shift(texts), atol=1e-5)
+    assert len(set(np.round(clf.priors_.shift(texts), 4))) > 1  # tickers shift by different amounts
+    assert clf.explain(texts[0])  # the shift is in the probabilities explain compares
+    pytest.importorskip("onnxruntime")
+    from stocksent.export import export_onnx
+
+    export_onnx(out)
+    onnx = SentimentClassifier.load(out, backend="onnx")
+    np.testing.assert_allclose(onnx.decision_function(texts), clf.decision_function(texts), atol=1e-4)
+
+
+def test_adapt_can_leave_out_either_step(trained_model, real_rows, tmp_path):
+    market = write_csv(tmp_path / "market.csv", real_rows[3000:3600], ["message"])
+    _, _, trained = load_model(trained_model)
+    for flags, refit, priors in ((["--no-priors"], True, False), (["--rounds", "0"], False, True)):
+        out = tmp_path / "-".join(flags)
+        assert main(["adapt", str(trained_model), "--text", str(market), "--threshold", "0.5", "--out", str(out),
+                     *flags]) == 0
+        state, saved_priors = _split_priors(load_model(out)[2])
+        assert bool(saved_priors) == priors
+        same_part = np.array_equal(state["ngrams.weights"].numpy(), trained["ngrams.weights"].numpy())
+        assert same_part != refit
+        assert ("priors" in SentimentClassifier.load(out).metrics["adaptation"]) == priors
 
 
 def test_stocksent_adapt_refuses_bad_requests_in_one_line_and_writes_nothing(trained_model, real_rows, tmp_path,
@@ -119,7 +152,7 @@ def test_stocksent_adapt_refuses_bad_requests_in_one_line_and_writes_nothing(tra
     out = tmp_path / "adapted"
     cases = [
         (market, ["--threshold", "1.5"], "the threshold must be in [0.5, 1)"),
-        (market, ["--rounds", "0"], "rounds must be between 1 and 20"),
+        (market, ["--rounds", "21"], "rounds must be between 0 (the n-gram part left as it is) and 20"),
         (market, ["--text-column", "body"], "body"),
         (unknown, ["--threshold", "0.999"], "none of the 2 messages is guessed with p >= 0.999"),
     ]
@@ -149,6 +182,9 @@ def test_adapt_in_python_needs_a_part_and_known_labels(trained_model, real_rows)
     alone = SentimentClassifier.from_model(clf.model_, clf.vocab_, clf.config.override("model", ngrams=0))
     with pytest.raises(StocksentError, match="no n-gram part to adapt"):
         alone.adapt(market, tagged)
+    before = alone.decision_function(market)
+    alone.adapt(market, tagged, rounds=0)  # its ticker priors alone
+    np.testing.assert_allclose(alone.decision_function(market), before + alone.priors_.shift(market), atol=1e-5)
     before = clf.decision_function(market)
     assert clf.adapt(market, tagged, threshold=0.5, rounds=2) is clf
     assert clf.version_ is None and not np.allclose(clf.decision_function(market), before)

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -85,13 +86,18 @@ def test_adapt_ngrams_benchmark_scores_the_model_before_and_after_stocksent_adap
     from stocksent.experiment import adapt_to
 
     market = write_csv(tmp_path / "market.csv", real_rows[3000:4000], ["message", "sentiment"])
-    run = _run("adapt_ngrams.py", str(trained_model), "--data", str(market), "--thresholds", "0.5", "0.7")
+    run = _run("adapt_ngrams.py", str(trained_model), "--data", str(market), "--thresholds", "0.5", "0.7",
+               "--steps", "both", "priors", "--held-out", "0.3")
     rows = [line.rstrip(" |").split(" | ") for line in run.stdout.splitlines()[2:]]
-    assert [row[1] for row in rows] == ["0.5", "0.7"]
-    assert int(rows[0][3]) == 1000 >= int(rows[1][3])  # p >= 0.5 or <= 0.5 keeps every guess
-    texts, labels = [r["message"] for r in real_rows[3000:4000]], [r["sentiment"] for r in real_rows[3000:4000]]
+    assert [row[1:3] for row in rows] == [["both", "0.5"], ["both", "0.7"], ["priors", ""]]
+    assert int(rows[0][4]) == 700 >= int(rows[1][4])  # p >= 0.5 or <= 0.5 keeps every guess it reads
+    order = np.random.default_rng(0).permutation(1000)
+    read, held = np.sort(order[300:]), np.sort(order[:300])
+    texts = [r["message"] for r in real_rows[3000:4000]]
+    labels = np.array([r["sentiment"] for r in real_rows[3000:4000]])
     clf = SentimentClassifier.load(trained_model)
-    assert abs(float(rows[0][5]) - clf.evaluate(texts, labels)["roc_auc"]) <= 5e-5  # before adapting
-    metrics = adapt_to(clf, texts, threshold=0.5, log=lambda line: None)
-    assert abs(float(rows[0][6]) - clf.evaluate(texts, labels)["roc_auc"]) <= 5e-5  # as adapt leaves it
-    assert abs(float(rows[0][8]) - metrics["test"]["accuracy"]) <= 5e-5
+    scored = ([texts[i] for i in held], labels[held])
+    assert abs(float(rows[0][6]) - clf.evaluate(*scored)["roc_auc"]) <= 5e-5  # before adapting
+    metrics = adapt_to(clf, [texts[i] for i in read], threshold=0.5, log=lambda line: None)
+    assert abs(float(rows[0][7]) - clf.evaluate(*scored)["roc_auc"]) <= 5e-5  # as adapt leaves it
+    assert abs(float(rows[0][9]) - metrics["test"]["accuracy"]) <= 5e-5

@@ -1,5 +1,6 @@
-"""Adaptation to a new market: the n-gram part learns the market's words from the model's own
-guesses for its messages, their tags unread (self-training); the networks stay as they are.
+"""Adaptation to a new market, first step: the n-gram part learns the market's words from the
+model's own guesses for its messages, their tags unread (self-training); the networks stay as
+they are. The second step, ticker priors, is priors.py; SentimentClassifier.adapt runs both.
 
     round 1   the model guesses every market message    keep p >= T or p <= 1 - T
               refit the part on the tagged training messages + those guesses
@@ -26,8 +27,8 @@ MAX_ROUNDS = 20
 def check_settings(threshold: float, rounds: int) -> None:
     if not 0.5 <= threshold < 1.0:
         raise StocksentError("the threshold must be in [0.5, 1): guesses with p >= it or <= 1 - it are kept")
-    if not 1 <= rounds <= MAX_ROUNDS:
-        raise StocksentError(f"rounds must be between 1 and {MAX_ROUNDS}")
+    if not 0 <= rounds <= MAX_ROUNDS:
+        raise StocksentError(f"rounds must be between 0 (the n-gram part left as it is) and {MAX_ROUNDS}")
 
 
 def self_train(network: np.ndarray, market: list[np.ndarray], tagged: list[np.ndarray], labels: np.ndarray,
@@ -36,6 +37,8 @@ def self_train(network: np.ndarray, market: list[np.ndarray], tagged: list[np.nd
     """The part refitted on `tagged` (word ids) and their 0 / 1 `labels` plus the surest guesses
     for the `market` messages, whose networks' logits are `network`; and a row per round fitted."""
     check_settings(threshold, rounds)
+    if not rounds:
+        raise StocksentError("self-training needs at least one round")
     ids, done = flat_ids(market), []
     for number in range(1, rounds + 1):
         guess = 1 / (1 + np.exp(-part.blend(network, *ids).astype(np.float64)))

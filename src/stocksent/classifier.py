@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapt import self_train
+from .adapt import check_settings, self_train
 from .config import PRESETS, Config
 from .config import preset as preset_config
 from .corpus import tokenize_all
@@ -24,6 +24,7 @@ from .model import build_model, load_weights
 from .ngrams import NgramModel, flat_ids, saved_part
 from .preprocess import ENTITY_CODES, coded_words, tokenize
 from .pretrain import adopt, pretrain_settings, pretrain_tokens, start_from, wants_pretraining
+from .priors import TickerPriors, estimate, split_priors
 from .scorer import BlendedScorer, Scorer, make_scorer
 from .split import split_messages
 from .store import CONFIG, HISTORY, load_model, read_json, read_metrics, save_model, write_json
@@ -131,25 +132,38 @@ class SentimentClassifier:
         return self
 
     def adapt(self, texts: Iterable[str], tagged: tuple[Iterable[str], Iterable[Any]], threshold: float = 0.9,
-              rounds: int = 5) -> "SentimentClassifier":
-        """Adapt the model to a new market's `texts`, their tags unread: its n-gram part is fitted
-        again on `tagged` = (texts, labels), the messages it was trained on, plus its own surest
-        guesses for the market's, in rounds (adapt.py); the networks are unchanged. Returns self."""
+              rounds: int = 5, priors: bool = True) -> "SentimentClassifier":
+        """Adapt the model to a new market's `texts`, their tags unread (adapt.py). Its n-gram
+        part is fitted again on `tagged` = (texts, labels), the messages it was trained on, plus
+        its own surest guesses for the market's, in up to `rounds` rounds; the networks are
+        unchanged. Then, with `priors`, how bullish the market is on each ticker is estimated
+        from its guesses, and shifts the scores of messages about that ticker (priors.py).
+        Returns self."""
         self._fitted("adapt")
-        if self.ngrams_ is None:
-            raise StocksentError("this model has no n-gram part to adapt (it was trained with ngrams 0)")
-        market = self.encode(_text_list(texts))
-        if not market:
+        check_settings(threshold, rounds)
+        if self.ngrams_ is None and rounds:
+            raise StocksentError("this model has no n-gram part to adapt (it was trained with ngrams 0); "
+                                 "adapt its ticker priors alone with rounds=0")
+        market_texts = _text_list(texts)
+        if not market_texts:
             raise StocksentError("no market messages to adapt to")
-        train = self.encode(_text_list(tagged[0]))
+        market, train = self.encode(market_texts), self.encode(_text_list(tagged[0]))
         codes = _known_codes(tagged[1], len(train), self.classes_)
         log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
-        network = self._scorer.network
-        part, done = self_train(network.logits(*flat_ids(market)), market, train, codes, self.ngrams_,
-                                self.config_.model, self.config_.train, threshold, rounds, log)
-        self.ngrams_, self._scorer = part, BlendedScorer(network, part)
-        self.metrics_ = {**self.metrics_, "adaptation": {"messages": len(market), "tagged": len(train),
-                                                         "threshold": threshold, "rounds": done}}
+        done = []
+        if rounds:
+            network = self._scorer.network
+            part, done = self_train(network.logits(*flat_ids(market)), market, train, codes, self.ngrams_,
+                                    self.config_.model, self.config_.train, threshold, rounds, log)
+            self.ngrams_, self._scorer = part, BlendedScorer(network, part)
+        record: dict[str, Any] = {"messages": len(market), "tagged": len(train), "threshold": threshold, "rounds": done}
+        self.priors_ = None
+        if priors:
+            self.priors_, record["priors"] = estimate(self.positive_proba(market_texts), market_texts,
+                                                      float(codes.mean()))
+            log(f"ticker priors: {record['priors']['tickers']} tickers; the market's positive share "
+                f"{record['priors']['market_prior']:.1%}, against {record['priors']['trained_prior']:.1%} in training")
+        self.metrics_ = {**self.metrics_, "adaptation": record}
         self.version_, self._source = None, None  # no saved directory holds these weights yet
         return self
 
@@ -170,9 +184,9 @@ class SentimentClassifier:
 
     def _set_fitted(self, model: nn.Module, vocab: Vocab, config: Config, metrics: dict[str, Any],
                     classes: np.ndarray, scorer: Scorer | None = None, device: str = "cpu",
-                    ngrams: NgramModel | None = None) -> None:
+                    ngrams: NgramModel | None = None, priors: TickerPriors | None = None) -> None:
         self.model_, self.vocab_, self.config_, self.metrics_ = model, vocab, config, metrics
-        self.classes_, self.ngrams_ = classes, ngrams
+        self.classes_, self.ngrams_, self.priors_ = classes, ngrams, priors
         self.version_: str | None = None  # the saved weights' sha256, 12 hex digits, once saved or loaded
         self._scorer = scorer or make_scorer(model, device, ngrams=ngrams)
         # Word -> id, entity codes included: encoding skips the code -> special token step.
@@ -192,12 +206,14 @@ class SentimentClassifier:
         return folder
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Every tensor `save` writes to model.safetensors: the networks', and the n-gram part's."""
+        """Every tensor `save` writes to model.safetensors: the networks', the n-gram part's, and
+        the ticker priors of an adapted model."""
         self._fitted("state_dict")
         if self.model_ is None:
             raise StocksentError("a model loaded with the onnx backend has no weights to save; save the torch one")
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        return {**state, **(self.ngrams_.tensors() if self.ngrams_ is not None else {})}
+        return {**state, **(self.ngrams_.tensors() if self.ngrams_ is not None else {}),
+                **(self.priors_.tensors() if self.priors_ is not None else {})}
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", backend: str = "torch",
@@ -208,13 +224,14 @@ class SentimentClassifier:
             raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
         folder = Path(path)
         config, vocab, state = load_model(folder)
+        state, priors = split_priors(state, str(folder))
         state, ngrams, config = saved_part(state, config, str(folder))
         model = load_weights(build_model(config.model), state, str(folder))
         scorer = make_scorer(model, device, folder if backend == "onnx" else None, threads, ngrams)
         clf = cls._from_config(config)
         metrics = read_metrics(folder)
         clf._set_fitted(None if backend == "onnx" else model, vocab, config, metrics,
-                        _config_classes(config, metrics), scorer, ngrams=ngrams)
+                        _config_classes(config, metrics), scorer, ngrams=ngrams, priors=priors)
         history = folder / HISTORY
         clf.history_ = read_json(history) if history.exists() else []
         clf.version_ = _saved_version(folder)
@@ -319,7 +336,8 @@ class SentimentClassifier:
             return []
         variants = [self._ids(tokens)] + [self._ids(tokens[:i] + tokens[i + 1:]) for i in range(len(tokens))]
         lengths = np.fromiter(map(len, variants), dtype=np.int64, count=len(variants))
-        prob = _sigmoid(self._scorer.logits(np.concatenate(variants), lengths))
+        shift = self.priors_.shift([text])[0] if self.priors_ is not None else 0.0  # the same for every variant
+        prob = _sigmoid(self._scorer.logits(np.concatenate(variants), lengths) + shift)
         effects = prob[0] - prob[1:]
         order = np.argsort(-np.abs(effects), kind="stable")[:max(top, 0)]
         if in_order:
@@ -352,8 +370,10 @@ class SentimentClassifier:
             return np.empty(0, np.float32)
         lanes = torch.get_num_threads()
         if not self._scorer.concurrent or lanes < 2 or len(texts) < THREADED_FROM:
-            return self._scorer.logits(*self._encode_flat(texts))
-        return self._pool_logits(texts, lanes)
+            logits = self._scorer.logits(*self._encode_flat(texts))
+        else:
+            logits = self._pool_logits(texts, lanes)
+        return logits + self.priors_.shift(texts) if self.priors_ is not None else logits
 
     def _pool_logits(self, texts: list[str], lanes: int) -> np.ndarray:
         """Encode chunks here while `lanes` threads of one torch thread each score them."""

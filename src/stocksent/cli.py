@@ -280,7 +280,8 @@ PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
 
 def _add_adapt(commands) -> None:
     ad = _subparser(commands, "adapt", "adapt a trained model to a new market's messages, no tags needed: its "
-                    "n-gram part learns from the model's surest guesses for them", EXAMPLES["adapt"])
+                    "n-gram part learns from the model's surest guesses for them, and how bullish the market is "
+                    "on each ticker shifts that ticker's messages", EXAMPLES["adapt"])
     ad.add_argument("model_dir", metavar="MODEL_DIR", help="a model trained with its n-gram part (the default)")
     ad.add_argument("--text", nargs="+", required=True, metavar="FILE",
                     help="the market's messages: CSV, JSONL or Parquet files (their --text-column) or plain "
@@ -292,7 +293,10 @@ def _add_adapt(commands) -> None:
     ad.add_argument("--threshold", type=float, default=0.9,
                     help="keep the guesses with p >= this or <= 1 - this (default 0.9)")
     ad.add_argument("--rounds", type=int, default=5, help="at most this many rounds of guessing and refitting "
-                                                          "(default 5; they stop once the sure guesses stop growing)")
+                                                          "the n-gram part (default 5; they stop once the sure "
+                                                          "guesses stop growing; 0: leave it as it is)")
+    ad.add_argument("--no-priors", dest="priors", action="store_false",
+                    help="do not shift each ticker's messages by how bullish the market is on it")
     ad.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     ad.add_argument("--json", action="store_true", help="print the adapted model's metrics as JSON")
     ad.set_defaults(handler=cmd_adapt)
@@ -630,15 +634,17 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     check_destination(out, force=args.force)
     clf = SentimentClassifier.load(source).set_params(verbose=True)  # its rounds, told on stderr
     metrics = adapt_to(clf, read_text_files(args.text, args.text_column), args.data, args.threshold,
-                       args.rounds, _log)
+                       args.rounds, args.priors, _log)
     clf.save(out)
     if args.json:
         print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
         return 0
     rounds = metrics["adaptation"]["rounds"]
-    print(f"adapted to {metrics['adaptation']['messages']} messages in {len(rounds)} round(s), "
-          f"{rounds[-1]['kept']} sure guesses; val accuracy {metrics['val']['accuracy']:.4f}, "
-          f"test accuracy {metrics['test']['accuracy']:.4f}; model saved to {out}")
+    print(f"adapted to {metrics['adaptation']['messages']} messages: {len(rounds)} round(s) of the n-gram part"
+          + (f", {rounds[-1]['kept']} sure guesses" if rounds else "")
+          + (f", priors for {metrics['adaptation']['priors']['tickers']} tickers" if args.priors else "")
+          + f"; model saved to {out}; on the training data's test split it now scores accuracy "
+          f"{metrics['test']['accuracy']:.4f}, ROC-AUC {metrics['test']['roc_auc']:.4f}")
     return 0
 
 

@@ -149,14 +149,14 @@ def _splits(clf: SentimentClassifier, data: str | Path | None, what: str,
 
 
 def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None = None, threshold: float = 0.9,
-             rounds: int = 5, log: Log = print) -> dict[str, Any]:
+             rounds: int = 5, priors: bool = True, log: Log = print) -> dict[str, Any]:
     """Adapt a saved model to a new market's `texts` (SentimentClassifier.adapt), beside the
     training split of the file it was trained on (or of `data`), then score its validation and
     test splits again; returns the metrics it now holds."""
     check_settings(threshold, rounds)
     splits = _splits(clf, data, "training", log)
     train_texts, train_labels = splits["train"]
-    clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds)
+    clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors)
     for name in ("val", "test"):
         split_texts, split_labels = splits[name]
         clf.metrics_[name] = clf.evaluate(split_texts, clf.classes_[split_labels])

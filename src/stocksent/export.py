@@ -20,6 +20,7 @@ import torch
 from .errors import StocksentError
 from .model import build_model, load_weights
 from .ngrams import split_state
+from .priors import split_priors
 from .store import CONFIG, atomic_destination, load_model, read_json, write_json
 
 ONNX_FILE, ONNX_INFO = "model.onnx", "onnx.json"
@@ -29,8 +30,9 @@ def export_onnx(folder: Path) -> Path:
     """Export the model in `folder` to folder/model.onnx (atomically), beside onnx.json that ties
     it to the weights it came from."""
     config, _, state = load_model(folder)
-    # The network alone: an n-gram part is scored by numpy beside onnxruntime (scorer.py).
-    model = load_weights(build_model(config.model), split_state(state)[0], str(folder)).eval()
+    # The network alone: an n-gram part and ticker priors are added by numpy beside onnxruntime.
+    network = split_state(split_priors(state, str(folder))[0])[0]
+    model = load_weights(build_model(config.model), network, str(folder)).eval()
     example = (torch.ones(3, 5, dtype=torch.int64), torch.tensor([5, 3, 1]))
     with atomic_destination(folder / ONNX_FILE) as tmp, _quiet():
         # The TorchScript exporter, chosen explicitly (dynamo=False): it traces each call afresh,

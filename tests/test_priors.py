@@ -1,0 +1,70 @@
+"""Ticker priors: a message's ticker, the EM estimate of a market's prior, the pull towards the
+market's for tickers of few messages, and their storage."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from stocksent.errors import StocksentError
+from stocksent.priors import PREFIX, TickerPriors, estimate, first_ticker, split_priors
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def test_a_message_s_ticker_is_its_first_cashtag_outside_links():
+    assert first_ticker("$NIO to the moon, then $TSLA") == "NIO"
+    assert first_ticker("see https://x.com/$fake first, then $aapl") == "AAPL"
+    assert first_ticker("$BTC.X breaking out") == "BTC"
+    assert first_ticker("bought at $5.50, no ticker here") == ""
+    assert first_ticker("") == ""
+
+
+def _posteriors(rng: np.random.Generator, n: int, share: float, trained: float) -> np.ndarray:
+    """A classifier's calibrated posteriors at training prior `trained`, for n messages of which
+    a `share` are positive: each message's evidence is a Gaussian log-likelihood ratio."""
+    labels = rng.random(n) < share
+    evidence = np.where(labels, 1.5, -1.5) + rng.normal(0, 1.7, n)
+    llr = 2 * 1.5 * evidence / 1.7 ** 2  # the log-likelihood ratio of that evidence
+    return 1 / (1 + np.exp(-(llr + _logit(trained))))
+
+
+def test_em_finds_the_market_s_prior_from_posteriors_made_at_another():
+    rng = np.random.default_rng(0)
+    proba = _posteriors(rng, 40_000, share=0.8, trained=0.5)
+    assert abs(proba.mean() - 0.8) > 0.05  # the posteriors' mean alone is off
+    priors, record = estimate(proba, ["no ticker"] * len(proba), trained_prior=0.5)
+    assert abs(record["market_prior"] - 0.8) < 0.01
+    assert priors.tickers == [] and abs(priors.default - (_logit(record["market_prior"]) - _logit(0.5))) < 1e-5
+
+
+def test_each_ticker_gets_its_own_prior_and_a_ticker_of_few_messages_keeps_near_the_market_s():
+    rng = np.random.default_rng(1)
+    bull, bear, rare = (_posteriors(rng, n, share, 0.5) for n, share in ((6000, 0.9), (6000, 0.3), (2, 0.0)))
+    texts = ["$BULL up"] * 6000 + ["$BEAR down"] * 6000 + ["$RARE meh"] * 2
+    priors, record = estimate(np.concatenate([bull, bear, rare]), texts, trained_prior=0.5)
+    shift = dict(zip(priors.tickers, priors.shifts))
+    assert priors.tickers == ["BEAR", "BULL", "RARE"] and record["tickers"] == 3
+    assert abs(shift["BULL"] - _logit(0.9)) < 0.15 and abs(shift["BEAR"] - _logit(0.3)) < 0.1
+    assert abs(shift["RARE"] - priors.default) < 0.5 * abs(shift["BEAR"] - priors.default)  # pulled to the market's
+    got = priors.shift(["$bull again", "$bear again", "no ticker", "$NEVERSEEN"])
+    np.testing.assert_allclose(got, [shift["BULL"], shift["BEAR"], priors.default, priors.default], rtol=1e-6)
+
+
+def test_priors_round_trip_through_tensors_and_damage_is_one_error():
+    priors = TickerPriors(["AAPL", "NIO", "TSLA"], np.array([0.5, -1.0, 2.0]), 0.25)
+    state = {"net.weight": torch.ones(2), **priors.tensors()}
+    rest, back = split_priors(state, "m")
+    assert list(rest) == ["net.weight"]
+    assert back.tickers == priors.tickers and back.default == 0.25
+    np.testing.assert_array_equal(back.shifts, priors.shifts)
+    assert split_priors({"net.weight": torch.ones(2)}, "m")[1] is None
+    broken = dict(state, **{f"{PREFIX}shifts": torch.ones(2)})
+    with pytest.raises(StocksentError, match="m: its ticker priors are damaged"):
+        split_priors(broken, "m")
+    with pytest.raises(StocksentError, match="incomplete"):
+        split_priors({k: v for k, v in state.items() if k != f"{PREFIX}default"}, "m")
+    with pytest.raises(StocksentError, match="both labels"):
+        estimate(np.array([0.5]), ["x"], trained_prior=1.0)
