@@ -121,7 +121,18 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     blended = clf._scorer.logits(*clf._encode_flat(texts))
     np.testing.assert_allclose(clf.decision_function(texts), blended + clf.priors_.shift(texts), atol=1e-5)
     assert len(set(np.round(clf.priors_.shift(texts), 4))) > 1  # tickers shift by different amounts
-    assert clf.explain(texts[0])  # the shift is in the probabilities explain compares
+    shifted = clf.explain(texts[0], top=3)
+    unshifted = SentimentClassifier.load(out)
+    unshifted.priors_ = None
+    assert [w for w, _ in shifted] == [w for w, _ in unshifted.explain(texts[0], top=3)]
+    assert [e for _, e in shifted] != [e for _, e in unshifted.explain(texts[0], top=3)]  # on the shifted scale
+    # Adapting the adapted model again estimates from its scores without priors: the same priors.
+    again = SentimentClassifier.load(out).adapt(texts, ([r["message"] for r in real_rows[:500]],
+                                                        [r["sentiment"] for r in real_rows[:500]]), rounds=0)
+    once = SentimentClassifier.load(out)
+    once.priors_ = None
+    once.adapt(texts, ([r["message"] for r in real_rows[:500]], [r["sentiment"] for r in real_rows[:500]]), rounds=0)
+    np.testing.assert_allclose(again.decision_function(texts), once.decision_function(texts), atol=1e-6)
     pytest.importorskip("onnxruntime")
     from stocksent.export import export_onnx
 

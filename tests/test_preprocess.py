@@ -187,3 +187,14 @@ def test_normalising_is_stable():
             words = [t for t in tokenize(text, keep_emoji) if t not in SPECIAL_TOKENS]
             assert tokenize(" ".join(words), keep_emoji) == words
     run_property(_texts(), check)
+
+
+def test_a_message_s_ticker_is_its_first_cashtag_as_tokenize_finds_them(real_rows):
+    from stocksent.preprocess import first_ticker
+
+    assert first_ticker("$NIO to the moon, then $TSLA") == "NIO"
+    assert first_ticker("see https://x.com/$fake first, then $aapl") == "AAPL"
+    assert first_ticker("$BTC.X breaking out") == "BTC"
+    assert first_ticker("bought at $5.50, no ticker here") == first_ticker("") == ""
+    for row in real_rows[:5000]:
+        assert (first_ticker(row["message"]) != "") == (TICKER in tokenize(row["message"])), row["message"]

@@ -1,4 +1,4 @@
-"""Ticker priors: a message's ticker, the EM estimate of a market's prior, the pull towards the
+"""Ticker priors: the EM estimate of a market's prior, the pull towards the
 market's for tickers of few messages, and their storage."""
 from __future__ import annotations
 
@@ -7,19 +7,11 @@ import pytest
 import torch
 
 from stocksent.errors import StocksentError
-from stocksent.priors import PREFIX, TickerPriors, estimate, first_ticker, split_priors
+from stocksent.priors import PREFIX, TickerPriors, estimate, split_priors
 
 
 def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
-
-
-def test_a_message_s_ticker_is_its_first_cashtag_outside_links():
-    assert first_ticker("$NIO to the moon, then $TSLA") == "NIO"
-    assert first_ticker("see https://x.com/$fake first, then $aapl") == "AAPL"
-    assert first_ticker("$BTC.X breaking out") == "BTC"
-    assert first_ticker("bought at $5.50, no ticker here") == ""
-    assert first_ticker("") == ""
 
 
 def _posteriors(rng: np.random.Generator, n: int, share: float, trained: float) -> np.ndarray:

@@ -108,7 +108,7 @@ class SentimentClassifier:
         codes, classes = _label_codes(labels, len(texts), config)
         config = config.override("data", negative_label=str(classes[0]), positive_label=str(classes[1]))
         parts = self._parts(config, texts, codes, classes, validation)
-        log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
+        log = self._log
         if config.train.init and unlabelled is not None:
             raise StocksentError("give unlabelled texts (pretrain here) or init (a pretrained model), not both")
         config, pretrained = start_from(config)
@@ -138,34 +138,47 @@ class SentimentClassifier:
         its own surest guesses for the market's, in up to `rounds` rounds; the networks are
         unchanged. Then, with `priors`, how bullish the market is on each ticker is estimated
         from its guesses, and shifts the scores of messages about that ticker (priors.py).
-        Returns self."""
+        Returns self; on an error it is left as it was."""
         self._fitted("adapt")
         check_settings(threshold, rounds)
         if self.ngrams_ is None and rounds:
             raise StocksentError("this model has no n-gram part to adapt (it was trained with ngrams 0); "
-                                 "adapt its ticker priors alone with rounds=0")
+                                 "adapt its ticker priors alone with rounds 0 (--rounds 0)")
         market_texts = _text_list(texts)
         if not market_texts:
             raise StocksentError("no market messages to adapt to")
-        market, train = self.encode(market_texts), self.encode(_text_list(tagged[0]))
+        train = self.encode(_text_list(tagged[0]))
         codes = _known_codes(tagged[1], len(train), self.classes_)
-        log = (lambda line: print(line, file=sys.stderr, flush=True)) if self.verbose else (lambda line: None)
-        done = []
+        scorer, part, done = self._scorer, self.ngrams_, []
         if rounds:
-            network = self._scorer.network
-            part, done = self_train(network.logits(*flat_ids(market)), market, train, codes, self.ngrams_,
-                                    self.config_.model, self.config_.train, threshold, rounds, log)
-            self.ngrams_, self._scorer = part, BlendedScorer(network, part)
-        record: dict[str, Any] = {"messages": len(market), "tagged": len(train), "threshold": threshold, "rounds": done}
-        self.priors_ = None
-        if priors:
-            self.priors_, record["priors"] = estimate(self.positive_proba(market_texts), market_texts,
-                                                      float(codes.mean()))
-            log(f"ticker priors: {record['priors']['tickers']} tickers; the market's positive share "
-                f"{record['priors']['market_prior']:.1%}, against {record['priors']['trained_prior']:.1%} in training")
+            part, done = self._self_trained(self.encode(market_texts), train, codes, threshold, rounds)
+            scorer = BlendedScorer(self._scorer.network, part)
+        record: dict[str, Any] = {"messages": len(market_texts), "tagged": len(train), "threshold": threshold,
+                                  "rounds": done}
+        found = None
+        if priors:  # from the scores without any priors: an adapted model's own would count twice
+            # The networks learnt at the tagged messages' share of positives; the part's guesses
+            # move the share it was fitted at by a point or two, which is left aside.
+            found, record["priors"] = estimate(_sigmoid(scorer.logits(*self._encode_flat(market_texts))),
+                                               market_texts, float(codes.mean()))
+            self._log(f"ticker priors: {record['priors']['tickers']} tickers; the market's positive share "
+                      f"{record['priors']['market_prior']:.1%}, against {record['priors']['trained_prior']:.1%} "
+                      "in training")
+        self._scorer, self.ngrams_, self.priors_ = scorer, part, found
         self.metrics_ = {**self.metrics_, "adaptation": record}
         self.version_, self._source = None, None  # no saved directory holds these weights yet
         return self
+
+    def _self_trained(self, market: list[np.ndarray], train: list[np.ndarray], codes: np.ndarray,
+                      threshold: float, rounds: int) -> tuple[NgramModel, list[dict[str, Any]]]:
+        """The n-gram part self-trained on the market (adapt.py), and its rounds."""
+        network = self._scorer.network.logits(*flat_ids(market))
+        return self_train(network, market, train, codes, self.ngrams_, self.config_.model, self.config_.train,
+                          threshold, rounds, self._log)
+
+    def _log(self, line: str) -> None:
+        if self.verbose:
+            print(line, file=sys.stderr, flush=True)
 
     def _parts(self, config: Config, texts: list[str], codes: np.ndarray, classes: np.ndarray,
                validation: tuple[Iterable[str], Iterable[Any]] | None) -> dict[str, tuple[list, np.ndarray]]:

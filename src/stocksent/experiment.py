@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from .adapt import check_settings
 from .classifier import SentimentClassifier
 from .config import Config, PretrainConfig
 from .corpus import Corpus, load_corpus
@@ -142,8 +141,10 @@ def _splits(clf: SentimentClassifier, data: str | Path | None, what: str,
         log(f"warning: {corpus.source} is not the file this model was trained on "
             "(sha256 differs); the split will not match training")
     elif not dataset.get("sha256"):
+        risk = "may not be the data it was trained on" if what == "training" else \
+            "may hold messages it was trained on"
         log(f"warning: this model records no data file (fitted in Python?); its {what} split is taken from "
-            f"{corpus.source}, which may not be the data it was trained on")
+            f"{corpus.source}, which {risk}")
     return {name: ([corpus.texts[i] for i in index], corpus.labels[index])
             for name, index in corpus.split(clf.config.data).items()}
 
@@ -153,7 +154,6 @@ def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None
     """Adapt a saved model to a new market's `texts` (SentimentClassifier.adapt), beside the
     training split of the file it was trained on (or of `data`), then score its validation and
     test splits again; returns the metrics it now holds."""
-    check_settings(threshold, rounds)
     splits = _splits(clf, data, "training", log)
     train_texts, train_labels = splits["train"]
     clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors)

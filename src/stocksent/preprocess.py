@@ -69,6 +69,22 @@ def coded_words(text: str, keep_emoji: bool = True) -> list[str]:
     return text.translate(_STR_TABLE).split()
 
 
+def first_ticker(text: str) -> str:
+    """The message's first cashtag as `tokenize` finds cashtags, upper-cased without its $; ""
+    when it has none."""
+    if "$" not in text:
+        return ""
+    text = text.lower()
+    if "&" in text:
+        text = _HTML_ENTITY.sub("", text)
+    if "http" in text or "www." in text:
+        text = _LINK_RE.sub(" ", text)
+    if "@" in text:
+        text = _USER_RE.sub(" ", text)
+    found = _TICKER_RE.search(text)
+    return found.group()[1:].upper() if found else ""
+
+
 def normalize(text: str, keep_emoji: bool = True) -> str:
     """Return the message as space-separated tokens, entities replaced by special tokens."""
     return " ".join(tokenize(text, keep_emoji))

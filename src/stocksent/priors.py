@@ -16,7 +16,6 @@ PREFIX: the tickers as UTF-8 text, one a line, and one shift per ticker.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -24,25 +23,20 @@ import numpy as np
 import torch
 
 from .errors import StocksentError
+from .preprocess import first_ticker
 
 PREFIX = "priors."
 STRENGTH = 10.0
-ITERATIONS = 100  # EM steps; the estimates settle well before
-_LINK = re.compile(r"(?:https?://|www\.)\S+")
-_CASHTAG = re.compile(r"\$([a-z]+)")  # preprocess's cashtag; links are removed first, as there
-
-
-def first_ticker(text: str) -> str:
-    """The first cashtag of a message, upper-cased without its $; "" when it has none."""
-    found = _CASHTAG.search(_LINK.sub(" ", text.lower()))
-    return found.group(1).upper() if found else ""
+ITERATIONS = 100  # EM steps (each a pass over one ticker's probabilities: cheap)
 
 
 class TickerPriors:
     """Logit shifts: one per ticker (sorted), and `default` for every other message."""
 
     def __init__(self, tickers: list[str], shifts: np.ndarray, default: float):
-        self.tickers, self.shifts, self.default = tickers, np.asarray(shifts, dtype=np.float32), float(default)
+        # float32 throughout, as saved: a model scores the same before and after a save.
+        self.tickers, self.shifts = tickers, np.asarray(shifts, dtype=np.float32)
+        self.default = float(np.float32(default))
         self._index = {ticker: i for i, ticker in enumerate(tickers)}
 
     def shift(self, texts: Iterable[str]) -> np.ndarray:
@@ -87,6 +81,8 @@ def estimate(proba: np.ndarray, texts: list[str], trained_prior: float,
     with the market's prior and the number of tickers, for the record."""
     if not 0.0 < trained_prior < 1.0:
         raise StocksentError("ticker priors need training data holding both labels")
+    if not len(proba):
+        raise StocksentError("ticker priors need at least one market message")
     proba = np.clip(np.asarray(proba, dtype=np.float64), 1e-6, 1 - 1e-6)
     market = _em(proba, trained_prior, trained_prior, 0.0)
     groups: dict[str, list[int]] = defaultdict(list)
