@@ -5,16 +5,21 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import write_csv
 from stocksent.adapt import self_train
+from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
 from stocksent.cli import main
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.errors import StocksentError
-from stocksent.ngrams import fit_ngrams, flat_ids, split_state
-from stocksent.preprocess import tokenize
-from stocksent.store import load_model
+from stocksent.metrics import sigmoid
+from stocksent.model import build_model, load_weights
+from stocksent.ngrams import NgramModel, fit_ngrams, flat_ids, split_state
+from stocksent.preprocess import first_ticker, tokenize
+from stocksent.priors import PREFIX
+from stocksent.store import load_model, split_prefix
 from stocksent.vocab import Vocab
 
 
@@ -56,7 +61,7 @@ def test_each_round_refits_on_the_tagged_messages_and_the_sure_guesses_until_the
     # Computed here apart, round by round, from the same inputs.
     current, kept = part, []
     for _ in rounds:
-        p = 1 / (1 + np.exp(-current.blend(network, *flat_ids(market)).astype(np.float64)))
+        p = sigmoid(current.blend(network, *flat_ids(market)))
         sure = np.flatnonzero((p >= 0.8) | (p <= 0.2))
         kept.append(len(sure))
         current = fit_ngrams(encoded + [market[i] for i in sure],
@@ -66,7 +71,7 @@ def test_each_round_refits_on_the_tagged_messages_and_the_sure_guesses_until_the
     np.testing.assert_array_equal(adapted.keys, current.keys)
     np.testing.assert_allclose(adapted.weights, current.weights, atol=1e-6)
     assert len(rounds) < 20 and lines[-1].endswith("stopped")  # the next round's guesses grew by under 5%
-    p = 1 / (1 + np.exp(-current.blend(network, *flat_ids(market)).astype(np.float64)))
+    p = sigmoid(current.blend(network, *flat_ids(market)))
     assert np.count_nonzero((p >= 0.8) | (p <= 0.2)) < 1.05 * kept[-1]
 
 
@@ -80,9 +85,12 @@ def test_bad_settings_and_a_market_with_no_sure_guess_are_one_error_each(tagged)
         self_train(np.zeros(3, np.float32), market, encoded, labels, part, model, train, 0.99, 5)
 
 
-def _split_priors(state):
-    return ({k: v for k, v in state.items() if not k.startswith("priors.")},
-            {k: v for k, v in state.items() if k.startswith("priors.")})
+def _shifts(state, texts):
+    """Each message's logit shift, read off the saved ticker list by its first cashtag."""
+    names = state["priors.tickers"].numpy().tobytes().decode().split("\n")
+    table = dict(zip(names, state["priors.shifts"].numpy()))
+    default = float(state["priors.default"][0])
+    return np.array([table.get(first_ticker(text), default) for text in texts], dtype=np.float32)
 
 
 def _digests(folder):
@@ -101,7 +109,7 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     assert _digests(trained_model) == source  # the model adapted is kept as it was
     _, _, before = load_model(trained_model)
     _, _, after = load_model(out)
-    (before, priors_before), (after, priors_after) = _split_priors(before), _split_priors(after)
+    (before, priors_before), (after, priors_after) = split_prefix(before, PREFIX), split_prefix(after, PREFIX)
     (net_before, part_before), (net_after, part_after) = split_state(before), split_state(after)
     assert sorted(net_before) == sorted(net_after)
     assert all(np.array_equal(net_before[k].numpy(), net_after[k].numpy()) for k in net_before)
@@ -116,11 +124,19 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
 
     test_texts, test_codes = split_messages(clf, split="test")
     assert clf.evaluate(test_texts, clf.classes_[test_codes])["accuracy"] == clf.metrics["test"]["accuracy"]
-    # Its scores: the networks blended with the refitted part, plus each message's ticker shift.
+    # Its scores: the networks blended with the refitted part, plus each message's ticker shift,
+    # all built here from the saved tensors, apart from the classifier's scorers.
     texts = [r["message"] for r in real_rows[3000:3300]]
-    blended = clf._scorer.logits(*clf._encode_flat(texts))
-    np.testing.assert_allclose(clf.decision_function(texts), blended + clf.priors_.shift(texts), atol=1e-5)
-    assert len(set(np.round(clf.priors_.shift(texts), 4))) > 1  # tickers shift by different amounts
+    config = clf.config
+    network = load_weights(build_model(config.model), net_after, "saved").eval()
+    encoded = clf.encode(texts)
+    with torch.inference_mode():
+        network_logits = score_by_length(lambda tokens, lengths: network(tokens, lengths).numpy(), encoded)
+    part = NgramModel.from_tensors(part_after, config.model, "saved")
+    shift = _shifts(priors_after, texts)
+    assert len(set(np.round(shift, 4))) > 1  # tickers shift by different amounts
+    np.testing.assert_allclose(clf.decision_function(texts),
+                               part.blend(network_logits, *flat_ids(encoded)) + shift, atol=1e-5)
     shifted = clf.explain(texts[0], top=3)
     unshifted = SentimentClassifier.load(out)
     unshifted.priors_ = None
@@ -148,7 +164,7 @@ def test_adapt_can_leave_out_either_step(trained_model, real_rows, tmp_path):
         out = tmp_path / "-".join(flags)
         assert main(["adapt", str(trained_model), "--text", str(market), "--threshold", "0.5", "--out", str(out),
                      *flags]) == 0
-        state, saved_priors = _split_priors(load_model(out)[2])
+        state, saved_priors = split_prefix(load_model(out)[2], PREFIX)
         assert bool(saved_priors) == priors
         same_part = np.array_equal(state["ngrams.weights"].numpy(), trained["ngrams.weights"].numpy())
         assert same_part != refit
@@ -195,7 +211,8 @@ def test_adapt_in_python_needs_a_part_and_known_labels(trained_model, real_rows)
         alone.adapt(market, tagged)
     before = alone.decision_function(market)
     alone.adapt(market, tagged, rounds=0)  # its ticker priors alone
-    np.testing.assert_allclose(alone.decision_function(market), before + alone.priors_.shift(market), atol=1e-5)
+    np.testing.assert_allclose(alone.decision_function(market), before + _shifts(alone.state_dict(), market),
+                               atol=1e-5)
     before = clf.decision_function(market)
     assert clf.adapt(market, tagged, threshold=0.5, rounds=2) is clf
     assert clf.version_ is None and not np.allclose(clf.decision_function(market), before)

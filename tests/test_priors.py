@@ -7,11 +7,8 @@ import pytest
 import torch
 
 from stocksent.errors import StocksentError
-from stocksent.priors import PREFIX, TickerPriors, estimate, split_priors
-
-
-def _logit(p: float) -> float:
-    return float(np.log(p / (1 - p)))
+from stocksent.metrics import sigmoid
+from stocksent.priors import PREFIX, TickerPriors, _logit, estimate, split_priors
 
 
 def _posteriors(rng: np.random.Generator, n: int, share: float, trained: float) -> np.ndarray:
@@ -20,7 +17,7 @@ def _posteriors(rng: np.random.Generator, n: int, share: float, trained: float) 
     labels = rng.random(n) < share
     evidence = np.where(labels, 1.5, -1.5) + rng.normal(0, 1.7, n)
     llr = 2 * 1.5 * evidence / 1.7 ** 2  # the log-likelihood ratio of that evidence
-    return 1 / (1 + np.exp(-(llr + _logit(trained))))
+    return sigmoid(llr + _logit(trained))
 
 
 def test_em_finds_the_market_s_prior_from_posteriors_made_at_another():

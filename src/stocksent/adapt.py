@@ -18,6 +18,7 @@ import numpy as np
 
 from .config import ModelConfig, TrainConfig
 from .errors import StocksentError
+from .metrics import sigmoid
 from .ngrams import NgramModel, fit_ngrams, flat_ids
 
 MIN_GROWTH = 0.05
@@ -41,7 +42,7 @@ def self_train(network: np.ndarray, market: list[np.ndarray], tagged: list[np.nd
         raise StocksentError("self-training needs at least one round")
     ids, done = flat_ids(market), []
     for number in range(1, rounds + 1):
-        guess = 1 / (1 + np.exp(-part.blend(network, *ids).astype(np.float64)))
+        guess = sigmoid(part.blend(network, *ids))
         sure = np.flatnonzero((guess >= threshold) | (guess <= 1 - threshold))
         if not len(sure) and not done:
             raise StocksentError(f"none of the {len(market)} messages is guessed with p >= {threshold} or "

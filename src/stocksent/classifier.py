@@ -20,6 +20,7 @@ from .corpus import tokenize_all
 from .device import resolve_device
 from .distributed import World
 from .errors import StocksentError, not_fitted
+from .metrics import sigmoid
 from .model import build_model, load_weights
 from .ngrams import NgramModel, flat_ids, saved_part
 from .preprocess import ENTITY_CODES, coded_words, tokenize
@@ -149,32 +150,29 @@ class SentimentClassifier:
             raise StocksentError("no market messages to adapt to")
         train = self.encode(_text_list(tagged[0]))
         codes = _known_codes(tagged[1], len(train), self.classes_)
-        scorer, part, done = self._scorer, self.ngrams_, []
+        market = self.encode(market_texts)
+        ids, part, done = flat_ids(market), self.ngrams_, []
+        network = (self._scorer.network if part is not None else self._scorer).logits(*ids)  # once: it stays
         if rounds:
-            part, done = self._self_trained(self.encode(market_texts), train, codes, threshold, rounds)
-            scorer = BlendedScorer(self._scorer.network, part)
+            part, done = self_train(network, market, train, codes, part, self.config_.model, self.config_.train,
+                                    threshold, rounds, self._log)
         record: dict[str, Any] = {"messages": len(market_texts), "tagged": len(train), "threshold": threshold,
                                   "rounds": done}
         found = None
         if priors:  # from the scores without any priors: an adapted model's own would count twice
             # The networks learnt at the tagged messages' share of positives; the part's guesses
             # move the share it was fitted at by a point or two, which is left aside.
-            found, record["priors"] = estimate(_sigmoid(scorer.logits(*self._encode_flat(market_texts))),
+            found, record["priors"] = estimate(sigmoid(part.blend(network, *ids) if part is not None else network),
                                                market_texts, float(codes.mean()))
             self._log(f"ticker priors: {record['priors']['tickers']} tickers; the market's positive share "
                       f"{record['priors']['market_prior']:.1%}, against {record['priors']['trained_prior']:.1%} "
                       "in training")
-        self._scorer, self.ngrams_, self.priors_ = scorer, part, found
+        if rounds:
+            self._scorer, self.ngrams_ = BlendedScorer(self._scorer.network, part), part
+        self.priors_ = found
         self.metrics_ = {**self.metrics_, "adaptation": record}
         self.version_, self._source = None, None  # no saved directory holds these weights yet
         return self
-
-    def _self_trained(self, market: list[np.ndarray], train: list[np.ndarray], codes: np.ndarray,
-                      threshold: float, rounds: int) -> tuple[NgramModel, list[dict[str, Any]]]:
-        """The n-gram part self-trained on the market (adapt.py), and its rounds."""
-        network = self._scorer.network.logits(*flat_ids(market))
-        return self_train(network, market, train, codes, self.ngrams_, self.config_.model, self.config_.train,
-                          threshold, rounds, self._log)
 
     def _log(self, line: str) -> None:
         if self.verbose:
@@ -305,7 +303,7 @@ class SentimentClassifier:
 
     def positive_proba(self, texts: Iterable[str]) -> np.ndarray:
         """(n,) probability of the positive label, classes_[1]."""
-        return _sigmoid(self.decision_function(texts))
+        return sigmoid(self.decision_function(texts))
 
     def predict_proba(self, texts: str | Iterable[str]) -> np.ndarray:
         """(n, 2) probabilities, columns in classes_ order; (2,) for one string."""
@@ -350,7 +348,7 @@ class SentimentClassifier:
         variants = [self._ids(tokens)] + [self._ids(tokens[:i] + tokens[i + 1:]) for i in range(len(tokens))]
         lengths = np.fromiter(map(len, variants), dtype=np.int64, count=len(variants))
         shift = self.priors_.shift([text])[0] if self.priors_ is not None else 0.0  # the same for every variant
-        prob = _sigmoid(self._scorer.logits(np.concatenate(variants), lengths) + shift)
+        prob = sigmoid(self._scorer.logits(np.concatenate(variants), lengths) + shift)
         effects = prob[0] - prob[1:]
         order = np.argsort(-np.abs(effects), kind="stable")[:max(top, 0)]
         if in_order:
@@ -462,10 +460,6 @@ def _config_classes(config: Config, metrics: dict[str, Any] | None = None) -> np
     if isinstance(recorded, list) and [str(c) for c in recorded] == names:
         return np.asarray(recorded)
     return np.asarray(names)
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-logits.astype(np.float64)))
 
 
 def _text_list(texts: Iterable[str]) -> list[str]:

@@ -4,6 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Probabilities of the positive label from logits, in float64."""
+    return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
 def binary_metrics(labels: np.ndarray, prob: np.ndarray, names: tuple[str, str]) -> dict:
     """Accuracy, per-class precision / recall / F1, ROC-AUC, confusion matrix, majority baseline."""
     labels = np.asarray(labels, dtype=np.int64)

@@ -22,6 +22,7 @@ import torch
 
 from .config import Config, ModelConfig, TrainConfig
 from .errors import StocksentError
+from .store import split_prefix
 from .vocab import UNKNOWN
 
 PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this prefix
@@ -98,8 +99,7 @@ class NgramModel:
 
 def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A saved state's network tensors and its n-gram part's."""
-    network = {k: v for k, v in state.items() if not k.startswith(PREFIX)}
-    return network, {k: v for k, v in state.items() if k.startswith(PREFIX)}
+    return split_prefix(state, PREFIX)
 
 
 def saved_part(state: dict[str, torch.Tensor], config: Config,

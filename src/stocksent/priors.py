@@ -24,6 +24,7 @@ import torch
 
 from .errors import StocksentError
 from .preprocess import first_ticker
+from .store import split_prefix
 
 PREFIX = "priors."
 STRENGTH = 10.0
@@ -69,8 +70,7 @@ class TickerPriors:
 def split_priors(state: dict[str, torch.Tensor],
                  source: str) -> tuple[dict[str, torch.Tensor], TickerPriors | None]:
     """A saved state without its ticker priors, and those priors (None when it has none)."""
-    rest = {k: v for k, v in state.items() if not k.startswith(PREFIX)}
-    mine = {k: v for k, v in state.items() if k.startswith(PREFIX)}
+    rest, mine = split_prefix(state, PREFIX)
     return rest, (TickerPriors.from_tensors(mine, source) if mine else None)
 
 

@@ -120,6 +120,13 @@ def _keep_previous(folder: Path) -> None:
     _fsync_dir(folder)
 
 
+def split_prefix(state: dict[str, torch.Tensor],
+                 prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A saved state's tensors apart from those named `prefix`..., and those."""
+    return ({k: v for k, v in state.items() if not k.startswith(prefix)},
+            {k: v for k, v in state.items() if k.startswith(prefix)})
+
+
 def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
     """Read config, vocabulary and weights back, checking format version and checksum."""
     folder = Path(folder)

@@ -26,7 +26,7 @@ from .device import autocast, check_precision, model_device, to_device
 from .distributed import World, all_sum, barrier, from_main, shard, wrap
 from .errors import StocksentError
 from .lm import initialise_from
-from .metrics import binary_metrics
+from .metrics import binary_metrics, sigmoid
 from .model import build_model, load_weights
 from .ngrams import NgramModel, check_fits, fit_ngrams, flat_ids, split_state
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
@@ -127,7 +127,7 @@ def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, lo
 
 def scored(logits: np.ndarray, labels: np.ndarray, loss: str, names: tuple[str, str]) -> dict[str, Any]:
     """Metrics of these logits, plus the training loss function."""
-    metrics = binary_metrics(labels, 1 / (1 + np.exp(-logits.astype(np.float64))), names)
+    metrics = binary_metrics(labels, sigmoid(logits), names)
     metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(labels).float(), loss))
     return metrics
 
