@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from stocksent.classifier import SentimentClassifier
-from stocksent.corpus import load_corpus
+from stocksent.corpus import CorpusCache
 from stocksent.data import find_data
 from stocksent.experiment import adapt_to
 
@@ -26,9 +26,10 @@ STEPS = {"both": (True, True), "part": (True, False), "priors": (False, True)}  
 
 
 def adapt(folder: str, data: str, steps: list[str], thresholds: list[float], rounds: int,
-          held_out: float = 0.0) -> list[dict]:
+          held_out: float = 0.0, corpora: CorpusCache | None = None) -> list[dict]:
+    corpora = corpora or CorpusCache()  # the training file and the market's, read once for every step
     base = SentimentClassifier.load(folder)
-    market = load_corpus(find_data(data), base.config.data, base.config.preprocess)
+    market = corpora.load(find_data(data), base.config.data, base.config.preprocess)
     read, scored = _halves(len(market.texts), held_out)
     texts, labels = [market.texts[i] for i in scored], market.labels[scored]
     before = base.evaluate(texts, base.classes_[labels])["roc_auc"]
@@ -38,7 +39,7 @@ def adapt(folder: str, data: str, steps: list[str], thresholds: list[float], rou
         clf = SentimentClassifier.load(folder)
         refit, priors = STEPS[step]
         metrics = adapt_to(clf, [market.texts[i] for i in read], threshold=threshold or 0.9,
-                           rounds=rounds if refit else 0, priors=priors, log=lambda line: None)
+                           rounds=rounds if refit else 0, priors=priors, log=lambda line: None, corpora=corpora)
         done, after = metrics["adaptation"]["rounds"], clf.evaluate(texts, clf.classes_[labels])
         rows.append({"step": step, "threshold": threshold, "rounds": len(done), "kept": done[-1]["kept"] if done else 0,
                      "right_first": _right(guess, market.labels[read], threshold) if threshold else None,
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     columns = ["model", "step", "threshold", "rounds", "sure guesses (last round)", "first round right",
                "market ROC-AUC before", "after", "test accuracy before", "after"]
     print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
+    corpora = CorpusCache()
     for folder in args.models:
-        for row in adapt(folder, args.data, args.steps, args.thresholds, args.rounds, args.held_out):
+        for row in adapt(folder, args.data, args.steps, args.thresholds, args.rounds, args.held_out, corpora):
             right = "" if row["right_first"] is None else f"{row['right_first']:.3f}"
             cells = [folder, row["step"], row["threshold"] or "", row["rounds"], row["kept"], right,
                      *(f"{row[k]:.4f}" for k in ("roc_before", "roc_after", "test_before", "test_after"))]

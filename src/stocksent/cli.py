@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from . import __version__
+from .adapt import check_settings
 from .classifier import SentimentClassifier
 from .config import PRESETS, Config, preset
 from .corpus import CorpusCache, load_corpus
@@ -624,7 +625,6 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from .adapt import check_settings
     from .pretrain import read_text_files
 
     check_settings(args.threshold, args.rounds)

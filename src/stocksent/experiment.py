@@ -15,7 +15,7 @@ import numpy as np
 
 from .classifier import SentimentClassifier
 from .config import Config, PretrainConfig
-from .corpus import Corpus, load_corpus
+from .corpus import Corpus, CorpusCache, load_corpus
 from .data import data_for_model, find_data
 from .device import check_precision, resolve_device
 from .distributed import World, barrier
@@ -128,33 +128,34 @@ def split_messages(clf: SentimentClassifier, data: str | Path | None = None, spl
             raise StocksentError("--split all scores a file of other messages: name it with --data")
         corpus = load_corpus(find_data(data), clf.config.data, clf.config.preprocess)
         return corpus.texts, corpus.labels
-    return _splits(clf, data, split, log)[split]
+    return _splits(clf, data, (split,), log)[split]
 
 
-def _splits(clf: SentimentClassifier, data: str | Path | None, what: str,
-            log: Log) -> dict[str, tuple[list[str], np.ndarray]]:
-    """Each split of the file the model was trained on (or of `data`, split the same way): its
-    texts and 0 / 1 labels; `what` names the split wanted, for the warnings."""
-    dataset = clf.metrics.get("dataset", {})
-    corpus = load_corpus(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
+def _splits(clf: SentimentClassifier, data: str | Path | None, names: tuple[str, ...], log: Log,
+            corpora: CorpusCache | None = None) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The `names` splits of the file the model was trained on (or of `data`, split the same
+    way): each one's texts and 0 / 1 labels. `corpora` keeps files read before."""
+    dataset, what = clf.metrics.get("dataset", {}), names[0]
+    corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         log(f"warning: {corpus.source} is not the file this model was trained on "
             "(sha256 differs); the split will not match training")
     elif not dataset.get("sha256"):
-        risk = "may not be the data it was trained on" if what == "training" else \
-            "may hold messages it was trained on"
+        what, risk = ("training", "may not be the data it was trained on") if what == "train" else \
+            (what, "may hold messages it was trained on")
         log(f"warning: this model records no data file (fitted in Python?); its {what} split is taken from "
             f"{corpus.source}, which {risk}")
     return {name: ([corpus.texts[i] for i in index], corpus.labels[index])
-            for name, index in corpus.split(clf.config.data).items()}
+            for name, index in corpus.split(clf.config.data).items() if name in names}
 
 
 def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None = None, threshold: float = 0.9,
-             rounds: int = 5, priors: bool = True, log: Log = print) -> dict[str, Any]:
+             rounds: int = 5, priors: bool = True, log: Log = print,
+             corpora: CorpusCache | None = None) -> dict[str, Any]:
     """Adapt a saved model to a new market's `texts` (SentimentClassifier.adapt), beside the
     training split of the file it was trained on (or of `data`), then score its validation and
     test splits again; returns the metrics it now holds."""
-    splits = _splits(clf, data, "training", log)
+    splits = _splits(clf, data, ("train", "val", "test"), log, corpora)
     train_texts, train_labels = splits["train"]
     clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors)
     for name in ("val", "test"):
