@@ -14,7 +14,6 @@ import sys
 from stocksent.classifier import SentimentClassifier
 from stocksent.experiment import split_messages
 from stocksent.ngrams import flat_ids
-from stocksent.scorer import make_scorer
 from stocksent.train import scored
 
 
@@ -24,7 +23,7 @@ def halves(folder: str, data: str | None) -> dict[str, dict]:
         raise SystemExit(f"{folder}: this model has no n-gram part")
     texts, labels = split_messages(clf, data, "all" if data else "test")
     flat, lengths = flat_ids(clf.encode(texts))
-    network = make_scorer(clf.model_).logits(flat, lengths)
+    network = clf._scorer.network.logits(flat, lengths)  # the model's own scorer, without the part
     part = clf.ngrams_.logits(flat, lengths)
     logits = {"networks": network, "n-gram part": part, "blend": clf.ngrams_.blend(network, flat, lengths)}
     return {name: scored(z, labels, clf.config.train.loss, clf.labels) for name, z in logits.items()}

@@ -213,11 +213,13 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     state = _TrainingState.start(run, out, resume, world)
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
+    best_val = None  # the best epoch's validation metrics, when this run scored it (not before a resume)
     while state.progress.epoch < cfg.epochs and not _stopped(state.progress, cfg):
         val = _run_epoch(run, state, world, bar)
         log(_epoch_line(state.progress, cfg.epochs))
         if state.progress.best_epoch == state.progress.epoch:
             state.best = {name: tensor.clone() for name, tensor in cpu_state(state.scored).items()}
+            best_val = val
         if world.main and out is not None:
             _save_epoch(run, out, state, val)
         barrier(world)
@@ -227,24 +229,26 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     best = state.best or cpu_state(state.scored)
     load_weights(model, best, "the trained network").eval()
     ngrams, val = None, {}
+    if world.main and best_val is None:
+        best_val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
     if run.config.model.ngrams and world.main:
-        ngrams, val = _fit_ngrams(run, model, log)
+        ngrams, val = _fit_ngrams(run, model, best_val, log)
         if out is not None:
             save_model(out, run.config, run.vocab, {**best, **ngrams.tensors()}, {"val": val})
     elif world.main:
-        val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
+        val = best_val
     barrier(world)
     return Trained(model, state.progress, ngrams, val)
 
 
-def _fit_ngrams(run: Run, model: nn.Module, log: Log) -> tuple[NgramModel, dict[str, Any]]:
+def _fit_ngrams(run: Run, model: nn.Module, alone: dict[str, Any], log: Log) -> tuple[NgramModel, dict[str, Any]]:
     """The n-gram part, fitted on the training split now that the network is trained, and the
-    validation metrics of the two blended."""
+    validation metrics of the two blended (`alone`: the network's own)."""
     started = time.perf_counter()
     ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train)
     network = predict_logits(model, run.encoded["val"])
     blended = ngrams.blend(network, *flat_ids(run.encoded["val"]))
-    alone, val = (scored(logits, run.labels["val"], run.config.train.loss, run.names) for logits in (network, blended))
+    val = scored(blended, run.labels["val"], run.config.train.loss, run.names)
     log(f"n-gram part: {len(ngrams.keys)} 1-{ngrams.longest} grams in {time.perf_counter() - started:.0f} s; "
         f"val accuracy {alone['accuracy']:.4f} alone, {val['accuracy']:.4f} with it")
     return ngrams, val
