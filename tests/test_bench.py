@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,21 @@ def test_adapt_ngrams_benchmark_scores_the_model_before_and_after_stocksent_adap
     metrics = adapt_to(clf, [texts[i] for i in read], threshold=0.5, log=lambda line: None)
     assert abs(float(rows[0][7]) - clf.evaluate(*scored)["roc_auc"]) <= 5e-5  # as adapt leaves it
     assert abs(float(rows[0][9]) - metrics["test"]["accuracy"]) <= 5e-5
+
+
+def test_neighbours_counts_the_nearest_words_of_each_leaning_word(data_slice, tmp_path):
+    from stocksent.cli import main
+
+    vectors = tmp_path / "w2v"
+    assert main(["pretrain", "--text", str(data_slice), "--out", str(vectors), "--objective", "word2vec",
+                 "--epochs", "1", "--threads", "1"]) == 0
+    lines = _run("neighbours.py", str(vectors), "--data", str(data_slice), "--min-messages", "10",
+                 "--words", "calls").stdout.splitlines()
+    frequent, leaning = (int(s) for s in re.match(r"(\d+) words in .* messages, (\d+) leaning", lines[0]).groups())
+    same, other, neither = (int(s) for s in re.search(r"(\d+) lean the same way, (\d+) the other way, (\d+) neither",
+                                                          lines[1]).groups())
+    assert 0 < leaning < frequent
+    assert same + other + neither == 10 * leaning  # each leaning word's ten nearest, itself left out
+    word, nearest = lines[2].split(":")
+    assert word.split()[0] == "calls" and float(word.split()[1]) > 0  # bullish on $SPY in 2017
+    assert "calls" not in nearest.replace(",", " ").split()  # a word is not its own neighbour
