@@ -58,10 +58,8 @@ def tokenize(text: str, keep_emoji: bool = True) -> list[str]:
 def coded_words(text: str, keep_emoji: bool = True) -> list[str]:
     """`tokenize` but for its last step: entities are left as their one-letter codes
     (ENTITY_CODES), for callers that map each word on through a table of their own anyway."""
-    text = text.lower()
+    text = _lowered(text)
     ascii_only = text.isascii()
-    if "&" in text:  # entities go first so that "&#8217;" does not leave a <NUMBER> behind
-        text = _HTML_ENTITY.sub("", text)
     text = _entity_codes(text)
     if ascii_only:
         return text.encode("ascii").translate(_BYTE_TABLE, _PUNCTUATION).decode("ascii").split()
@@ -74,14 +72,7 @@ def first_ticker(text: str) -> str:
     when it has none."""
     if "$" not in text:
         return ""
-    text = text.lower()
-    if "&" in text:
-        text = _HTML_ENTITY.sub("", text)
-    if "http" in text or "www." in text:
-        text = _LINK_RE.sub(" ", text)
-    if "@" in text:
-        text = _USER_RE.sub(" ", text)
-    found = _TICKER_RE.search(text)
+    found = _TICKER_RE.search(_link_and_user_codes(_lowered(text)))
     return found.group()[1:].upper() if found else ""
 
 
@@ -90,16 +81,28 @@ def normalize(text: str, keep_emoji: bool = True) -> str:
     return " ".join(tokenize(text, keep_emoji))
 
 
+def _lowered(text: str) -> str:
+    """Lower-cased, HTML entities gone: first, so that "&#8217;" does not leave a <NUMBER> behind."""
+    text = text.lower()
+    return _HTML_ENTITY.sub("", text) if "&" in text else text
+
+
 def _entity_codes(text: str) -> str:
+    text = _link_and_user_codes(text)
+    if "$" in text:
+        text = _PRICE_RE.sub(" P ", _TICKER_RE.sub(" T ", text))
+    return _NUMBER_RE.sub(" N ", text)
+
+
+def _link_and_user_codes(text: str) -> str:
     # Each pattern runs only on text that can hold it (plain substring tests are far cheaper
-    # than a regex scan); links first, so that "https://x.com/@a/$b" stays one link.
+    # than a regex scan); links first, so that "https://x.com/@a/$b" stays one link and its $b
+    # no cashtag.
     if "http" in text or "www." in text:
         text = _LINK_RE.sub(" L ", text)
     if "@" in text:
         text = _USER_RE.sub(" U ", text)
-    if "$" in text:
-        text = _PRICE_RE.sub(" P ", _TICKER_RE.sub(" T ", text))
-    return _NUMBER_RE.sub(" N ", text)
+    return text
 
 
 def _emoji_tokens(text: str) -> str:
