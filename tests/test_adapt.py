@@ -202,10 +202,15 @@ def test_adapt_in_python_needs_a_part_and_known_labels(trained_model, real_rows)
     clf = SentimentClassifier.load(trained_model)
     market = [r["message"] for r in real_rows[3000:3100]]
     tagged = ([r["message"] for r in real_rows[:500]], [r["sentiment"] for r in real_rows[:500]])
+    scores = clf.decision_function(market)
     with pytest.raises(ValueError, match="unknown label value"):
         clf.adapt(market, (tagged[0], ["up"] * 500))
     with pytest.raises(StocksentError, match="no market messages"):
         clf.adapt([], tagged)
+    with pytest.raises(StocksentError, match="lower the threshold"):  # fails after the networks have scored
+        clf.adapt(["zzqx vvbn"], tagged, threshold=0.999)
+    np.testing.assert_array_equal(clf.decision_function(market), scores)  # each error left it as it was
+    assert clf.priors_ is None and "adaptation" not in clf.metrics
     alone = SentimentClassifier.from_model(clf.model_, clf.vocab_, clf.config.override("model", ngrams=0))
     with pytest.raises(StocksentError, match="no n-gram part to adapt"):
         alone.adapt(market, tagged)
