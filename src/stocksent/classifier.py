@@ -160,19 +160,24 @@ class SentimentClassifier:
                                   "rounds": done}
         found = None
         if priors:  # from the scores without any priors: an adapted model's own would count twice
-            # The networks learnt at the tagged messages' share of positives; the part's guesses
-            # move the share it was fitted at by a point or two, which is left aside.
-            found, record["priors"] = estimate(sigmoid(part.blend(network, *ids) if part is not None else network),
-                                               market_texts, float(codes.mean()))
-            self._log(f"ticker priors: {record['priors']['tickers']} tickers; the market's positive share "
-                      f"{record['priors']['market_prior']:.1%}, against {record['priors']['trained_prior']:.1%} "
-                      "in training")
+            scores = part.blend(network, *ids) if part is not None else network
+            found, record["priors"] = self._ticker_priors(scores, market_texts, codes)
         if rounds:
             self._scorer, self.ngrams_ = BlendedScorer(self._scorer.network, part), part
         self.priors_ = found
         self.metrics_ = {**self.metrics_, "adaptation": record}
         self.version_, self._source = None, None  # no saved directory holds these weights yet
         return self
+
+    def _ticker_priors(self, scores: np.ndarray, texts: list[str],
+                       codes: np.ndarray) -> tuple[TickerPriors, dict[str, Any]]:
+        """Priors from the market's logits, against the tagged messages' share of positives (the
+        networks learnt at that share; the part's guesses move the share it was fitted at by a
+        point or two, which is left aside)."""
+        found, record = estimate(sigmoid(scores), texts, float(codes.mean()))
+        self._log(f"ticker priors: {record['tickers']} tickers; the market's positive share "
+                  f"{record['market_prior']:.1%}, against {record['trained_prior']:.1%} in training")
+        return found, record
 
     def _log(self, line: str) -> None:
         if self.verbose:

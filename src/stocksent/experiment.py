@@ -135,14 +135,14 @@ def _splits(clf: SentimentClassifier, data: str | Path | None, names: tuple[str,
             corpora: CorpusCache | None = None) -> dict[str, tuple[list[str], np.ndarray]]:
     """The `names` splits of the file the model was trained on (or of `data`, split the same
     way): each one's texts and 0 / 1 labels. `corpora` keeps files read before."""
-    dataset, what = clf.metrics.get("dataset", {}), names[0]
+    dataset = clf.metrics.get("dataset", {})
     corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         log(f"warning: {corpus.source} is not the file this model was trained on "
             "(sha256 differs); the split will not match training")
     elif not dataset.get("sha256"):
-        what, risk = ("training", "may not be the data it was trained on") if what == "train" else \
-            (what, "may hold messages it was trained on")
+        what, risk = (("training", "may not be the data it was trained on") if "train" in names
+                      else (names[0], "may hold messages it was trained on"))
         log(f"warning: this model records no data file (fitted in Python?); its {what} split is taken from "
             f"{corpus.source}, which {risk}")
     return {name: ([corpus.texts[i] for i in index], corpus.labels[index])
