@@ -1,4 +1,5 @@
 import contextlib
+import dataclasses
 import functools
 import io
 import json
@@ -11,7 +12,9 @@ import pytest
 
 from conftest import TINY, write_csv
 from stocksent import SentimentClassifier
-from stocksent.cli import main
+from stocksent.cli import SECTIONS, _pretrain_config, _train_config, build_parser, flag, main
+from stocksent.config import PretrainConfig, preset
+from stocksent.pretrain import pretrain_settings
 
 
 @pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"],
@@ -21,6 +24,104 @@ def test_every_help_has_an_example(command, capsys):
         main([*command, "--help"])
     assert exit_info.value.code == 0
     assert "example:" in capsys.readouterr().out
+
+
+# Values the config takes that the rule in _another cannot make up: one of a few words, or increasing.
+VALID = {"embedding_init": "uniform", "weight_init": "glorot", "initial_state": "learned", "pooling": "mean",
+         "ngrams": 1, "loss": "mse", "optimizer": "adadelta", "schedule": "linear", "device": "cpu",
+         "pretraining": "next-word", "objective": "word2vec", "cutoffs": [1000, 5000]}
+
+
+def _another(name, value):
+    """A value of the field `name` that its config takes, other than `value`."""
+    if name in VALID:
+        return VALID[name]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, list):
+        return value + value[-1:]
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.5
+    return f"other{value}"
+
+
+def _argv(item, value):
+    if isinstance(value, bool):
+        return [flag(item) if value else "--no-" + flag(item)[2:]]
+    return [flag(item), *map(str, value if isinstance(value, list) else [value])]
+
+
+@pytest.mark.parametrize("section, item", [(name, item) for name, kind in SECTIONS.items()
+                                           for item in dataclasses.fields(kind)],
+                         ids=lambda x: getattr(x, "name", x))
+def test_every_config_field_has_a_train_flag_that_sets_it(section, item):
+    assert item.metadata.get("help"), f"{item.name}: declare it with config.setting and its help"
+    if flag(item) is None:
+        assert item.name == "vocab_size"  # filled in from the vocabulary
+        return
+    base = preset("default")
+    value = _another(item.name, getattr(getattr(base, section), item.name))
+    assert value != getattr(getattr(base, section), item.name)
+    config, named = _train_config(build_parser().parse_args(["train", *_argv(item, value)]))
+    assert config == base.override(section, **{item.name: value}) and named == {item.name}
+
+
+@pytest.mark.parametrize("item", [*dataclasses.fields(PretrainConfig),
+                                  *[f for f in dataclasses.fields(preset("default").model)
+                                    if f.name in ("embedding_dim", "lstm_sizes")]], ids=lambda f: f.name)
+def test_every_pretrain_setting_and_the_shape_have_a_pretrain_flag(item):
+    base = preset("default")
+    settings = pretrain_settings(base, objective="next-word")
+    shaping = item.name in ("embedding_dim", "lstm_sizes")
+    value = _another(item.name, getattr(base.model if shaping else settings, item.name))
+    args = build_parser().parse_args(["pretrain", "--text", "in.csv", "--out", "lm", *_argv(item, value)])
+    shape, prep, got = _pretrain_config(args)
+    assert prep == base.preprocess
+    if shaping:
+        assert shape == dataclasses.replace(base.model, **{item.name: value}) and got == settings
+    else:
+        assert getattr(got, item.name) == value and shape == base.model
+        assert got == pretrain_settings(base, **{"objective": "next-word", item.name: value})
+
+
+def test_the_flags_named_otherwise_than_their_field_and_the_one_way_switch(capsys):
+    parse = build_parser().parse_args
+    assert _train_config(parse(["train", "--no-emoji"]))[0].preprocess.keep_emoji is False
+    assert _train_config(parse(["train", "--preset", "tutorial", "--emoji"]))[0].preprocess.keep_emoji is True
+    assert _train_config(parse(["train"])) == (preset("default"), set())
+    with pytest.raises(SystemExit):
+        parse(["train", "--no-group-duplicates"])  # on only; the presets leave it off
+    assert "--no-group-duplicates" in capsys.readouterr().err
+
+
+def test_pretrain_setting_mistakes_are_one_line_errors(tmp_path, capsys):
+    common = ["pretrain", "--text", str(tmp_path / "none.csv"), "--out", str(tmp_path / "lm")]
+    _fails([*common, "--grad-clip", "0"], capsys, "grad_clip must be positive")
+    _fails([*common, "--cutoffs", "10000", "2000"], capsys, "cutoffs must be increasing")
+    _fails([*common, "--objective", "bag"], capsys, "objective must be next-word or word2vec")
+    assert not (tmp_path / "lm").exists()
+
+
+# train's flags before they were made from the config: a rename breaks scripts that use them.
+TRAIN_FLAGS = """--embedding-dim --lstm-sizes --dropout --embedding-dropout --weight-init --forget-bias --initial-state
+    --pooling --bigram-buckets --bigram-dim --members --ngrams --ngram-share --ngram-c --embedding-init --min-freq
+    --max-tokens --loss --optimizer --lr --schedule --average-decay --weight-decay --warmup --layer-decay --rho --eps
+    --batch-size --epochs --patience --grad-clip --threads --device --seed --init --pretraining --val-fraction
+    --test-fraction --text-column --label-column --negative-label --positive-label --group-duplicates --emoji
+    --no-emoji --sparse-embedding --no-sparse-embedding --bf16 --no-bf16 --bidirectional --no-bidirectional
+    --unfreeze --no-unfreeze""".split()
+PRETRAIN_FLAGS = """--embedding-dim --lstm-sizes --objective --epochs --lr --batch-size --held-out --seed --threads
+    --device --text-column""".split()
+
+
+def test_no_flag_of_train_or_pretrain_is_renamed_or_lost(capsys):
+    for command, flags in (["train"], TRAIN_FLAGS), (["pretrain", "--text", "t", "--out", "o"], PRETRAIN_FLAGS):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        usage = capsys.readouterr().out
+        assert [f for f in flags if f"[{f} " not in usage and f"[{f}]" not in usage and f"| {f}]" not in usage] == []
 
 
 def test_console_script_runs():

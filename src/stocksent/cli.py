@@ -16,7 +16,16 @@ import torch
 from . import __version__
 from .adapt import check_settings
 from .classifier import SentimentClassifier
-from .config import PRESETS, Config, preset
+from .config import (
+    PRESETS,
+    Config,
+    DataConfig,
+    ModelConfig,
+    PreprocessConfig,
+    PretrainConfig,
+    TrainConfig,
+    preset,
+)
 from .corpus import CorpusCache, load_corpus
 from .data import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
 from .device import DEVICES
@@ -65,67 +74,50 @@ EXAMPLES = {
              "         curl -s localhost:8000/v1/predict -d '{\"texts\": [\"$SPY to the moon\"]}'",
 }
 
-# (flag, config section, field, type, help); every hyperparameter can be set from here.
-OVERRIDES: list[tuple[str, str, str, Any, str]] = [
-    ("--embedding-dim", "model", "embedding_dim", int, "embedding size"),
-    ("--lstm-sizes", "model", "lstm_sizes", int, "LSTM layer sizes, e.g. --lstm-sizes 128 64"),
-    ("--dropout", "model", "dropout", float, "dropout after each LSTM layer (1 - keep probability)"),
-    ("--embedding-dropout", "model", "embedding_dropout", float, "dropout on the word vectors"),
-    ("--weight-init", "model", "weight_init", str, "LSTM and output weights: pytorch or glorot (TensorFlow's)"),
-    ("--forget-bias", "model", "forget_bias", float, "initial forget-gate bias"),
-    ("--initial-state", "model", "initial_state", str, "LSTM state before the first word: zero or learned"),
-    ("--pooling", "model", "pooling", str, "what the head reads: last (word's output), max or mean over words"),
-    ("--bigram-buckets", "model", "bigram_buckets", int, "also feed the head a bag of word pairs hashed into "
-                                                          "this many rows (0: off)"),
-    ("--bigram-dim", "model", "bigram_dim", int, "size of a word pair's vector in that bag"),
-    ("--members", "model", "members", int, "train this many networks side by side, each from its own "
-                                           "initialisation on its own loss, and score their mean logit"),
-    ("--ngrams", "model", "ngrams", int, "blend in a linear model over the word 1..N-grams a message holds, "
-                                         "fitted after the network (NBSVM's recipe; 0: off)"),
-    ("--ngram-share", "model", "ngram_share", float, "that model's share of the blended logit"),
-    ("--ngram-c", "train", "ngram_c", float, "that model's inverse L2 penalty"),
-    ("--embedding-init", "model", "embedding_init", str, "uniform (-1, 1) or normal"),
-    ("--min-freq", "preprocess", "min_freq", int, "drop words seen fewer times in training"),
-    ("--max-tokens", "preprocess", "max_tokens", int, "cut messages longer than this"),
-    ("--loss", "train", "loss", str, "bce (on logits) or mse (on the sigmoid, as the article)"),
-    ("--optimizer", "train", "optimizer", str, "adamw, adam or adadelta"),
-    ("--lr", "train", "lr", float, "learning rate"),
-    ("--schedule", "train", "schedule", str, "learning rate: constant, or linear (decays to zero by the last epoch)"),
-    ("--average-decay", "train", "average_decay", float, "keep a moving average of the weights with this "
-                                                         "decay, e.g. 0.999, and save it (0: off)"),
-    ("--weight-decay", "train", "weight_decay", float, "weight decay"),
-    ("--warmup", "train", "warmup", float, "share of the steps over which the learning rate rises from 0 (0: none)"),
-    ("--layer-decay", "train", "layer_decay", float, "each layer below the head learns at this times the rate "
-                                                     "of the one above, e.g. 0.4 with --init (1: all alike)"),
-    ("--rho", "train", "rho", float, "Adadelta's decay rate"),
-    ("--eps", "train", "eps", float, "the optimizer's epsilon"),
-    ("--batch-size", "train", "batch_size", int, "messages per batch"),
-    ("--epochs", "train", "epochs", int, "maximum number of epochs"),
-    ("--patience", "train", "patience", int, "stop after this many epochs without a better "
-                                              "validation loss (0: never)"),
-    ("--grad-clip", "train", "grad_clip", float, "clip the gradient norm (0: off)"),
-    ("--threads", "train", "threads", int, "torch CPU threads (0: torch's default)"),
-    ("--device", "train", "device", str, "auto (a CUDA GPU when present), cpu or cuda"),
-    ("--seed", "data", "seed", int, "seed of the split, initialisation and batch order"),
-    ("--init", "train", "init", str, "start from a pretrained language model (stocksent pretrain --out DIR): "
-                                     "its vocabulary, embedding and LSTM layers"),
-    ("--pretraining", "train", "pretraining", str, "pretrain on the training split's texts (and --unlabelled "
-                                                   "files) first: none, next-word (the embedding and LSTM layers as "
-                                                   "a language model; what --unlabelled alone does) or word2vec "
-                                                   "(the embedding alone)"),
-    ("--val-fraction", "data", "val_fraction", float, "share of messages for validation"),
-    ("--test-fraction", "data", "test_fraction", float, "share of messages for test"),
-    ("--text-column", "data", "text_column", str, "column holding the message text"),
-    ("--label-column", "data", "label_column", str, "column holding the label"),
-    ("--negative-label", "data", "negative_label", str, "label value meaning negative (class 0)"),
-    ("--positive-label", "data", "positive_label", str, "label value meaning positive (class 1)"),
-]
+# The config sections train's flags set, by their name in a config.
+SECTIONS = {"model": ModelConfig, "preprocess": PreprocessConfig, "data": DataConfig, "train": TrainConfig}
+# The config fields each command has flags for, by section, with the title of their group in --help:
+# None takes every field that has a flag (config.setting), a tuple only the fields it names.
+SETTINGS: dict[str, list[tuple[str, type, tuple[str, ...] | None]]] = {
+    "train": [(f"{name} settings", section, None) for name, section in SECTIONS.items()],
+    "pretrain": [("network shape (default: the preset's)", ModelConfig, ("embedding_dim", "lstm_sizes")),
+                 ("pretraining settings", PretrainConfig, None)],
+}
+_TYPES = {"int": int, "float": float, "str": str, "list[int]": int}
 
-# The on/off flags of train: (flag, config section, field).
-SWITCHES = [("--group-duplicates", "data", "group_duplicates"), ("--sparse-embedding", "train", "sparse_embedding"),
-            ("--emoji", "preprocess", "keep_emoji"), ("--bf16", "train", "bf16"),
-            ("--bidirectional", "model", "bidirectional"),
-            ("--unfreeze", "train", "unfreeze")]
+
+def flag(item: dataclasses.Field) -> str | None:
+    """A config field's flag: the one its metadata names, else `--` and its name with dashes; None
+    for a field the command line does not set."""
+    named = item.metadata.get("flag", "")
+    return None if named is None else named or "--" + item.name.replace("_", "-")
+
+
+def _settings(command: str) -> Iterable[tuple[str, type, list[dataclasses.Field]]]:
+    for title, section, names in SETTINGS[command]:
+        yield title, section, [item for item in dataclasses.fields(section)
+                               if flag(item) and (names is None or item.name in names)]
+
+
+def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of `command`'s config fields, each with its field's help; not given, they are None
+    (the preset's value)."""
+    for title, _, items in _settings(command):
+        group = parser.add_argument_group(title)
+        for item in items:
+            kind, text = str(item.type), item.metadata["help"]
+            if kind == "bool":
+                action = argparse.BooleanOptionalAction if item.metadata.get("negatable", True) else "store_true"
+                group.add_argument(flag(item), dest=item.name, action=action, default=None, help=text)
+            else:
+                group.add_argument(flag(item), dest=item.name, type=_TYPES[kind],
+                                   nargs="+" if kind == "list[int]" else None, default=None, help=text)
+
+
+def _given(args: argparse.Namespace, command: str, section: type) -> dict[str, Any]:
+    """The values of `section`'s fields that `command`'s flags gave."""
+    return {item.name: getattr(args, item.name) for _, kind, items in _settings(command) if kind is section
+            for item in items if getattr(args, item.name) is not None}
 
 
 DATA_HELP = "data file: CSV, CSV.gz, JSONL or Parquet"
@@ -214,20 +206,6 @@ def _add_train(commands) -> None:
     train.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
     train.add_argument("--data", metavar="PATH", help=DATA_HELP)
     train.add_argument("--out", metavar="DIR", help="model directory (default: models/PRESET)")
-    train.add_argument("--group-duplicates", action="store_true", default=None,
-                       help="keep every copy of a message text in one split")
-    train.add_argument("--emoji", dest="keep_emoji", action=argparse.BooleanOptionalAction, default=None,
-                       help="keep emoji as tokens (default preset: on; tutorial: off, as the article)")
-    train.add_argument("--sparse-embedding", dest="sparse_embedding", action=argparse.BooleanOptionalAction,
-                       default=None, help="update only the embedding rows in each batch "
-                       "(default and tutorial presets: on)")
-    train.add_argument("--bidirectional", dest="bidirectional", action=argparse.BooleanOptionalAction,
-                       default=None, help="each LSTM layer also reads each message backwards")
-    train.add_argument("--bf16", dest="bf16", action=argparse.BooleanOptionalAction, default=None,
-                       help="bfloat16 autocast in the forward pass (for GPUs; default: off)")
-    train.add_argument("--unfreeze", dest="unfreeze", action=argparse.BooleanOptionalAction, default=None,
-                       help="gradual unfreezing, with --init: epoch 1 trains the head only, each later epoch "
-                       "one layer more")
     train.add_argument("--seeds", type=int, nargs="+", metavar="N",
                        help="train once per seed into OUT/seed-N and report the mean and standard "
                        "deviation of the test metrics (written to OUT/seeds.json)")
@@ -240,8 +218,7 @@ def _add_train(commands) -> None:
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     train.add_argument("--tensorboard", metavar="DIR", help="also log each epoch for TensorBoard into "
                        "DIR/<name of --out> (needs: pip install 'stocksent[tensorboard]')")
-    for flag, _, name, kind, text in OVERRIDES:
-        train.add_argument(flag, dest=name, type=kind, nargs="+" if name == "lstm_sizes" else None, help=text)
+    _add_settings(train, "train")
     train.set_defaults(handler=cmd_train)
 
 
@@ -250,33 +227,14 @@ def _add_pretrain(commands) -> None:
                     "messages without tags, for train --init", EXAMPLES["pretrain"])
     pt.add_argument("--text", nargs="+", required=True, metavar="FILE",
                     help="CSV, JSONL or Parquet files (their --text-column) or plain text, one message a line")
-    pt.add_argument("--text-column", default="message", help="text column of the files (default: message)")
     pt.add_argument("--out", required=True, metavar="DIR", help="where the pretrained model goes")
     pt.add_argument("--preset", choices=list(PRESETS), default="default",
                     help="whose network shape and preprocessing to pretrain (default: default)")
-    for flag, name, kind, text in PRETRAIN_FLAGS:
-        pt.add_argument(flag, dest=name, type=kind, nargs="+" if name == "lstm_sizes" else None, help=text)
     pt.add_argument("--resume", action="store_true", help="continue an interrupted pretraining in --out")
     pt.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     pt.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    _add_settings(pt, "pretrain")
     pt.set_defaults(handler=cmd_pretrain)
-
-
-# pretrain's settings: (flag, field, type, help); the SHAPE_FLAGS go to the preset's model config.
-SHAPE_FLAGS = ("embedding_dim", "lstm_sizes")
-PRETRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--embedding-dim", "embedding_dim", int, "embedding size (default: the preset's)"),
-    ("--lstm-sizes", "lstm_sizes", int, "LSTM layer sizes (default: the preset's)"),
-    ("--objective", "objective", str, "next-word (the embedding and LSTM layers, the default) or word2vec "
-                                      "(skip-gram: the embedding alone, cheaper)"),
-    ("--epochs", "epochs", int, "passes over the text (default 2; word2vec 3)"),
-    ("--lr", "lr", float, "AdamW's learning rate (default 0.002; word2vec 0.01)"),
-    ("--batch-size", "batch_size", int, "messages per batch (default 128)"),
-    ("--held-out", "held_out", float, "share of messages kept out to measure perplexity (default 0.02)"),
-    ("--seed", "seed", int, "seed of the held-out share, initialisation and batch order (default 42)"),
-    ("--threads", "threads", int, "torch CPU threads (0: torch's default)"),
-    ("--device", "device", str, "auto (a CUDA GPU when present), cpu or cuda"),
-]
 
 
 def _add_adapt(commands) -> None:
@@ -505,17 +463,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import pretrain, pretrain_settings, read_text_files
+    from .pretrain import pretrain, read_text_files
 
     out = Path(args.out)
     check_destination(out, resume=args.resume, force=args.force)
-    base = preset(args.preset)
-    shape = base.model
-    given = {name: getattr(args, name) for _, name, _, _ in PRETRAIN_FLAGS if getattr(args, name) is not None}
-    shape = dataclasses.replace(shape, **{name: given.pop(name) for name in SHAPE_FLAGS if name in given})
-    settings = pretrain_settings(base, text_column=args.text_column, **{"objective": "next-word", **given})
-    texts = read_text_files(args.text, args.text_column)
-    pretrain(texts, shape, base.preprocess, settings, out, args.resume, _log, progress_bar("pretrain"))
+    shape, prep, settings = _pretrain_config(args)
+    texts = read_text_files(args.text, settings.text_column)
+    pretrain(texts, shape, prep, settings, out, args.resume, _log, progress_bar("pretrain"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     if args.json:
         print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
@@ -525,6 +479,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
               f"{metrics['seconds']:.0f} s; pretrained model in {out}; train from it with: "
               f"stocksent train --init {out}")
     return 0
+
+
+def _pretrain_config(args: argparse.Namespace) -> tuple[ModelConfig, PreprocessConfig, PretrainConfig]:
+    """The preset's network shape, preprocessing and pretraining settings (next-word, unless
+    --objective), with the flags given applied."""
+    from .pretrain import pretrain_settings
+
+    base = preset(args.preset)
+    shape = dataclasses.replace(base.model, **_given(args, "pretrain", ModelConfig))
+    settings = pretrain_settings(base, **{"objective": "next-word", **_given(args, "pretrain", PretrainConfig)})
+    return shape, base.preprocess, settings
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -596,12 +561,11 @@ def _train_config(args: argparse.Namespace) -> tuple[Config, set[str] | None]:
     """The preset (or --config) with the flags given applied, and the settings the command names:
     the flags given, or None (every setting) for a --config file."""
     config = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset or "default")
-    named = set()
-    for _, section, name in [(f, s, n) for f, s, n, _, _ in OVERRIDES] + SWITCHES:
-        value = getattr(args, name)
-        if value is not None:
-            config = config.override(section, **{name: value})
-            named.add(name)
+    named: set[str] = set()
+    for name, section in SECTIONS.items():
+        given = _given(args, "train", section)
+        config = config.override(name, **given)
+        named |= set(given)
     return config, None if args.config else named
 
 

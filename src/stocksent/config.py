@@ -11,28 +11,40 @@ FORMAT_VERSION = 1
 MAX_WIDTH = 4096  # embedding and layer sizes: wider than this is a typo on any machine this runs on
 
 
+def setting(default: Any, help: str, flag: str | None = "", *, negatable: bool = True) -> Any:
+    """A config field with its help text: the command line's flag for it is `flag`, by default `--`
+    and the field's name with dashes; None: it has none. A bool field's flag turns it on, and its
+    `--no-` form off unless `negatable` is False. A list default is copied for each config."""
+    metadata = {"help": help, "flag": flag, "negatable": negatable}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class ModelConfig:
     """Shape of the network; `vocab_size` is filled in once the vocabulary is built."""
 
-    vocab_size: int = 0
-    embedding_dim: int = 300
-    lstm_sizes: list[int] = field(default_factory=lambda: [128, 64])
-    dropout: float = 0.5  # after each LSTM layer; the article's keep probability 0.5
-    embedding_dropout: float = 0.0  # on the word vectors, before the first LSTM layer
-    forget_bias: float = 1.0  # TensorFlow's LSTM cell adds 1.0 to the forget gate
-    embedding_init: str = "uniform"  # "uniform" (-1, 1) as the article, or "normal" (PyTorch's)
-    weight_init: str = "pytorch"  # LSTM and output weights: "pytorch" defaults or "glorot" (TensorFlow's)
-    initial_state: str = "zero"  # LSTM state before the first word: "zero", or "learned" per layer
-    pooling: str = "last"  # what the head reads: the "last" word's output, or "max" / "mean" over words
-    bidirectional: bool = False  # each layer also reads each message from its last word back
-    bigram_buckets: int = 0  # > 0: the head also reads a bag of word pairs, hashed into this many rows
-    bigram_dim: int = 16  # size of each word pair's vector in that bag
-    members: int = 1  # > 1: that many networks, each initialised and trained on its own loss, logits averaged
+    vocab_size: int = setting(0, "words in the vocabulary, filled in once it is built", flag=None)
+    embedding_dim: int = setting(300, "embedding size")
+    lstm_sizes: list[int] = setting([128, 64], "LSTM layer sizes, e.g. --lstm-sizes 128 64")
+    dropout: float = setting(0.5, "dropout after each LSTM layer (1 - keep probability)")  # the article's: 0.5
+    embedding_dropout: float = setting(0.0, "dropout on the word vectors, before the first LSTM layer")
+    forget_bias: float = setting(1.0, "initial forget-gate bias")  # TensorFlow's LSTM cell adds 1.0 to the forget gate
+    embedding_init: str = setting("uniform", "uniform (-1, 1), as the article, or normal (PyTorch's)")
+    weight_init: str = setting("pytorch", "LSTM and output weights: pytorch or glorot (TensorFlow's)")
+    initial_state: str = setting("zero", "LSTM state before the first word: zero or learned (per layer)")
+    pooling: str = setting("last", "what the head reads: last (word's output), max or mean over words")
+    bidirectional: bool = setting(False, "each LSTM layer also reads each message backwards")
+    bigram_buckets: int = setting(0, "also feed the head a bag of word pairs hashed into this many rows (0: off)")
+    bigram_dim: int = setting(16, "size of a word pair's vector in that bag")
+    members: int = setting(1, "train this many networks side by side, each from its own initialisation on its "
+                              "own loss, and score their mean logit")
     # > 0: beside the network, a linear model over the word 1..ngrams-grams a message holds (ngrams.py),
     # fitted once the network is trained; the logit is (1 - ngram_share) network + ngram_share part.
-    ngrams: int = 0
-    ngram_share: float = 0.5
+    ngrams: int = setting(0, "blend in a linear model over the word 1..N-grams a message holds, fitted after the "
+                             "network (NBSVM's recipe; 0: off)")
+    ngram_share: float = setting(0.5, "the n-gram model's share of the blended logit")
 
     def __post_init__(self) -> None:
         if isinstance(self.lstm_sizes, tuple):  # as Python callers often write a sequence of sizes
@@ -60,9 +72,10 @@ class ModelConfig:
 class PreprocessConfig:
     """How raw text becomes token ids."""
 
-    keep_emoji: bool = True
-    min_freq: int = 1
-    max_tokens: int = 200  # longer messages are cut; bounds memory on pathological input
+    keep_emoji: bool = setting(True, "keep emoji as tokens (default preset: on; tutorial: off, as the article)",
+                               flag="--emoji")
+    min_freq: int = setting(1, "drop words seen fewer times in training")
+    max_tokens: int = setting(200, "cut messages longer than this")  # bounds memory on pathological input
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -74,14 +87,14 @@ class PreprocessConfig:
 class DataConfig:
     """Which columns and label names to read, and how to split."""
 
-    text_column: str = "message"
-    label_column: str = "sentiment"
-    negative_label: str = "bearish"
-    positive_label: str = "bullish"
-    seed: int = 42
-    group_duplicates: bool = False
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
+    text_column: str = setting("message", "column holding the message text")
+    label_column: str = setting("sentiment", "column holding the label")
+    negative_label: str = setting("bearish", "label value meaning negative (class 0)")
+    positive_label: str = setting("bullish", "label value meaning positive (class 1)")
+    seed: int = setting(42, "seed of the split, initialisation and batch order")
+    group_duplicates: bool = setting(False, "keep every copy of a message text in one split", negatable=False)
+    val_fraction: float = setting(0.1, "share of messages for validation")
+    test_fraction: float = setting(0.1, "share of messages for test")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -95,31 +108,38 @@ class DataConfig:
 class TrainConfig:
     """Optimisation recipe."""
 
-    loss: str = "bce"  # "bce" on logits, or "mse" on the sigmoid output as the article
-    optimizer: str = "adamw"  # "adamw", "adam" or "adadelta"
-    lr: float = 2e-3
-    schedule: str = "constant"  # learning rate: "constant", or "linear" decay to zero by the last epoch
-    weight_decay: float = 0.0
-    rho: float = 0.95  # Adadelta; TensorFlow's default (PyTorch's is 0.9)
-    eps: float = 1e-8  # TensorFlow's default for Adadelta and Adam
-    sparse_embedding: bool = False  # update only the embedding rows in the batch
-    average_decay: float = 0.0  # > 0: validate and save a moving average of the weights with this decay
-    batch_size: int = 256
-    epochs: int = 50
-    patience: int = 0  # epochs without a better validation loss before stopping; 0 = never stop early
-    grad_clip: float = 0.0  # 0 = no clipping
-    threads: int = 0  # torch intra-op threads; 0 = torch's default
-    device: str = "auto"  # "auto" (a CUDA GPU when torch sees one), "cpu" or "cuda"
-    bf16: bool = False  # bfloat16 autocast for the forward pass (GPUs with bf16 units)
-    init: str = ""  # a pretrained language model (stocksent pretrain) whose vocabulary and layers to start from
-    # Pretrain on the training split's texts (and any untagged ones) first: "none", "next-word" (the
-    # embedding and LSTM layers as a language model) or "word2vec" (the embedding alone).
-    pretraining: str = "none"
-    layer_decay: float = 1.0  # each layer below the head learns at this times the rate of the one above
-    unfreeze: bool = False  # gradual unfreezing: epoch 1 trains the head only, each later epoch one layer more
-    warmup: float = 0.0  # share of the steps over which the rate rises linearly from 0 to lr
-    ngram_c: float = 1.0  # the n-gram part's inverse L2 penalty (scikit-learn's C)
-    ngram_min_count: int = 2  # n-grams in fewer training messages are left out of that part
+    loss: str = setting("bce", "bce (on logits) or mse (on the sigmoid, as the article)")
+    optimizer: str = setting("adamw", "adamw, adam or adadelta")
+    lr: float = setting(2e-3, "learning rate")
+    schedule: str = setting("constant", "learning rate: constant, or linear (decays to zero by the last epoch)")
+    weight_decay: float = setting(0.0, "weight decay")
+    rho: float = setting(0.95, "Adadelta's decay rate")  # TensorFlow's default (PyTorch's is 0.9)
+    eps: float = setting(1e-8, "the optimizer's epsilon")  # TensorFlow's default for Adadelta and Adam
+    sparse_embedding: bool = setting(False, "update only the embedding rows in each batch (default and tutorial "
+                                            "presets: on)")
+    average_decay: float = setting(0.0, "validate with a moving average of the weights with this decay, e.g. "
+                                        "0.999, and save it (0: off)")
+    batch_size: int = setting(256, "messages per batch")
+    epochs: int = setting(50, "maximum number of epochs")
+    patience: int = setting(0, "stop after this many epochs without a better validation loss (0: never)")
+    grad_clip: float = setting(0.0, "clip the gradient norm (0: off)")
+    threads: int = setting(0, "torch CPU threads (0: torch's default)")
+    device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
+    bf16: bool = setting(False, "bfloat16 autocast in the forward pass (for GPUs; default: off)")
+    init: str = setting("", "start from a pretrained language model (stocksent pretrain --out DIR): its "
+                            "vocabulary, embedding and LSTM layers")
+    pretraining: str = setting("none", "pretrain on the training split's texts (and --unlabelled files) first: "
+                                       "none, next-word (the embedding and LSTM layers as a language model; what "
+                                       "--unlabelled alone does) or word2vec (the embedding alone)")
+    layer_decay: float = setting(1.0, "each layer below the head learns at this times the rate of the one above, "
+                                      "e.g. 0.4 with --init (1: all alike)")
+    unfreeze: bool = setting(False, "gradual unfreezing, with --init: epoch 1 trains the head only, each later "
+                                    "epoch one layer more")
+    warmup: float = setting(0.0, "share of the steps over which the learning rate rises linearly from 0 to --lr "
+                                  "(0: none)")
+    ngram_c: float = setting(1.0, "the n-gram model's inverse L2 penalty (scikit-learn's C)")
+    ngram_min_count: int = setting(2, "leave the n-grams found in fewer training messages than this out of the "
+                                      "n-gram model")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -146,17 +166,19 @@ PRETRAINING = ("none", "next-word", "word2vec")
 class PretrainConfig:
     """Training the embedding and LSTM layers as a language model on text without tags."""
 
-    objective: str = "next-word"  # "next-word" (embedding and LSTM layers) or "word2vec" (the embedding alone)
-    epochs: int = 2
-    lr: float = 2e-3
-    batch_size: int = 128
-    grad_clip: float = 1.0
-    held_out: float = 0.02  # share of the messages kept out to measure perplexity
-    seed: int = 42
-    cutoffs: list[int] = field(default_factory=lambda: [2000, 10000])  # adaptive softmax's word-frequency bands
-    text_column: str = "message"
-    threads: int = 0
-    device: str = "auto"
+    objective: str = setting("next-word", "next-word (the embedding and LSTM layers, the default) or word2vec "
+                                          "(skip-gram: the embedding alone, cheaper)")
+    epochs: int = setting(2, "passes over the text (default 2; word2vec 3)")
+    lr: float = setting(2e-3, "AdamW's learning rate (default 0.002; word2vec 0.01)")
+    batch_size: int = setting(128, "messages per batch (default 128)")
+    grad_clip: float = setting(1.0, "clip the gradient norm at this (default 1)")
+    held_out: float = setting(0.02, "share of messages kept out to measure perplexity (default 0.02)")
+    seed: int = setting(42, "seed of the held-out share, initialisation and batch order (default 42)")
+    cutoffs: list[int] = setting([2000, 10000], "the adaptive softmax's word-frequency bands: the most frequent "
+                                                "words, the next ones, the rest (default 2000 10000)")
+    text_column: str = setting("message", "text column of the files (default: message)")
+    threads: int = setting(0, "torch CPU threads (0: torch's default)")
+    device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -164,6 +186,7 @@ class PretrainConfig:
         _check(1 <= self.epochs <= 1000, "epochs must be between 1 and 1000")
         _check(self.lr > 0, "lr must be positive")
         _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")
+        _check(self.grad_clip > 0, "grad_clip must be positive")
         _check(0 < self.held_out < 0.5, "held_out must be in (0, 0.5)")
         _check(0 <= self.seed < 2 ** 32, "seed must be between 0 and 4294967295")
         _check(all(c > 0 for c in self.cutoffs) and self.cutoffs == sorted(set(self.cutoffs)),
