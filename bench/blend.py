@@ -13,19 +13,20 @@ import sys
 
 from stocksent.classifier import SentimentClassifier
 from stocksent.experiment import split_messages
-from stocksent.ngrams import flat_ids
+from stocksent.ngrams import NgramModel, flat_ids
 from stocksent.train import scored
 
 
 def halves(folder: str, data: str | None) -> dict[str, dict]:
     clf = SentimentClassifier.load(folder)
-    if clf.ngrams_ is None:
+    part = clf.predictor_.part(NgramModel)
+    if part is None:
         raise SystemExit(f"{folder}: this model has no n-gram part")
     texts, labels = split_messages(clf, data, "all" if data else "test")
     flat, lengths = flat_ids(clf.encode(texts))
-    network = clf._scorer.network.logits(flat, lengths)  # the model's own scorer, without the part
-    part = clf.ngrams_.logits(flat, lengths)
-    logits = {"networks": network, "n-gram part": part, "blend": clf.ngrams_.blend(network, flat, lengths)}
+    network = clf.predictor_.network_logits(flat, lengths)  # the model's own scorer, without the parts
+    logits = {"networks": network, "n-gram part": part.logits(flat, lengths),
+              "blend": part.blend(network, flat, lengths)}
     return {name: scored(z, labels, clf.config.train.loss, clf.labels) for name, z in logits.items()}
 
 

@@ -16,9 +16,9 @@ from stocksent.config import ModelConfig, TrainConfig
 from stocksent.errors import StocksentError
 from stocksent.metrics import sigmoid
 from stocksent.model import build_model, load_weights
-from stocksent.ngrams import NgramModel, fit_ngrams, flat_ids, split_state
+from stocksent.ngrams import NgramModel, fit_ngrams, flat_ids
 from stocksent.preprocess import first_ticker, tokenize
-from stocksent.priors import PREFIX
+from stocksent.priors import PREFIX, TickerPriors
 from stocksent.store import load_model, split_prefix
 from stocksent.vocab import Vocab
 
@@ -110,7 +110,8 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     _, _, before = load_model(trained_model)
     _, _, after = load_model(out)
     (before, priors_before), (after, priors_after) = split_prefix(before, PREFIX), split_prefix(after, PREFIX)
-    (net_before, part_before), (net_after, part_after) = split_state(before), split_state(after)
+    (net_before, part_before), (net_after, part_after) = (split_prefix(state, NgramModel.prefix)
+                                                          for state in (before, after))
     assert sorted(net_before) == sorted(net_after)
     assert all(np.array_equal(net_before[k].numpy(), net_after[k].numpy()) for k in net_before)
     assert not np.array_equal(part_before["ngrams.weights"].numpy(), part_after["ngrams.weights"].numpy())
@@ -139,14 +140,14 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
                                part.blend(network_logits, *flat_ids(encoded)) + shift, atol=1e-5)
     shifted = clf.explain(texts[0], top=3)
     unshifted = SentimentClassifier.load(out)
-    unshifted.priors_ = None
+    unshifted.predictor_ = unshifted.predictor_.without(TickerPriors)
     assert [w for w, _ in shifted] == [w for w, _ in unshifted.explain(texts[0], top=3)]
     assert [e for _, e in shifted] != [e for _, e in unshifted.explain(texts[0], top=3)]  # on the shifted scale
     # Adapting the adapted model again estimates from its scores without priors: the same priors.
     again = SentimentClassifier.load(out).adapt(texts, ([r["message"] for r in real_rows[:500]],
                                                         [r["sentiment"] for r in real_rows[:500]]), rounds=0)
     once = SentimentClassifier.load(out)
-    once.priors_ = None
+    once.predictor_ = once.predictor_.without(TickerPriors)
     once.adapt(texts, ([r["message"] for r in real_rows[:500]], [r["sentiment"] for r in real_rows[:500]]), rounds=0)
     np.testing.assert_allclose(again.decision_function(texts), once.decision_function(texts), atol=1e-6)
     pytest.importorskip("onnxruntime")
@@ -210,8 +211,8 @@ def test_adapt_in_python_needs_a_part_and_known_labels(trained_model, real_rows)
     with pytest.raises(StocksentError, match="lower the threshold"):  # fails after the networks have scored
         clf.adapt(["zzqx vvbn"], tagged, threshold=0.999)
     np.testing.assert_array_equal(clf.decision_function(market), scores)  # each error left it as it was
-    assert clf.priors_ is None and "adaptation" not in clf.metrics
-    alone = SentimentClassifier.from_model(clf.model_, clf.vocab_, clf.config.override("model", ngrams=0))
+    assert clf.predictor_.part(TickerPriors) is None and "adaptation" not in clf.metrics
+    alone = SentimentClassifier.from_model(clf.predictor_.network, clf.vocab, clf.config.override("model", ngrams=0))
     with pytest.raises(StocksentError, match="no n-gram part to adapt"):
         alone.adapt(market, tagged)
     before = alone.decision_function(market)

@@ -7,14 +7,14 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY
-from stocksent import SentimentClassifier, classifier
+from stocksent import SentimentClassifier, predictor
 from stocksent.cli import main
 from stocksent.corpus import load_corpus
 from stocksent.folded import FoldedLSTM
 from stocksent.model import build_model, load_weights
-from stocksent.ngrams import NgramModel, split_state
+from stocksent.ngrams import NgramModel
 from stocksent.preprocess import SPECIAL_TOKENS, tokenize
-from stocksent.store import load_model
+from stocksent.store import load_model, split_prefix
 from stocksent.vocab import UNKNOWN
 
 # The CLI's TINY flags as keywords.
@@ -200,9 +200,9 @@ def two_torch_threads():
 def test_large_inputs_score_on_threads_as_on_one(trained_model, real_rows, monkeypatch, two_torch_threads):
     clf = SentimentClassifier.load(trained_model)
     texts = [r["message"] for r in real_rows[:5000]]
-    monkeypatch.setattr(classifier, "THREADED_FROM", len(texts) + 1)
+    monkeypatch.setattr(predictor, "THREADED_FROM", len(texts) + 1)
     one_thread = clf.positive_proba(texts)
-    monkeypatch.setattr(classifier, "THREADED_FROM", len(texts))
+    monkeypatch.setattr(predictor, "THREADED_FROM", len(texts))
     scored_on, fold_score = [], FoldedLSTM.score
     monkeypatch.setattr(FoldedLSTM, "score", lambda self, *batch: scored_on.append(threading.get_ident())
                         or fold_score(self, *batch))
@@ -214,7 +214,7 @@ def test_large_inputs_score_on_threads_as_on_one(trained_model, real_rows, monke
 
 def test_an_error_in_a_scoring_thread_reaches_the_caller(trained_model, real_rows, monkeypatch, two_torch_threads):
     clf = SentimentClassifier.load(trained_model)
-    monkeypatch.setattr(classifier, "THREADED_FROM", 100)
+    monkeypatch.setattr(predictor, "THREADED_FROM", 100)
     failed_on = []
 
     def fail(self, *batch):
@@ -237,7 +237,7 @@ def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, re
 
 def test_a_network_in_memory_is_set_up_for_scoring_as_a_saved_one(trained_model, real_rows):
     config, vocab, state = load_model(trained_model)
-    network, part = split_state(state)
+    network, part = split_prefix(state, NgramModel.prefix)
     in_memory = SentimentClassifier.from_model(load_weights(build_model(config.model), network, "memory"), vocab,
                                                config, ngrams=NgramModel.from_tensors(part, config.model, "memory"))
     texts = [r["message"] for r in real_rows[7000:7400]]

@@ -6,6 +6,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from conftest import NO_DATA, unavailable
 from stocksent import data, table
 from stocksent.errors import StocksentError
 
@@ -21,7 +22,7 @@ def real_file():
     try:
         return data.find_data().resolve()
     except StocksentError:
-        pytest.skip("the StockTwits data set is not available (run `stocksent data fetch`)")
+        unavailable(NO_DATA)
 
 
 @pytest.fixture

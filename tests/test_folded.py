@@ -8,7 +8,8 @@ from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
 from stocksent.folded import FoldedLSTM
 from stocksent.model import SentimentLSTM, build_model, load_weights
-from stocksent.ngrams import split_state
+from stocksent.ngrams import NgramModel
+from stocksent.parts import network_state
 from stocksent.scorer import FoldedScorer, NetworkScorer, make_scorer
 from stocksent.store import load_model
 
@@ -21,7 +22,7 @@ def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarra
 def test_loaded_model_scores_through_the_fold_with_the_networks_logits(trained_model, real_rows):
     clf = SentimentClassifier.load(trained_model)
     config, _, state = load_model(trained_model)
-    saved = load_weights(build_model(config.model), split_state(state)[0], "saved").eval()  # two networks
+    saved = load_weights(build_model(config.model), network_state(state), "saved").eval()  # two networks
     scorer = make_scorer(saved, "cpu")
     assert isinstance(scorer, FoldedScorer)  # a CPU scores through the fold
     texts = [row["message"] for row in real_rows[5000:8000]]
@@ -31,7 +32,7 @@ def test_loaded_model_scores_through_the_fold_with_the_networks_logits(trained_m
     lengths = np.fromiter(map(len, encoded), dtype=np.int64)
     flat = np.concatenate(encoded)
     np.testing.assert_allclose(scorer.logits(flat, lengths), expected, atol=1e-5)  # flat ids
-    blended = clf.ngrams_.blend(expected, flat, lengths)  # the loaded model adds its n-gram part
+    blended = clf.predictor_.part(NgramModel).blend(expected, flat, lengths)  # the loaded model adds its n-gram part
     np.testing.assert_allclose(clf.decision_function(texts), blended, atol=1e-5)
     np.testing.assert_allclose(clf.decision_function(texts[:10]), blended[:10], atol=1e-5)  # the network's path
     assert np.std(expected) > 0.1  # a trained model, not one that scores everything alike
@@ -83,7 +84,7 @@ def test_an_ensemble_folds_and_merges_to_the_mean_of_its_members(trained_model, 
     config = dataclasses.replace(clf.config.model, members=3, pooling=pooling, initial_state=initial_state)
     torch.manual_seed(2)
     ensemble = build_model(config).eval()
-    for member in ensemble.members:
+    for member in ensemble.members():
         for state in member.initial_states or []:
             torch.nn.init.normal_(state)
     wide = ensemble.merged()

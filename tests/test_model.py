@@ -113,12 +113,12 @@ def test_ensemble_trains_one_logit_per_member_and_scores_their_mean():
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[6], members=3))
     assert isinstance(model, SentimentEnsemble) and len(model.sparse_tables()) == 3
-    first, second = model.members[0].embedding.weight, model.members[1].embedding.weight
+    first, second = model.members()[0].embedding.weight, model.members()[1].embedding.weight
     assert not torch.allclose(first, second)  # each member starts from its own initialisation
     tokens, lengths = torch.randint(1, 50, (5, 7)), torch.tensor([7, 3, 1, 5, 2])
     assert model.train()(tokens, lengths).shape == (5, 3)
     model.eval()
-    each = torch.stack([member(tokens, lengths) for member in model.members], dim=1)
+    each = torch.stack([member(tokens, lengths) for member in model.members()], dim=1)
     torch.testing.assert_close(model(tokens, lengths), each.mean(dim=1))
     assert isinstance(build_model(ModelConfig(vocab_size=50, members=1)), SentimentLSTM)
 
@@ -130,8 +130,8 @@ def test_each_ensemble_member_learns_from_its_own_loss_only():
     model = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[6], members=2, dropout=0.0))
     tokens, lengths, targets = torch.randint(1, 50, (4, 5)), torch.full((4,), 5), torch.tensor([1.0, 0, 1, 0])
     compute_loss(model.train()(tokens, lengths), targets, "bce").backward()
-    together = model.members[0].head.weight.grad.clone()
+    together = model.members()[0].head.weight.grad.clone()
     model.zero_grad()
-    alone = compute_loss(model.members[0](tokens, lengths), targets, "bce") / 2  # the loss is a mean over members
+    alone = compute_loss(model.members()[0](tokens, lengths), targets, "bce") / 2  # the loss is a mean over members
     alone.backward()
-    torch.testing.assert_close(together, model.members[0].head.weight.grad)
+    torch.testing.assert_close(together, model.members()[0].head.weight.grad)

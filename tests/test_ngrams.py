@@ -12,9 +12,9 @@ from stocksent.classifier import SentimentClassifier
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.errors import StocksentError
 from stocksent.model import build_model, load_weights
-from stocksent.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys, split_state
+from stocksent.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys
 from stocksent.preprocess import tokenize
-from stocksent.store import load_model, save_model
+from stocksent.store import load_model, save_model, split_prefix
 from stocksent.vocab import Vocab
 
 
@@ -115,7 +115,7 @@ def test_tensors_round_trip_and_damage_is_one_error(sliced):
 
 def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, real_rows, tmp_path):
     config, _, state = load_model(trained_model)
-    network_state, part_state = split_state(state)
+    network_state, part_state = split_prefix(state, PREFIX)
     assert config.model.ngrams == 3 and sorted(part_state) == [f"{PREFIX}bias", f"{PREFIX}keys", f"{PREFIX}weights"]
     # Built here from the saved tensors, apart from the classifier's scorers.
     network = load_weights(build_model(config.model), network_state, "saved").eval()
@@ -154,14 +154,15 @@ def test_a_vocabulary_too_large_for_the_part_is_refused_before_training(data_sli
 
 def test_a_model_saved_before_its_part_was_fitted_loads_as_the_network_alone(trained_model, tmp_path, real_rows):
     config, vocab, state = load_model(trained_model)
-    network_state, _ = split_state(state)
+    network_state, _ = split_prefix(state, PREFIX)
     save_model(tmp_path / "mid", config, vocab, network_state, {})
     save_model(tmp_path / "unnamed", config.override("model", ngrams=0), vocab, state, {})
     with pytest.raises(StocksentError, match="n-gram part that its config does not name"):
         SentimentClassifier.load(tmp_path / "unnamed")
     clf = SentimentClassifier.load(tmp_path / "mid")
-    assert clf.ngrams_ is None and clf.config.model.ngrams == 0
+    assert clf.predictor_.parts == [] and clf.config.model.ngrams == 0
     texts = [r["message"] for r in real_rows[3000:3050]]
     full = SentimentClassifier.load(trained_model)
-    np.testing.assert_allclose(clf.decision_function(texts), full._scorer.network.logits(*full._encode_flat(texts)),
+    network = full.predictor_.network_logits(*full.predictor_.encode_flat(texts))
+    np.testing.assert_allclose(clf.decision_function(texts), network,
                                atol=1e-5)

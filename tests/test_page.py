@@ -7,10 +7,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SERVED
+from conftest import SERVED, unavailable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
+if CHROMIUM is None:
+    unavailable("chromium (apt-get install chromium)")
 sync_api = pytest.importorskip("playwright.sync_api")
 
 INJECTION = "<img src=x onerror=alert(1)>"

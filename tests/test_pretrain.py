@@ -68,10 +68,10 @@ def test_a_classifier_starts_from_the_pretrained_layers(texts_file, tmp_path):
     pretrained = load_pretrained(tmp_path / "lm")
     model = build_model(ModelConfig(**{**pretrained.model.__dict__, "members": 2}))
     initialise_from(model, pretrained.body, "lm")
-    for member in model.members:
+    for member in model.members():
         state = member.state_dict()
         assert all(torch.equal(state[name], tensor) for name, tensor in pretrained.body.items())
-    heads = [member.head.weight for member in model.members]
+    heads = [member.head.weight for member in model.members()]
     assert not torch.equal(*heads)  # what is not pretrained keeps each member's own initialisation
 
 
@@ -105,7 +105,7 @@ def test_fit_pretrains_on_unlabelled_text_first(real_rows):
     small = dict(embedding_dim=16, lstm_sizes=[16], batch_size=64, epochs=1, min_freq=1, threads=1)
     plain = SentimentClassifier(**small).fit(texts, labels)
     adapted = SentimentClassifier(**small).fit(texts, labels, unlabelled=untagged)
-    only_untagged = set(adapted.vocab_.itos) - set(plain.vocab_.itos)
+    only_untagged = set(adapted.vocab.itos) - set(plain.vocab.itos)
     assert only_untagged  # words of the untagged text are in the vocabulary it learned
     assert adapted.predict_proba(untagged[:5]).shape == (5, 2)
     assert 0.4 < adapted.score(texts, labels) <= 1
@@ -163,8 +163,8 @@ def test_word2vec_pretrains_the_embedding_alone(texts_file, real_rows, tmp_path,
     rows = real_rows[:300]
     clf = SentimentClassifier(init=str(tmp_path / "w2v"), epochs=1, threads=1, layer_decay=1e-6)
     clf.fit([r["message"] for r in rows], [r["sentiment"] for r in rows])
-    assert clf.vocab_.itos == pretrained.vocab.itos
-    members = clf.model_.members
+    assert clf.vocab.itos == pretrained.vocab.itos
+    members = clf.predictor_.network.members()
     torch.testing.assert_close(members[0].embedding.weight, pretrained.body["embedding.weight"])
     assert not torch.equal(members[0].lstms[0].weight_ih_l0, members[1].lstms[0].weight_ih_l0)
 

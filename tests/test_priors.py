@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from stocksent.config import Config
 from stocksent.errors import StocksentError
 from stocksent.metrics import sigmoid
-from stocksent.priors import PREFIX, TickerPriors, _logit, estimate, split_priors
+from stocksent.parts import split_parts
+from stocksent.priors import PREFIX, TickerPriors, _logit, estimate
 
 
 def _posteriors(rng: np.random.Generator, n: int, share: float, trained: float) -> np.ndarray:
@@ -45,15 +47,15 @@ def test_each_ticker_gets_its_own_prior_and_a_ticker_of_few_messages_keeps_near_
 def test_priors_round_trip_through_tensors_and_damage_is_one_error():
     priors = TickerPriors(["AAPL", "NIO", "TSLA"], np.array([0.5, -1.0, 2.0]), 0.25)
     state = {"net.weight": torch.ones(2), **priors.tensors()}
-    rest, back = split_priors(state, "m")
-    assert list(rest) == ["net.weight"]
+    rest, (back,), _ = split_parts(state, Config(), "m")
+    assert list(rest) == ["net.weight"] and isinstance(back, TickerPriors)
     assert back.tickers == priors.tickers and back.default == 0.25
     np.testing.assert_array_equal(back.shifts, priors.shifts)
-    assert split_priors({"net.weight": torch.ones(2)}, "m")[1] is None
+    assert split_parts({"net.weight": torch.ones(2)}, Config(), "m")[1] == []
     broken = dict(state, **{f"{PREFIX}shifts": torch.ones(2)})
     with pytest.raises(StocksentError, match="m: its ticker priors are damaged"):
-        split_priors(broken, "m")
+        split_parts(broken, Config(), "m")
     with pytest.raises(StocksentError, match="incomplete"):
-        split_priors({k: v for k, v in state.items() if k != f"{PREFIX}default"}, "m")
+        split_parts({k: v for k, v in state.items() if k != f"{PREFIX}default"}, Config(), "m")
     with pytest.raises(StocksentError, match="both labels"):
         estimate(np.array([0.5]), ["x"], trained_prior=1.0)

@@ -1,6 +1,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -145,26 +146,177 @@ bodies = st.one_of(
 )
 FUZZ = 1600
 SCORING = ("/v1/predict", "/v1/explain")
-fuzzed = []
 
 
-@settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "DELETE"]),
-       path=st.sampled_from([*SCORING * 5, "/v1/model", "/healthz", "/readyz", "/v1/predict/", "/x"]),
-       body=bodies)
-def test_fuzzed_requests_never_fail_the_server(client, method, path, body):
-    reply = client.request(method, path, content=body, headers={"content-type": "application/json"})
-    fuzzed.append((path, reply.status_code))
-    assert reply.status_code in (200, 307, 404, 405, 413, 422), (method, path, body[:200], reply.text[:200])
+def test_fuzzed_requests_never_fail_the_server_and_reach_every_outcome(client):
+    fuzzed = []
 
+    @settings(max_examples=FUZZ, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "DELETE"]),
+           path=st.sampled_from([*SCORING * 5, "/v1/model", "/healthz", "/readyz", "/v1/predict/", "/x"]),
+           body=bodies)
+    def send(method, path, body):
+        reply = client.request(method, path, content=body, headers={"content-type": "application/json"})
+        fuzzed.append((path, reply.status_code))
+        assert reply.status_code in (200, 307, 404, 405, 413, 422), (method, path, body[:200], reply.text[:200])
 
-def test_fuzzing_covered_enough_requests(client):
-    # Runs after the fuzz test in file order: it sent the full count, mostly to the two scoring
-    # routes, exercised every outcome on each, and left the server answering.
-    # Two thirds of the paths drawn are scoring routes; Hypothesis skips inputs it has already
-    # tried, so the count varies a little with what ran before: half of FUZZ is a safe floor.
+    send()
+    # It sent the full count, mostly to the two scoring routes, exercised every outcome on each,
+    # and left the server answering. Two thirds of the paths drawn are scoring routes; Hypothesis
+    # skips inputs it has already tried, so the count varies a little: half of FUZZ is a safe floor.
     assert sum(path in SCORING for path, _ in fuzzed) >= FUZZ // 2
     for route in SCORING:
         assert {200, 405, 413, 422} <= {status for path, status in fuzzed if path == route}
     assert {404} <= {status for _, status in fuzzed}
     assert client.post("/v1/explain", json={"texts": ["still up"]}).status_code == 200
+
+
+def _padded(texts: list[str], size: int) -> bytes:
+    """A /v1/predict body of exactly `size` bytes: the texts, then spaces before the closing brace."""
+    body = json.dumps({"texts": texts})
+    assert len(body) <= size
+    return (body[:-1] + " " * (size - len(body)) + "}").encode()
+
+
+def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_413(client):
+    texts = ["$SPY to the moon " + "a" * 400] * 16  # as many texts as allowed, each within the length
+    headers = {"content-type": "application/json"}
+    reply = client.post("/v1/predict", content=_padded(texts, 20_000), headers=headers)
+    assert reply.status_code == 200 and len(reply.json()["predictions"]) == 16
+    reply = client.post("/v1/predict", content=_padded(texts, 20_001), headers=headers)
+    assert reply.status_code == 413 and reply.json() == {"detail": "request body too large"}
+    chunks = (piece for piece in [_padded(texts, 20_000)[:9_000], _padded(texts, 20_000)[9_000:]])  # no length
+    assert client.post("/v1/predict", content=chunks, headers=headers).status_code == 200
+
+
+def test_each_limit_is_inclusive(client):
+    assert client.post("/v1/predict", json={"texts": ["a" * 500] * 16}).status_code == 200
+    assert client.post("/v1/explain", json={"texts": ["a" * 500] * 4, "top": 1}).status_code == 200
+    reply = client.post("/v1/predict", json={"texts": ["a" * 501]})
+    assert reply.status_code == 413 and reply.json() == {"detail": "a text of 501 characters; at most 500"}
+    reply = client.post("/v1/predict", json={"texts": ["a"] * 17})
+    assert reply.status_code == 413 and reply.json() == {"detail": "17 texts; at most 16 per request"}
+
+
+def test_a_probability_of_one_half_is_labelled_bullish_as_predict_labels_it(client, monkeypatch):
+    classifier = client.app.state.classifier
+    monkeypatch.setattr(classifier, "positive_proba", lambda texts: np.array([0.5, 0.49999, 0.50001][:len(texts)]))
+    rows = client.post("/v1/predict", json={"texts": ["flat", "down", "up"]}).json()["predictions"]
+    assert [(r["label"], r["prob_bullish"]) for r in rows] == [("bullish", 0.5), ("bearish", 0.49999),
+                                                               ("bullish", 0.50001)]
+
+
+@pytest.mark.parametrize("limit", ["max_texts", "max_explain_texts", "max_chars", "max_body_bytes"])
+def test_a_limit_of_zero_is_refused(limit):
+    from stocksent.errors import StocksentError
+
+    with pytest.raises(StocksentError, match="limits must be positive"):
+        ServeConfig(**{limit: 0})
+
+
+class _Scorer:
+    """Scores each text by its first character, and records how many texts each call scored."""
+
+    def __init__(self):
+        self.calls = []
+
+    def positive_proba(self, texts):
+        self.calls.append(len(texts))
+        return np.array([ord(text[0]) / 1000 for text in texts])
+
+
+@pytest.mark.parametrize("max_batch, calls", [(100, [6]), (2, [2, 4])])
+def test_the_batcher_scores_queued_requests_together_and_gives_each_its_own(max_batch, calls):
+    import asyncio
+
+    from stocksent.serve import Batcher
+
+    scorer, batched = _Scorer(), []
+    requests = [["a", "b"], ["c"], ["d", "e", "f"]]
+
+    async def score_at_once():
+        batcher = Batcher(scorer, max_batch, batched.append)
+        loop = asyncio.create_task(batcher.run())
+        try:
+            return await asyncio.wait_for(asyncio.gather(*(batcher.score(texts) for texts in requests)), 10)
+        finally:
+            loop.cancel()
+
+    results = asyncio.run(score_at_once())
+    for texts, probs in zip(requests, results):
+        assert probs.tolist() == [ord(text) / 1000 for text in texts]
+    # Queued together: one call while it holds fewer than max_batch texts, and then it stops adding.
+    assert scorer.calls == batched == calls
+
+
+LIVE_LIMIT = 2_000
+
+
+@pytest.fixture(scope="module")
+def uvicorn_port(trained_model):
+    """A real uvicorn server on a free loopback port, running the app in a thread of this process
+    with a body limit of LIVE_LIMIT bytes; stopped when the module's tests are done."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    settings = ServeConfig(model_dir=str(trained_model), max_texts=16, max_explain_texts=8, max_chars=500,
+                           max_body_bytes=LIVE_LIMIT)
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield listening.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        listening.close()
+    assert not thread.is_alive(), "uvicorn did not stop"
+
+
+def _post_chunked(port: int, path: str, pieces: list[bytes]) -> tuple[int, dict]:
+    """POST `pieces` as a chunked body over a socket, each piece sent on its own after a pause
+    (so that the server reads it apart from the others), the last with the closing empty chunk."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
+        for number, piece in enumerate(pieces, start=1):
+            time.sleep(0.1)
+            conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) + (b"0\r\n\r\n" if number == len(pieces) else b""))
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert b"content-length" in head.lower(), head  # a JSON answer in one piece
+    return int(head.split()[1]), json.loads(body)
+
+
+def _pieces(size: int, last: int) -> list[bytes]:
+    """A body of `size` bytes (five texts a request may hold) in pieces of at most 400 bytes, the
+    last `last` bytes long."""
+    body = _padded(["$SPY calls " + "a" * 300] * 5, size)
+    head = body[:-last]
+    return [head[i:i + 400] for i in range(0, len(head), 400)] + [body[-last:]]
+
+
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/explain"])
+def test_a_live_server_adds_up_every_chunk_of_a_chunked_upload(uvicorn_port, path):
+    # Over the limit only with its last piece, which alone is small: each piece is within it.
+    pieces = _pieces(LIVE_LIMIT + 100, last=200)
+    assert len(pieces) >= 5 and max(map(len, pieces)) < LIVE_LIMIT
+    assert _post_chunked(uvicorn_port, path, pieces) == (413, {"detail": "request body too large"})
+    status, reply = _post_chunked(uvicorn_port, path, _pieces(LIVE_LIMIT, last=200))  # exactly the limit
+    assert status == 200 and len(reply["predictions" if path == "/v1/predict" else "explanations"]) == 5

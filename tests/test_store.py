@@ -3,8 +3,8 @@ import json
 import pytest
 
 from stocksent.errors import StocksentError
-from stocksent.ngrams import split_state
-from stocksent.store import CONFIG, WEIGHTS, load_model
+from stocksent.ngrams import NgramModel
+from stocksent.store import CONFIG, WEIGHTS, load_model, split_prefix
 
 
 def test_directory_holds_readable_files(trained_model):
@@ -18,7 +18,7 @@ def test_directory_holds_readable_files(trained_model):
 
 def test_load_gives_config_vocab_and_weights(trained_model):
     config, vocab, state = load_model(trained_model)
-    network, part = split_state(state)
+    network, part = split_prefix(state, NgramModel.prefix)
     # The default is an ensemble of two networks, each member's tensors under members.K, and an n-gram part.
     assert config.model.members == 2 and {k.split(".")[1] for k in network} == {"0", "1"}
     assert sorted(part) == ["ngrams.bias", "ngrams.keys", "ngrams.weights"]

@@ -9,7 +9,7 @@ from conftest import TINY
 from stocksent.cli import main
 from stocksent.config import preset
 from stocksent.corpus import load_corpus
-from stocksent.ngrams import split_state
+from stocksent.parts import network_state
 from stocksent.store import load_model
 from stocksent.train import Run, train_network
 
@@ -133,7 +133,7 @@ def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
     # The average trails the raw weights, and the model directory holds it, not the raw weights.
     recurrent = "members.0.lstms.0.weight_hh_l0"
     assert not np.allclose(average[recurrent].numpy(), last[recurrent].numpy())
-    network = split_state(saved)[0]
+    network = network_state(saved)
     assert all(np.array_equal(network[k].numpy(), average[k].numpy()) for k in network)
 
 

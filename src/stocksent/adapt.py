@@ -1,6 +1,6 @@
 """Adaptation to a new market, first step: the n-gram part learns the market's words from the
 model's own guesses for its messages, their tags unread (self-training); the networks stay as
-they are. The second step, ticker priors, is priors.py; SentimentClassifier.adapt runs both.
+they are. The second step, ticker priors, is priors.py; `adapt` runs both.
 
     round 1   the model guesses every market message    keep p >= T or p <= 1 - T
               refit the part on the tagged training messages + those guesses
@@ -20,6 +20,8 @@ from .config import ModelConfig, TrainConfig
 from .errors import StocksentError
 from .metrics import sigmoid
 from .ngrams import NgramModel, fit_ngrams, flat_ids
+from .predictor import Predictor
+from .priors import TickerPriors, estimate
 
 MIN_GROWTH = 0.05
 MAX_ROUNDS = 20
@@ -30,6 +32,47 @@ def check_settings(threshold: float, rounds: int) -> None:
         raise StocksentError("the threshold must be in [0.5, 1): guesses with p >= it or <= 1 - it are kept")
     if not 0 <= rounds <= MAX_ROUNDS:
         raise StocksentError(f"rounds must be between 0 (the n-gram part left as it is) and {MAX_ROUNDS}")
+
+
+def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.ndarray, threshold: float = 0.9,
+          rounds: int = 5, priors: bool = True, log: Callable[[str], None] = print) -> tuple[Predictor, dict[str, Any]]:
+    """The predictor adapted to a new market's `texts`, and a record of what was done. Its n-gram
+    part is fitted again on the `tagged` messages it was trained on (their 0 / 1 `codes`) plus
+    its own surest guesses for the market's, in up to `rounds` rounds; then, with `priors`, how
+    bullish the market is on each ticker is estimated from its guesses (priors.py)."""
+    check_settings(threshold, rounds)
+    part = predictor.part(NgramModel)
+    if part is None and rounds:
+        raise StocksentError("this model has no n-gram part to adapt (it was trained with ngrams 0); "
+                             "adapt its ticker priors alone with rounds 0 (--rounds 0)")
+    if not texts:
+        raise StocksentError("no market messages to adapt to")
+    train, market = predictor.encode(tagged), predictor.encode(texts)
+    ids, done = flat_ids(market), []
+    network = predictor.network_logits(*ids)  # once: the networks stay as they are
+    if rounds:
+        part, done = self_train(network, market, train, codes, part, predictor.config.model, predictor.config.train,
+                                threshold, rounds, log)
+    record: dict[str, Any] = {"messages": len(texts), "tagged": len(train), "threshold": threshold, "rounds": done}
+    adapted = predictor.without(TickerPriors)
+    if rounds:
+        adapted = adapted.with_part(part)
+    if priors:  # from the scores without any priors: an adapted model's own would count twice
+        scores = part.blend(network, *ids) if part is not None else network
+        found, record["priors"] = ticker_priors(scores, texts, codes, log)
+        adapted = adapted.with_part(found)
+    return adapted, record
+
+
+def ticker_priors(scores: np.ndarray, texts: list[str], codes: np.ndarray,
+                  log: Callable[[str], None]) -> tuple[TickerPriors, dict[str, Any]]:
+    """Priors from the market's logits, against the tagged messages' share of positives (the
+    networks learnt at that share; the part's guesses move the share it was fitted at by a
+    point or two, which is left aside)."""
+    found, record = estimate(sigmoid(scores), texts, float(codes.mean()))
+    log(f"ticker priors: {record['tickers']} tickers; the market's positive share "
+        f"{record['market_prior']:.1%}, against {record['trained_prior']:.1%} in training")
+    return found, record
 
 
 def self_train(network: np.ndarray, market: list[np.ndarray], tagged: list[np.ndarray], labels: np.ndarray,

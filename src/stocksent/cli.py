@@ -28,24 +28,16 @@ from .config import (
 )
 from .corpus import CorpusCache, load_corpus
 from .data import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
-from .device import DEVICES
+from .device import DEVICES, threads
 from .distributed import join, leave
 from .errors import StocksentError, check_range
-from .experiment import (
-    PRETRAINED,
-    adapt_to,
-    check_destination,
-    evaluate_split,
-    pretrain_for,
-    resumed_config,
-    started,
-    train_file,
-    train_seeds,
-)
+from .experiment import adapt_to, evaluate_split
 from .export import export_onnx
-from .pretrain import wants_pretraining
-from .stream import MAX_BATCH, MAX_WORKERS, scored_chunks
-from .train import TensorBoardLog, nothing_to_resume, progress_bar
+from .runs import check_destination, train_file
+from .scorer import BACKENDS
+from .stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
+from .train import TensorBoardLog, progress_bar
+from .tune import TuneConfig
 
 EXAMPLES = {
     "fetch": "example: stocksent data fetch\n"
@@ -82,6 +74,7 @@ SETTINGS: dict[str, list[tuple[str, type, tuple[str, ...] | None]]] = {
     "train": [(f"{name} settings", section, None) for name, section in SECTIONS.items()],
     "pretrain": [("network shape (default: the preset's)", ModelConfig, ("embedding_dim", "lstm_sizes")),
                  ("pretraining settings", PretrainConfig, None)],
+    "tune": [("search settings", TuneConfig, None)],
 }
 _TYPES = {"int": int, "float": float, "str": str, "list[int]": int}
 
@@ -361,11 +354,7 @@ def _add_tune(commands) -> None:
     tu.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
     tu.add_argument("--data", metavar="PATH", help=DATA_HELP)
     tu.add_argument("--out", metavar="DIR", default="runs/tune", help="where trials.csv and best_config.json go")
-    tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
-    tu.add_argument("--timeout", type=float, default=3600.0,
-                    help="seconds of searching: after it no trial starts and a running one stops "
-                         "at its next epoch (default 3600)")
-    tu.add_argument("--epochs", type=int, default=0, help="epochs per trial (default: the config's)")
+    _add_settings(tu, "tune")
     tu.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     tu.add_argument("--force", action="store_true", help="replace the results of an earlier search in --out")
     tu.set_defaults(handler=cmd_tune)
@@ -377,7 +366,7 @@ def _add_device(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_backend(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="onnx runs MODEL_DIR/model.onnx with onnxruntime (see stocksent export)")
 
 
@@ -425,9 +414,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .tune import BEST_CONFIG, TRIALS, TuneConfig, format_params, tune
+    from .tune import BEST_CONFIG, TRIALS, format_params, tune
 
-    settings = TuneConfig(trials=args.trials, timeout=args.timeout, epochs=args.epochs)
+    settings = TuneConfig(**_given(args, "tune", TuneConfig))
     base = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -463,18 +452,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import pretrain, read_text_files
+    from .pretrain import OBJECTIVES, pretrain, read_text_files
 
     out = Path(args.out)
     check_destination(out, resume=args.resume, force=args.force)
     shape, prep, settings = _pretrain_config(args)
     texts = read_text_files(args.text, settings.text_column)
-    pretrain(texts, shape, prep, settings, out, args.resume, _log, progress_bar("pretrain"))
+    with threads(settings.threads):
+        pretrain(texts, shape, prep, settings, out, args.resume, _log, progress_bar("pretrain"))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     if args.json:
         print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
     else:
-        measure = "" if settings.objective == "word2vec" else f"perplexity {metrics['val_perplexity']:.1f} "
+        perplexity = OBJECTIVES[settings.objective].perplexity
+        measure = f"perplexity {metrics['val_perplexity']:.1f} " if perplexity else ""
         print(f"held-out {measure}(loss {metrics['val_loss']:.4f}) after "
               f"{metrics['seconds']:.0f} s; pretrained model in {out}; train from it with: "
               f"stocksent train --init {out}")
@@ -511,41 +502,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds and args.seed is not None:
         raise StocksentError("give --seed or --seeds, not both")
     out = Path(args.out or f"models/{args.preset or 'default'}")
-    check_destination(out, args.seeds, args.resume, args.force)
+    check_destination(out, args.seeds or (), args.resume, args.force)
     config, named = _train_config(args)
-    resume = args.resume
     world = join(config.train.device)
     log = _log if world.main else (lambda message: None)
-    bar = progress_bar("train") if world.main else None
+    board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
     try:
-        pretrains = wants_pretraining(config, bool(args.unlabelled))
-        if resume and not args.seeds and not started(out) and not (out / PRETRAINED).is_dir():
-            raise nothing_to_resume(out)  # and no pretraining to continue either
-        if pretrains and not args.seeds and not (resume and started(out)):  # resumed before its first epoch: start
-            config = pretrain_for(config, out, args.unlabelled or [], args.data, log=log,
-                                  bar=progress_bar("pretrain") if world.main else None, resume=resume, world=world)
-            resume = False
-        if resume and not args.seeds:
-            config = resumed_config(out, config, named, args.preset)
-        if args.seeds:
-            summary = train_seeds(config, out, args.seeds, args.data, log, bar, world, args.resume, named, args.preset,
-                                  args.unlabelled)
-            if world.main:
-                _report_seeds(summary, out)
-            return 0
-        board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
-        try:
-            metrics = train_file(config, out, args.data, resume, log, bar, world, board)
-        finally:
-            if board is not None:
-                board.close()
-        if world.main:
+        metrics = train_file(config, out, args.data, args.seeds or (), args.resume, args.unlabelled or (), named,
+                             args.preset, log, progress_bar("train") if world.main else None, world, board,
+                             progress_bar("pretrain") if world.main else None)
+        if world.main and args.seeds:
+            _report_seeds(metrics, out)
+        elif world.main:
             _report(metrics, out, args.json)
         return 0
     except KeyboardInterrupt:
         log(f"stocksent: interrupted; continue with the same command and --resume (--out {out})")
         return 130
     finally:
+        if board is not None:
+            board.close()
         leave(world)
 
 
@@ -649,11 +625,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                      bar.update)
             _log(f"scored {count:,} messages into {args.output}")
             return 0
-        work = functools.partial(_format_predictions, fmt=args.format, explain=args.top if args.explain else 0)
-        scored = scored_chunks(clf, _predict_inputs(args), args.batch_size, args.workers, work)
+        work = functools.partial(explained, top=args.top if args.explain else 0)
+        scored = scored_chunks(clf.predictor_, _predict_inputs(args), args.batch_size, args.workers, work)
         with contextlib.closing(scored):  # stops the workers when stdout closes early
-            for size, text in scored:
-                sys.stdout.write(text)
+            for size, result in scored:
+                sys.stdout.write(_format_predictions(clf.labels, *result, fmt=args.format))
                 bar.update(size)
     return 0
 
@@ -679,20 +655,19 @@ def _predict_inputs(args: argparse.Namespace) -> Iterable[str]:
     return (line.rstrip("\n") for line in sys.stdin)
 
 
-def _format_predictions(clf: SentimentClassifier, texts: list[str], fmt: str, explain: int = 0) -> str:
-    probs = clf.positive_proba(texts)
+def _format_predictions(labels: tuple[str, str], texts: list[str], probs: Any, explanations: list | None,
+                        fmt: str) -> str:
     lines = []
-    for text, p in zip(texts, probs):
-        label = clf.labels[int(p >= 0.5)]
-        why = clf.explain(text, explain) if explain else []
+    for text, p, why in zip(texts, probs, explanations or [None] * len(texts)):
+        label = labels[int(p >= 0.5)]
         if fmt == "jsonl":
-            record = {"text": text, "label": label, f"prob_{clf.labels[1]}": round(float(p), 6)}
-            if explain:
+            record = {"text": text, "label": label, f"prob_{labels[1]}": round(float(p), 6)}
+            if why is not None:
                 record["explanation"] = [{"token": t, "effect": round(e, 6)} for t, e in why]
             lines.append(json.dumps(record, ensure_ascii=False))
         else:
             lines.append(f"{label}\t{p:.4f}\t{' '.join(text.split())}")
-            if explain:
+            if why is not None:
                 lines.append("\t" + "  ".join(f"{t} {e:+.3f}" for t, e in why))
     return "\n".join(lines) + "\n"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,3 +291,33 @@ def preset(name: str) -> Config:
     if name not in PRESETS:
         raise StocksentError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     return PRESETS[name]()
+
+
+# Every field a keyword of SentimentClassifier may set (all but what the vocabulary fills in), and its section.
+FIELDS: dict[str, str] = {f.name: section for section in ("model", "preprocess", "data", "train")
+                          for f in dataclasses.fields(getattr(Config(), section)) if f.name != "vocab_size"}
+
+
+def check_fields(names: Iterable[str]) -> None:
+    """A TypeError naming any of `names` that is no field of FIELDS."""
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise TypeError(f"unknown hyperparameter(s) {', '.join(unknown)}; SentimentClassifier takes preset, "
+                        f"verbose and the config fields: {', '.join(sorted(FIELDS))}")
+
+
+def with_fields(name: str, values: dict[str, Any]) -> Config:
+    """The preset `name` with these fields (of FIELDS) set, validated."""
+    config = preset(name)
+    for field_name, value in values.items():
+        config = config.override(FIELDS[field_name], **{field_name: value})
+    return config
+
+
+def as_fields(config: Config) -> tuple[str, dict[str, Any]]:
+    """The preset `config` starts from and its fields that differ from it: what with_fields
+    needs to build it again."""
+    name = config.preset if config.preset in PRESETS else "default"
+    base = preset(name).to_dict()
+    return name, {field: value for section, values in config.to_dict().items() if isinstance(values, dict)
+                  for field, value in values.items() if field in FIELDS and base[section].get(field) != value}

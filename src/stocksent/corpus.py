@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,17 @@ class Corpus:
             raise StocksentError(f"{self.source}: the training split holds only '{only}' messages; "
                                  "a model needs examples of both labels")
         return splits
+
+    def parts(self, cfg: DataConfig, names: tuple[str, ...] = ("train", "val", "test")) -> dict[str, tuple]:
+        """The split's `names` parts: each one's tokenised messages and 0 / 1 labels."""
+        return {name: ([self.tokens[i] for i in index], self.labels[index])
+                for name, index in self.split(cfg).items() if name in names}
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """What a model trained on it records of its data."""
+        return {"source": str(self.source.resolve()), "sha256": self.sha256, "messages": len(self.texts),
+                "dropped_empty": self.dropped}
 
 
 def tokenize_all(texts: list[str], prep: PreprocessConfig) -> tuple[list[list[str]], list[int]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -43,3 +44,16 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """torch's CPU threads set to `count` for the block (0: left as they are), then given back:
+    a run's setting is not the caller's after it."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -58,7 +58,7 @@ class FoldedLSTM:
         config = model.config
         if config.bidirectional or config.bigram_buckets:
             return None
-        members = list(model.members) if isinstance(model, SentimentEnsemble) else [model]
+        members = model.members()
         sizes = config.lstm_sizes
         layers = [_stacked([_folded_layer(m.lstms[i]) for m in members]) for i in range(len(sizes))]
         table = torch.stack([m.embedding.weight.float() for m in members]) @ layers[0][0] + layers[0][1]

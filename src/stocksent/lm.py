@@ -60,7 +60,7 @@ def body_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def initialise_from(model: SentimentLSTM | SentimentEnsemble, body: dict[str, torch.Tensor], source: str) -> None:
     """Copy pretrained layers into a classifier (into every member of an ensemble); the head and
     anything the language model lacks keep their own initialisation."""
-    members = list(model.members) if isinstance(model, SentimentEnsemble) else [model]
+    members = model.members()
     for member in members:
         own = member.state_dict()
         for name, tensor in body.items():

@@ -91,6 +91,13 @@ class SentimentLSTM(nn.Module):
         """The lookup tables whose gradients can be sparse (only the rows a batch uses)."""
         return [self.embedding, *([self.bigrams] if self.bigrams is not None else [])]
 
+    def members(self) -> list[SentimentLSTM]:
+        """The networks whose mean logit this is: itself (an ensemble answers its members)."""
+        return [self]
+
+    def merged(self) -> SentimentLSTM:
+        return self
+
     def _bigram_bag(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T) token ids -> (B, bigram_dim): the mean vector of each message's word pairs."""
         pairs = tokens[:, :-1] * 1_000_003 + tokens[:, 1:]  # one int64 per adjacent pair of ids
@@ -145,11 +152,16 @@ class SentimentEnsemble(nn.Module):
         self.members = nn.ModuleList(SentimentLSTM(single) for _ in range(config.members))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        logits = torch.stack([member(tokens, lengths) for member in self.members], dim=1)  # (B, K)
+        logits = torch.stack([member(tokens, lengths) for member in self.members()], dim=1)  # (B, K)
         return logits if self.training else logits.mean(dim=1)
 
     def sparse_tables(self) -> list[nn.Embedding]:
-        return [table for member in self.members for table in member.sparse_tables()]
+        return [table for member in self.members() for table in member.sparse_tables()]
+
+    def members(self) -> list[SentimentLSTM]:
+        # The ModuleList keeps the name "members" in the saved weights (members.0.*); this method,
+        # found on the class before nn.Module looks among its modules, hands out its networks.
+        return list(self._modules["members"])
 
     @torch.no_grad()
     def merged(self) -> SentimentLSTM | None:
@@ -164,7 +176,7 @@ class SentimentEnsemble(nn.Module):
         k = config.members
         wide = SentimentLSTM(dataclasses.replace(config, members=1, embedding_dim=config.embedding_dim * k,
                                                  lstm_sizes=[h * k for h in config.lstm_sizes])).eval()
-        parts = list(self.members)
+        parts = self.members()
         wide.embedding.weight.copy_(torch.cat([m.embedding.weight for m in parts], dim=1))
         for i, lstm in enumerate(wide.lstms):
             lstms = [m.lstms[i] for m in parts]

@@ -15,14 +15,15 @@ An n-gram is one int64: its length in the top bits, then each word id in ID_BITS
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from .config import Config, ModelConfig, TrainConfig
 from .errors import StocksentError
-from .store import split_prefix
 from .vocab import UNKNOWN
 
 PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this prefix
@@ -56,6 +57,9 @@ def ngram_keys(flat: np.ndarray, lengths: np.ndarray, longest: int) -> tuple[np.
 
 @dataclass
 class NgramModel:
+    """A part after the network (parts.py): blends its logits into the network's."""
+
+    prefix: ClassVar[str] = PREFIX
     keys: np.ndarray  # (F,) sorted int64 n-gram keys
     weights: np.ndarray  # (F,) float32: naive-Bayes ratio times the regression's coefficient
     bias: float
@@ -70,6 +74,10 @@ class NgramModel:
     def blend(self, network: np.ndarray, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The model's logits: the network's and this part's, mixed by `share`."""
         return ((1 - self.share) * network + self.share * self.logits(flat, lengths)).astype(np.float32)
+
+    def adjust(self, logits: np.ndarray, flat: np.ndarray, lengths: np.ndarray,
+               texts: Sequence[str]) -> np.ndarray:
+        return self.blend(logits, flat, lengths)
 
     def _weights_of(self, keys: np.ndarray) -> np.ndarray:
         """Each key's weight; 0 for n-grams the part does not hold."""
@@ -96,24 +104,18 @@ class NgramModel:
             raise StocksentError(f"{source}: its n-gram part is damaged (keys unsorted or not one per weight)")
         return cls(keys, weights.astype(np.float32), bias, model.ngrams, model.ngram_share)
 
-
-def split_state(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """A saved state's network tensors and its n-gram part's."""
-    return split_prefix(state, PREFIX)
-
-
-def saved_part(state: dict[str, torch.Tensor], config: Config,
-               source: str) -> tuple[dict[str, torch.Tensor], NgramModel | None, Config]:
-    """A saved state's network tensors, its n-gram part, and the config as the two score. A
-    directory saved mid-training, before the part was fitted, scores as the network so far."""
-    network, tensors = split_state(state)
-    if not config.model.ngrams:
-        if tensors:
-            raise StocksentError(f"{source}: its weights hold an n-gram part that its config does not name")
-        return network, None, config
-    if not tensors:
-        return network, None, config.override("model", ngrams=0)
-    return network, NgramModel.from_tensors(tensors, config.model, source), config
+    @classmethod
+    def restore(cls, tensors: dict[str, torch.Tensor], config: Config,
+                source: str) -> tuple["NgramModel | None", Config]:
+        """The part a saved state's `tensors` hold, and the config as the model then scores: a
+        directory saved mid-training, before the part was fitted, scores as the network so far."""
+        if not config.model.ngrams:
+            if tensors:
+                raise StocksentError(f"{source}: its weights hold an n-gram part that its config does not name")
+            return None, config
+        if not tensors:
+            return None, config.override("model", ngrams=0)
+        return cls.from_tensors(tensors, config.model, source), config
 
 
 def flat_ids(encoded: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
+from torch import nn
 
 from .batches import bucket_batches, by_length, pad_batch
 from .config import FORMAT_VERSION, Config, ModelConfig, PreprocessConfig, PretrainConfig, TrainConfig
@@ -33,8 +34,10 @@ from .lm import NextWordLSTM, body_state
 from .optim import clip_gradients, make_optimizer
 from .store import CONFIG, HISTORY, METRICS, VOCAB, WEIGHTS, read_json, read_weights, write_bytes, write_json
 from .train import (
+    RESUMABLE,
     Log,
     Progress,
+    check_resumable,
     checkpoint_config,
     checkpoint_dataset,
     cpu_state,
@@ -57,10 +60,35 @@ class Pretrained:
     preprocess: PreprocessConfig
     vocab: Vocab
     body: dict[str, torch.Tensor]
+    objective: str = "next-word"  # the OBJECTIVES entry that trained it
 
 
-# word2vec's settings where they differ from the next-word model's (its loss settles by epoch 3).
-WORD2VEC = {"epochs": 3, "lr": 0.01}
+@dataclass(frozen=True)
+class Objective:
+    """One way to pretrain: the network it trains and what a classifier takes from it."""
+
+    network: Callable[["_Text", PretrainConfig], nn.Module]
+    shape: tuple[str, ...]  # the ModelConfig fields its layers fix in a classifier started from them
+    perplexity: bool  # whether its loss is a next word's, so that perplexity means something
+    defaults: dict[str, Any]  # its settings where they differ from PretrainConfig's
+
+
+def _next_word(data: "_Text", cfg: PretrainConfig) -> nn.Module:
+    """The classifier's layers under a next-word softmax."""
+    return NextWordLSTM(data.shape, cfg.cutoffs)
+
+
+def _skip_gram(data: "_Text", cfg: PretrainConfig) -> nn.Module:
+    """An embedding alone under word2vec's skip-gram."""
+    counts = np.bincount(np.concatenate(data.encoded["train"]), minlength=len(data.vocab))
+    return SkipGram(data.shape, torch.from_numpy(counts))
+
+
+OBJECTIVES = {
+    "next-word": Objective(_next_word, ("embedding_dim", "lstm_sizes", "initial_state"), True, {}),
+    # word2vec's loss settles by epoch 3.
+    "word2vec": Objective(_skip_gram, ("embedding_dim",), False, {"epochs": 3, "lr": 0.01}),
+}
 
 
 def wants_pretraining(config: Config, untagged: bool) -> bool:
@@ -75,7 +103,7 @@ def pretrain_settings(config: Config, **given: Any) -> PretrainConfig:
     `given` settings win."""
     objective = given.pop("objective", config.train.pretraining)
     objective = "next-word" if objective == "none" else objective
-    defaults = WORD2VEC if objective == "word2vec" else {}
+    defaults = OBJECTIVES[objective].defaults if objective in OBJECTIVES else {}  # else PretrainConfig refuses it
     return PretrainConfig(**{"objective": objective, "seed": config.data.seed, "threads": config.train.threads,
                              "device": config.train.device, **defaults, **given})
 
@@ -99,14 +127,12 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
                     out: Path | None = None, resume: bool = False, log: Log = print,
                     bar: Callable | None = None) -> Pretrained:
     """`pretrain` on messages already normalised and tokenised with `prep`."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     data = _Text.prepare(tokens, shape, prep, cfg)
     log(f"pretraining on {len(data.encoded['train'])} messages ({data.words:,} words; "
         f"{len(data.encoded['held_out'])} held out); vocabulary {len(data.vocab)}; device {device}")
     torch.manual_seed(cfg.seed)
-    model = _language_model(data, cfg).to(device)
+    model = OBJECTIVES[cfg.objective].network(data, cfg).to(device)
     settings = TrainConfig(lr=cfg.lr, sparse_embedding=True, grad_clip=cfg.grad_clip)
     optimizer = make_optimizer(model, settings)
     if resume:
@@ -114,32 +140,24 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
     progress = load_checkpoint(out, model, optimizer) if resume else Progress()
     if resume:
         log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
-    while progress.epoch < cfg.epochs:
+    for epoch in progress.epochs(cfg.epochs):
         started = time.perf_counter()
-        loss = _train_epoch(model, optimizer, data, cfg, progress.epoch, bar)
+        loss = _train_epoch(model, optimizer, data, cfg, epoch, bar)
         held_out = _held_out_loss(model, data)
-        _record(progress, loss, held_out, time.perf_counter() - started)
-        log(_epoch_line(progress, cfg.epochs, cfg.objective == "next-word"))
+        progress.record({"loss": loss, "perplexity": math.exp(loss), "val_loss": held_out,
+                         "val_perplexity": math.exp(held_out)}, held_out, time.perf_counter() - started)
+        log(_epoch_line(progress, cfg.epochs, OBJECTIVES[cfg.objective].perplexity))
         if out is not None:
             save_pretrained(out, data, model, progress, cfg)
             save_checkpoint(out, _saved_config(data, cfg), data.dataset, model, optimizer, progress)
-    return Pretrained(data.shape, prep, data.vocab, body_state(cpu_state(model)))
+    return Pretrained(data.shape, prep, data.vocab, body_state(cpu_state(model)), cfg.objective)
 
 
-def _language_model(data: "_Text", cfg: PretrainConfig) -> NextWordLSTM | SkipGram:
-    """The network the objective trains: the classifier's layers under a next-word softmax, or
-    an embedding alone under word2vec's skip-gram."""
-    if cfg.objective == "word2vec":
-        counts = np.bincount(np.concatenate(data.encoded["train"]), minlength=len(data.vocab))
-        return SkipGram(data.shape, torch.from_numpy(counts))
-    return NextWordLSTM(data.shape, cfg.cutoffs)
-
-
-RESUMABLE = ("device", "epochs", "threads")  # what a resumed pretraining may change
+RESUMABLE_HERE = tuple(name for name in RESUMABLE if name in PretrainConfig.__dataclass_fields__)
 
 
 def _check_same_run(out: Path | None, data: "_Text", cfg: PretrainConfig) -> None:
-    """A resumed pretraining reads the same text with the same settings and shape, but for RESUMABLE."""
+    """A resumed pretraining reads the same text with the same settings and shape, but for RESUMABLE_HERE."""
     if out is None:
         raise StocksentError("resuming needs the directory the pretraining was saved in")
     started = checkpoint_dataset(out).get("sha256")
@@ -148,10 +166,7 @@ def _check_same_run(out: Path | None, data: "_Text", cfg: PretrainConfig) -> Non
     saved, asked = checkpoint_config(out), _saved_config(data, cfg)
     for section in ("pretrain", "preprocess", "model"):  # the settings first: they decide the vocabulary
         for name, old in saved.get(section, {}).items():
-            new = asked[section].get(name)
-            if old != new and name not in RESUMABLE:
-                raise StocksentError(f"{name} cannot change on --resume (the checkpoint has {old!r}, this command "
-                                     f"{new!r}); only {', '.join(RESUMABLE)} may")
+            check_resumable(name, old, asked[section].get(name), RESUMABLE_HERE)
 
 
 @dataclass
@@ -217,15 +232,6 @@ def _held_out_loss(model: NextWordLSTM | SkipGram, data: _Text) -> float:
     return total / max(count, 1.0)
 
 
-def _record(progress: Progress, loss: float, held_out: float, seconds: float) -> None:
-    progress.epoch += 1
-    progress.history.append({"epoch": progress.epoch, "loss": loss, "perplexity": math.exp(loss),
-                             "val_loss": held_out, "val_perplexity": math.exp(held_out),
-                             "seconds": round(seconds, 2)})
-    if held_out < progress.best_val_loss:
-        progress.best_val_loss, progress.best_epoch = held_out, progress.epoch
-
-
 def _epoch_line(progress: Progress, epochs: int, perplexity: bool = True) -> str:
     row = progress.history[-1]
     if not perplexity:  # word2vec's loss per pair is no word's probability
@@ -265,15 +271,15 @@ def tokens_sha256(tokens: list[list[str]]) -> str:
     return hashlib.sha256("\n".join(" ".join(t) for t in tokens).encode()).hexdigest()
 
 
-def reusable(folder: Path, texts: list[str], config: Config, settings: PretrainConfig) -> bool:
-    """Whether `folder` holds a finished pretraining of these texts with these settings and shape."""
+def reusable(folder: Path, tokens: list[list[str]], config: Config, settings: PretrainConfig) -> bool:
+    """Whether `folder` holds a finished pretraining of these messages (tokenised with
+    config.preprocess) with these settings and shape."""
     try:
         raw, metrics = read_json(folder / CONFIG), read_json(folder / METRICS)
         history = read_json(folder / HISTORY)
     except StocksentError:
         return False
     wanted = _saved_config_of(dataclasses.replace(config.model, members=1), config.preprocess, settings)
-    tokens = tokenize_all(texts, config.preprocess)[0]
     return (_deciding(raw) == _deciding(wanted) and metrics.get("sha256") == tokens_sha256(tokens)
             and len(history) == settings.epochs)
 
@@ -288,12 +294,10 @@ def _deciding(saved: dict[str, Any]) -> dict[str, Any]:
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
     """`config` with the pretrained model's layer sizes and the preprocessing its vocabulary was
     built with (a classifier can only start from layers of its own shape)."""
-    names = ["embedding_dim"]
-    if any(name.startswith("lstms.") for name in pretrained.body):  # a next-word model's LSTMs too
-        if config.model.bidirectional:
-            raise StocksentError("a pretrained model's layers read forwards only: start from it without "
-                                 "--bidirectional")
-        names += ["lstm_sizes", "initial_state"]
+    names = OBJECTIVES[pretrained.objective].shape
+    if "lstm_sizes" in names and config.model.bidirectional:
+        raise StocksentError("a pretrained model's layers read forwards only: start from it without "
+                             "--bidirectional")
     shape = {name: getattr(pretrained.model, name) for name in names}
     prep = {name: getattr(pretrained.preprocess, name) for name in ("keep_emoji", "max_tokens")}
     config = config.override("model", **shape).override("preprocess", **prep)
@@ -319,9 +323,11 @@ def load_pretrained(folder: str | Path) -> Pretrained:
         raise StocksentError(f"{folder} is not a pretrained language model (make one with stocksent pretrain)")
     try:
         shape, prep = ModelConfig(**raw["model"]), PreprocessConfig(**raw["preprocess"])
+        objective = PretrainConfig(**raw["pretrain"]).objective
     except (KeyError, TypeError) as exc:
         raise StocksentError(f"{folder / CONFIG}: not a stocksent pretraining config ({exc})") from None
     vocab = Vocab.from_dict(read_json(folder / VOCAB))
     if len(vocab) != shape.vocab_size:
         raise StocksentError(f"{folder}: vocab.json has {len(vocab)} tokens but the model expects {shape.vocab_size}")
-    return Pretrained(shape, prep, vocab, body_state(read_weights(folder / WEIGHTS, raw.get("weights_sha256"))))
+    return Pretrained(shape, prep, vocab, body_state(read_weights(folder / WEIGHTS, raw.get("weights_sha256"))),
+                      objective)

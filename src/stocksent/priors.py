@@ -17,14 +17,15 @@ PREFIX: the tickers as UTF-8 text, one a line, and one shift per ticker.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .config import Config
 from .errors import StocksentError
 from .preprocess import first_ticker
-from .store import split_prefix
 
 PREFIX = "priors."
 STRENGTH = 10.0
@@ -32,7 +33,10 @@ ITERATIONS = 100  # EM steps (each a pass over one ticker's probabilities: cheap
 
 
 class TickerPriors:
-    """Logit shifts: one per ticker (sorted), and `default` for every other message."""
+    """Logit shifts: one per ticker (sorted), and `default` for every other message. A part
+    after the network (parts.py)."""
+
+    prefix: ClassVar[str] = PREFIX
 
     def __init__(self, tickers: list[str], shifts: np.ndarray, default: float):
         # float32 throughout, as saved: a model scores the same before and after a save.
@@ -45,6 +49,10 @@ class TickerPriors:
         index, shifts = self._index, self.shifts
         return np.fromiter((shifts[index[t]] if (t := first_ticker(text)) in index else self.default
                             for text in texts), dtype=np.float32)
+
+    def adjust(self, logits: np.ndarray, flat: np.ndarray, lengths: np.ndarray,
+               texts: Sequence[str]) -> np.ndarray:
+        return logits + self.shift(texts)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         names = np.frombuffer("\n".join(self.tickers).encode("utf-8"), dtype=np.uint8).copy()
@@ -66,12 +74,10 @@ class TickerPriors:
             raise StocksentError(f"{source}: its ticker priors are damaged (not one shift per ticker)")
         return cls(tickers, shifts, default)
 
-
-def split_priors(state: dict[str, torch.Tensor],
-                 source: str) -> tuple[dict[str, torch.Tensor], TickerPriors | None]:
-    """A saved state without its ticker priors, and those priors (None when it has none)."""
-    rest, mine = split_prefix(state, PREFIX)
-    return rest, (TickerPriors.from_tensors(mine, source) if mine else None)
+    @classmethod
+    def restore(cls, tensors: dict[str, torch.Tensor], config: Config,
+                source: str) -> tuple["TickerPriors | None", Config]:
+        return (cls.from_tensors(tensors, source) if tensors else None), config
 
 
 def estimate(proba: np.ndarray, texts: list[str], trained_prior: float,

@@ -1,16 +1,17 @@
 """Scorers: the ways a trained model turns encoded messages into logits, behind one interface.
 
 Every scorer takes messages as one flat array of word ids and each message's length (>= 1), and
-returns one logit per message in input order. `make_scorer` is the one place that picks:
+returns the network's logit for each, in input order. `make_scorer` is the one place that picks:
 
     the network       any device; padded batches of similar length
     the folded LSTM   on a CPU, for networks it can fold (folded.py); the network for a few messages
-    onnxruntime       the directory's model.onnx (export.py)
+    onnxruntime       the directory's model.onnx (export.py), with backend "onnx"
 
-and, when the model has an n-gram part (ngrams.py), blends that part's logits into the chosen one's.
+The parts after the network (parts.py) adjust what a scorer returns.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -21,10 +22,12 @@ from torch import nn
 
 from .batches import by_length, score_by_length
 from .device import resolve_device, to_device
+from .errors import StocksentError
 from .folded import FoldedLSTM
-from .model import SentimentEnsemble
-from .ngrams import NgramModel
+from .store import CONFIG, read_json
 
+BACKENDS = ("torch", "onnx")
+ONNX_FILE, ONNX_INFO = "model.onnx", "onnx.json"  # the exported network (export.py) and its checksums
 # The folded network runs a dozen small ops per word; below this many messages the network's one
 # fused LSTM call is quicker (bench/suite.py times both).
 FOLD_FROM = 16
@@ -88,33 +91,55 @@ class FoldedScorer:
         return out
 
 
-class BlendedScorer:
-    """A scorer's logits blended with an n-gram part's (ngrams.py), which numpy computes."""
+class OnnxScorer:
+    """Scores padded batches with onnxruntime: `scorer(tokens, lengths) -> logits` as numpy."""
 
-    def __init__(self, network: Scorer, ngrams: NgramModel):
-        self.network, self.ngrams = network, ngrams
-        self.concurrent = network.concurrent
+    def __init__(self, folder: Path, threads: int = 0):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise StocksentError("the onnx backend needs onnxruntime: pip install 'stocksent[onnx]'") from None
+        data = _checked_onnx(folder)
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
-    def logits(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        return self.ngrams.blend(self.network.logits(flat, lengths), flat, lengths)
+    def __call__(self, tokens: torch.Tensor, lengths: torch.Tensor) -> np.ndarray:
+        feed = {"tokens": tokens.numpy(), "lengths": lengths.numpy()}
+        return self.session.run(["logits"], feed)[0]
 
 
-def make_scorer(model: nn.Module | None, device: str = "cpu", onnx_folder: Path | None = None,
-                threads: int = 0, ngrams: NgramModel | None = None) -> Scorer:
-    """The scorer for a network in memory (on `device`: cpu, cuda or auto), or for the ONNX file
-    in `onnx_folder` when one is named; with an n-gram part, its logits blended in."""
-    scorer = _network_scorer(model, device, onnx_folder, threads)
-    return BlendedScorer(scorer, ngrams) if ngrams is not None else scorer
+def _checked_onnx(folder: Path) -> bytes:
+    path = folder / ONNX_FILE
+    if not path.is_file():
+        raise StocksentError(f"{folder}: no {ONNX_FILE}; make it with: stocksent export {folder} --onnx")
+    info = read_json(folder / ONNX_INFO)
+    data = path.read_bytes()
+    if onnx_sha256(data) != info.get("onnx_sha256"):
+        raise StocksentError(f"{path} is corrupted (its checksum does not match {ONNX_INFO})")
+    if info.get("weights_sha256") != read_json(folder / CONFIG).get("weights_sha256"):
+        raise StocksentError(f"{path} was exported from other weights; export it again")
+    return data
 
 
-def _network_scorer(model: nn.Module | None, device: str, onnx_folder: Path | None, threads: int) -> Scorer:
-    if onnx_folder is not None:
-        from .export import OnnxScorer
+def onnx_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise StocksentError(f"unknown backend {backend!r}; choose torch or onnx")
+
+
+def make_scorer(model: nn.Module | None, device: str = "cpu", backend: str = "torch", onnx_folder: Path | None = None,
+                threads: int = 0) -> Scorer:
+    """The scorer for a network in memory (on `device`: cpu, cuda or auto), or with backend "onnx"
+    for the ONNX file in `onnx_folder`."""
+    check_backend(backend)
+    if backend == "onnx":
         return PaddedScorer(OnnxScorer(onnx_folder, threads))
     model, target = model.eval(), resolve_device(device)
     folded = FoldedLSTM.fold(model) if target.type == "cpu" else None  # half the work on a CPU
-    if isinstance(model, SentimentEnsemble):  # one wide network: one LSTM call for all members
-        model = model.merged() or model
-    network = NetworkScorer(model.to(target))
+    network = NetworkScorer((model.merged() or model).to(target))  # an ensemble: one LSTM call for all members
     return FoldedScorer(folded, network) if folded is not None else network

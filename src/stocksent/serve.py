@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .classifier import SentimentClassifier
 from .errors import StocksentError
+from .scorer import check_backend
 from .telemetry import MULTIPROC_ENV, RequestMetrics, Telemetry
 
 SETTINGS_ENV = "STOCKSENT_SERVE"  # how `stocksent serve --workers N` hands settings to each worker
@@ -58,8 +59,7 @@ class ServeConfig:
     max_body_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
-        if self.backend not in ("torch", "onnx"):
-            raise StocksentError("backend must be torch or onnx")
+        check_backend(self.backend)
         limits = (self.max_texts, self.max_explain_texts, self.max_chars, self.max_body_bytes)
         if min(limits) < 1 or self.threads < 0:
             raise StocksentError("limits must be positive and threads 0 or more")

@@ -162,19 +162,30 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-def read_weights(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file whose sha256 must be `expected_sha`."""
+def read_verified(path: Path, expected_sha: str | None, missing: str, corrupted: str) -> bytes:
+    """The bytes of a file whose sha256 must be `expected_sha`; else a StocksentError saying
+    `missing` or `corrupted` (formatted with the path as {path})."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise StocksentError(f"{path.parent}: no {path.name}; the model was not saved completely") from None
+        raise StocksentError(missing.format(path=path)) from None
     if hashlib.sha256(data).hexdigest() != expected_sha:
-        raise StocksentError(f"{path}: checksum does not match config.json (truncated, corrupted "
-                             "or from another run)")
+        raise StocksentError(corrupted.format(path=path))
+    return data
+
+
+def tensors_of(data: bytes, where: str) -> dict[str, torch.Tensor]:
     try:
         return load_safetensors(data)
     except SafetensorError as exc:
-        raise StocksentError(f"{path}: not a valid safetensors file ({exc})") from None
+        raise StocksentError(f"{where}: not a valid safetensors file ({exc})") from None
+
+
+def read_weights(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file whose sha256 must be `expected_sha`."""
+    data = read_verified(path, expected_sha, f"{path.parent}: no {path.name}; the model was not saved completely",
+                         "{path}: checksum does not match config.json (truncated, corrupted or from another run)")
+    return tensors_of(data, str(path))
 
 
 def read_metrics(folder: Path) -> dict[str, Any]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
+from .data import read_texts
 from .errors import StocksentError, check_range
+from .explain import explain
+from .metrics import sigmoid
 from .pool import map_chunks
-
-if TYPE_CHECKING:
-    from .classifier import SentimentClassifier
+from .predictor import Predictor
+from .table import open_table
 
 Result = TypeVar("Result")
 MAX_BATCH = 1_000_000  # messages held at once: memory grows with it
@@ -32,15 +34,21 @@ def chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def probabilities(clf: SentimentClassifier, texts: list[str]) -> tuple[list[str], np.ndarray]:
+def probabilities(predictor: Predictor, texts: list[str]) -> tuple[list[str], np.ndarray]:
     """A chunk and its probabilities of the positive label."""
-    return texts, clf.positive_proba(texts)
+    return texts, sigmoid(predictor.logits(texts))
 
 
-def scored_chunks(clf: SentimentClassifier, texts: Iterable[str], batch_size: int = 8192, workers: int = 1,
-                  work: Callable[[SentimentClassifier, list[str]], Result] = probabilities
-                  ) -> Iterator[tuple[int, Result]]:
-    """(chunk size, work(classifier, chunk)) for each chunk of `texts`, in input order. With
+def explained(predictor: Predictor, texts: list[str], top: int = 0) -> tuple[list[str], np.ndarray, list | None]:
+    """A chunk, its probabilities of the positive label, and each message's `top` tokens that
+    moved its score most (explain.py; None when top is 0)."""
+    why = [explain(predictor, text, top) for text in texts] if top else None
+    return texts, sigmoid(predictor.logits(texts)), why
+
+
+def scored_chunks(predictor: Predictor, texts: Iterable[str], batch_size: int = 8192, workers: int = 1,
+                  work: Callable[[Predictor, list[str]], Result] = probabilities) -> Iterator[tuple[int, Result]]:
+    """(chunk size, work(predictor, chunk)) for each chunk of `texts`, in input order. With
     workers > 1, each worker process loads the model once and runs `work` (a module-level
     function or a functools.partial of one, so that it can be sent to them)."""
     check_range("batch_size", batch_size, 1, MAX_BATCH)
@@ -48,9 +56,9 @@ def scored_chunks(clf: SentimentClassifier, texts: Iterable[str], batch_size: in
     sizes: list[int] = []
     parts = _counted(chunks(texts, batch_size), sizes)
     if workers == 1:
-        results: Iterator[Any] = (work(clf, chunk) for chunk in parts)
+        results: Iterator[Any] = (work(predictor, chunk) for chunk in parts)
     else:
-        results = map_chunks(clf.loader(), work, parts, workers)
+        results = map_chunks(predictor.loader(), work, parts, workers)
     try:
         for number, result in enumerate(results):
             yield sizes[number], result
@@ -66,19 +74,16 @@ def _counted(parts: Iterator[list[str]], sizes: list[int]) -> Iterator[list[str]
         yield chunk
 
 
-def predict_file(clf: SentimentClassifier, src: Path, dst: Path, text_column: str = "message",
+def predict_file(predictor: Predictor, src: Path, dst: Path, text_column: str = "message",
                  batch_size: int = 8192, workers: int = 1,
                  progress: Callable[[int], None] | None = None) -> int:
     """Score `src`'s text column into `dst` (its format by its extension); `dst` is replaced
     only once every message is scored. `progress(n)` hears of each chunk written."""
-    from .data import read_texts
-    from .table import open_table
-
     if src.resolve() == dst.resolve():
         raise StocksentError(f"{dst}: the output would overwrite the input; write elsewhere")
-    negative, positive = clf.labels
+    negative, positive = predictor.labels
     written = 0
-    scored = scored_chunks(clf, read_texts(src, text_column), batch_size, workers)
+    scored = scored_chunks(predictor, read_texts(src, text_column), batch_size, workers)
     # closing: an error while writing stops the workers now, not when the generator is collected
     with contextlib.closing(scored), open_table(dst, ["text", "label", f"prob_{positive}"]) as table:
         for size, (texts, prob) in scored:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import DataConfig
 from .errors import StocksentError
+from .labels import name_codes, spelled
 from .store import atomic_destination
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -162,12 +163,10 @@ def _labelled(rows: list[dict], path: Path, cfg: DataConfig) -> tuple[list[str],
         raise StocksentError(f"{path}: no rows")
     present = list(dict.fromkeys(key for row in rows[:1000] for key in row))
     _require_columns(path, [cfg.text_column, cfg.label_column], present)
-    names = {cfg.negative_label.strip().lower(): 0, cfg.positive_label.strip().lower(): 1}
+    names = name_codes(cfg.negative_label, cfg.positive_label)
     texts, labels, unknown = [], [], set()
     for row in rows:
-        value = row.get(cfg.label_column)
-        # str() so that Parquet booleans and integers match label names "true" or "1".
-        raw_label = "" if value is None else str(value).strip().lower()
+        raw_label = spelled(row.get(cfg.label_column))
         if raw_label not in names:
             unknown.add(raw_label)
             continue

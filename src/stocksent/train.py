@@ -6,7 +6,7 @@ import io
 import pickle
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,12 +14,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .batches import bucket_batches, pad_batch, score_by_length
+from .batches import bucket_batches, pad_batch
 from .config import Config, TrainConfig
 from .corpus import Corpus
 from .device import autocast, check_precision, model_device, to_device
@@ -28,12 +26,17 @@ from .errors import StocksentError
 from .lm import initialise_from
 from .metrics import binary_metrics, sigmoid
 from .model import build_model, load_weights
-from .ngrams import NgramModel, check_fits, fit_ngrams, flat_ids, split_state
+from .ngrams import NgramModel, check_fits, fit_ngrams, flat_ids
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
-from .store import HISTORY, load_model, read_json, save_model, write_bytes, write_json
+from .parts import network_state
+from .scorer import NetworkScorer
+from .store import HISTORY, load_model, read_json, read_verified, save_model, tensors_of, write_bytes, write_json
 from .vocab import Vocab
 
 CHECKPOINT = "checkpoint"  # resume state inside the model directory
+# What may change when a run (classifier or pretraining) is resumed: where and how fast it runs,
+# and for how long. The network, the data and the recipe may not.
+RESUMABLE = ("bf16", "device", "epochs", "patience", "threads")
 Log = Callable[[str], None]
 Optimizer = torch.optim.Optimizer | SplitOptimizer
 
@@ -47,6 +50,22 @@ class Progress:
     best_val_loss: float = float("inf")
     best_epoch: int = 0
     bad_epochs: int = 0
+
+    def epochs(self, last: int, patience: int = 0) -> Iterator[int]:
+        """The loop every training runs (classifier and pretraining): each epoch left up to
+        `last`, until `patience` epochs in a row brought no better validation loss (0: never)."""
+        while self.epoch < last and not (patience and self.bad_epochs >= patience):
+            yield self.epoch
+
+    def record(self, row: dict[str, float], val_loss: float, seconds: float) -> None:
+        """An epoch done: its row of history (epoch, the row's figures, seconds), and whether its
+        validation loss is the best so far."""
+        self.epoch += 1
+        self.history.append({"epoch": self.epoch, **row, "seconds": round(seconds, 2)})
+        if val_loss < self.best_val_loss:
+            self.best_val_loss, self.best_epoch, self.bad_epochs = val_loss, self.epoch, 0
+        else:
+            self.bad_epochs += 1
 
 
 def encode(vocab: Vocab, messages: list[list[str]]) -> list[np.ndarray]:
@@ -106,13 +125,9 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
     return float(total_loss) / seen, int(correct) / seen
 
 
-@torch.inference_mode()
-def predict_logits(model: nn.Module, encoded: list[np.ndarray], batch_size: int = 512) -> np.ndarray:
-    """Logits for every message, in input order."""
-    model.eval()
-    device = model_device(model)
-    return score_by_length(lambda tokens, lengths: model(*to_device(device, tokens, lengths)).float().cpu().numpy(),
-                           encoded, batch_size)
+def predict_logits(model: nn.Module, encoded: list[np.ndarray]) -> np.ndarray:
+    """The network's logits for every message, in input order."""
+    return NetworkScorer(model).logits(*flat_ids(encoded))
 
 
 def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, loss: str,
@@ -162,11 +177,7 @@ class Run:
     def from_corpus(cls, config: Config, corpus: Corpus,
                     pretrained: tuple[Vocab, dict[str, torch.Tensor]] | None = None) -> "Run":
         """A run on the corpus's seeded train / validation / test split."""
-        parts = {name: ([corpus.tokens[i] for i in index], corpus.labels[index])
-                 for name, index in corpus.split(config.data).items()}
-        return cls.prepare(config, parts, {"source": str(corpus.source.resolve()), "sha256": corpus.sha256,
-                                           "messages": len(corpus.texts), "dropped_empty": corpus.dropped},
-                           pretrained)
+        return cls.prepare(config, corpus.parts(config.data), corpus.record, pretrained)
 
     @property
     def names(self) -> tuple[str, str]:
@@ -208,13 +219,11 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
     cfg = run.config.train
     check_precision(world.device, cfg.bf16)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     state = _TrainingState.start(run, out, resume, world)
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
     best_val = None  # the best epoch's validation metrics, when this run scored it (not before a resume)
-    while state.progress.epoch < cfg.epochs and not _stopped(state.progress, cfg):
+    for _ in state.progress.epochs(cfg.epochs, cfg.patience):
         val = _run_epoch(run, state, world, bar)
         log(_epoch_line(state.progress, cfg.epochs))
         if state.progress.best_epoch == state.progress.epoch:
@@ -279,7 +288,7 @@ class _TrainingState:
         if resume and out is None:
             raise StocksentError("resuming needs the model directory the run was saved in")
         progress = load_checkpoint(out, model, optimizer, average) if resume else Progress()
-        best = split_state(load_model(out)[2])[0] if resume and progress.best_epoch else None
+        best = network_state(load_model(out)[2]) if resume and progress.best_epoch else None
         return cls(model, wrap(model, world), optimizer, average, progress, best)
 
     @property
@@ -305,7 +314,8 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
     loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
     val = _validate(run, state.scored, world)
     seen = max(seen, 1)  # a split smaller than one batch per rank trains on nothing this epoch
-    _record(progress, loss_sum / seen, correct / seen, val, time.perf_counter() - started)
+    progress.record({"loss": loss_sum / seen, "train_accuracy": correct / seen, "val_loss": val["loss"],
+                     "val_accuracy": val["accuracy"]}, val["loss"], time.perf_counter() - started)
     return val
 
 
@@ -327,21 +337,6 @@ def _save_epoch(run: Run, out: Path, state: _TrainingState, val: dict[str, Any])
 
 def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-
-
-def _record(progress: Progress, loss: float, acc: float, val: dict[str, Any], seconds: float) -> None:
-    progress.epoch += 1
-    progress.history.append({"epoch": progress.epoch, "loss": loss, "train_accuracy": acc,
-                             "val_loss": val["loss"], "val_accuracy": val["accuracy"],
-                             "seconds": round(seconds, 2)})
-    if val["loss"] < progress.best_val_loss:
-        progress.best_val_loss, progress.best_epoch, progress.bad_epochs = val["loss"], progress.epoch, 0
-    else:
-        progress.bad_epochs += 1
-
-
-def _stopped(progress: Progress, cfg: TrainConfig) -> bool:
-    return cfg.patience > 0 and progress.bad_epochs >= cfg.patience
 
 
 def _epoch_line(progress: Progress, epochs: int) -> str:
@@ -383,12 +378,13 @@ def _checkpoint_file(part: str, epoch: int) -> str:
 def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer,
                     average: WeightAverage | None = None) -> Progress:
     state = _read_state(out)
-    part = lambda name: _verified(out / CHECKPOINT / state["files"].get(name, "?"),  # noqa: E731
-                                  state["sha256"].get(name))
+    part = lambda name: read_verified(out / CHECKPOINT / state["files"].get(name, "?"),  # noqa: E731
+                                      state["sha256"].get(name), "checkpoint incomplete: {path} is missing",
+                                      "checkpoint corrupted: {path} does not match state.json")
     where = str(out / CHECKPOINT)
-    load_weights(model, _tensors(part("weights"), where), where)
+    load_weights(model, tensors_of(part("weights"), where), where)
     if average is not None:
-        load_weights(average.model, _tensors(part("average"), where), where)
+        load_weights(average.model, tensors_of(part("average"), where), where)
     # weights_only: the optimizer file holds tensors and numbers, never code to run.
     try:
         optimizer.load_state_dict(torch.load(io.BytesIO(part("optimizer")), weights_only=True))
@@ -398,11 +394,12 @@ def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer,
     return Progress(**state["progress"])
 
 
-def _tensors(data: bytes, where: str) -> dict[str, torch.Tensor]:
-    try:
-        return load_safetensors(data)
-    except SafetensorError as exc:
-        raise StocksentError(f"{where}: a weights file is not valid safetensors ({exc})") from None
+def check_resumable(name: str, old: Any, new: Any, allowed: tuple[str, ...] = RESUMABLE) -> None:
+    """Refuse a setting that differs from the checkpoint's, unless it is one of `allowed` (those
+    of RESUMABLE the run has)."""
+    if old != new and name not in allowed:
+        raise StocksentError(f"{name} cannot change on --resume (the checkpoint has {old!r}, this command "
+                             f"{new!r}); only {', '.join(allowed)} may")
 
 
 def checkpoint_config(out: Path) -> dict[str, Any]:
@@ -426,16 +423,6 @@ def _read_state(out: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or not {"config", "progress", "files", "sha256"} <= set(state):
         raise StocksentError(f"{path} is not a stocksent training checkpoint")
     return state
-
-
-def _verified(path: Path, expected: str | None) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise StocksentError(f"checkpoint incomplete: {path} is missing") from None
-    if hashlib.sha256(data).hexdigest() != expected:
-        raise StocksentError(f"checkpoint corrupted: {path} does not match state.json")
-    return data
 
 
 class TensorBoardLog:

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Config
+from .config import Config, setting
 from .corpus import Corpus
 from .errors import StocksentError
-from .experiment import pretrain_for
-from .pretrain import start_from, wants_pretraining
+from .runs import Messages, corpus_messages, train_run
 from .store import write_bytes, write_json
-from .train import Progress, Run, train_network
+from .train import Progress
 
 BEST_CONFIG, TRIALS = "best_config.json", "trials.csv"
 
@@ -31,10 +30,11 @@ BEST_CONFIG, TRIALS = "best_config.json", "trials.csv"
 class TuneConfig:
     """How much searching to do."""
 
-    trials: int = 20
-    timeout: float = 3600.0  # seconds of searching; a running trial stops at its next epoch after it
-    epochs: int = 0  # per trial; 0: the base config's epochs
-    seed: int = 42  # of the sampler (the split keeps the base config's seed)
+    trials: int = setting(20, "number of trials (default 20)")
+    timeout: float = setting(3600.0, "seconds of searching: after it no trial starts and a running one stops at "
+                                     "its next epoch (default 3600)")
+    epochs: int = setting(0, "epochs per trial (default: the config's)")
+    seed: int = setting(42, "seed of the sampler (the split keeps the config's seed)", "--sampler-seed")
 
     def __post_init__(self) -> None:
         if not 1 <= self.trials <= 10_000:
@@ -95,14 +95,9 @@ def tune(base: Config, corpora: Callable[[Config], Corpus], settings: TuneConfig
     def objective(trial: Any) -> float:
         config = suggest(trial, base)
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(dir=out) as folder:
-            corpus, quiet = corpora(config), (lambda line: None)
-            if wants_pretraining(config, False):  # word vectors of the trial's own size, into its folder
-                config = pretrain_for(config, Path(folder), [], log=quiet, corpus=corpus)
-            config, pretrained = start_from(config)
-            run = Run.from_corpus(config, corpus, (pretrained.vocab, pretrained.body) if pretrained else None)
-            trained = train_network(run, Path(folder), log=quiet,
-                                    on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline))
+        with tempfile.TemporaryDirectory(dir=out) as folder:  # pretrained word vectors of the trial's own size too
+            trained = train_run(config, _validation(corpora), Path(folder), log=lambda line: None,
+                                on_epoch=pruning_callback(trial, optuna.TrialPruned, deadline)).trained
         trial.set_user_attr("best_epoch", trained.progress.best_epoch)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
         # The model as it will score: with its n-gram part, if the config has one (epochs are
@@ -129,6 +124,11 @@ def _state(trial: Any) -> str:
 
 def format_params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _validation(corpora: Callable[[Config], Corpus]) -> Callable[[Config], Messages]:
+    """A trial's messages: the training and validation splits alone (test stays unseen)."""
+    return lambda config: corpus_messages(corpora(config), config, ("train", "val"))
 
 
 def _write_results(study: Any, base: Config, out: Path) -> None:
