@@ -18,9 +18,9 @@ import sys
 import numpy as np
 
 from stocksent.classifier import SentimentClassifier
-from stocksent.corpus import CorpusCache
-from stocksent.data import find_data
-from stocksent.experiment import adapt_to
+from stocksent.data.corpus import CorpusCache
+from stocksent.data.dataset import find_data
+from stocksent.evaluation.experiment import adapt_to
 
 STEPS = {"both": (True, True), "part": (True, False), "priors": (False, True)}  # (refit the part, priors)
 

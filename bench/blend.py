@@ -12,9 +12,9 @@ import argparse
 import sys
 
 from stocksent.classifier import SentimentClassifier
-from stocksent.experiment import split_messages
-from stocksent.ngrams import NgramModel, flat_ids
-from stocksent.train import scored
+from stocksent.evaluation.experiment import split_messages
+from stocksent.scoring.ngrams import NgramModel, flat_ids
+from stocksent.training.train import scored
 
 
 def halves(folder: str, data: str | None) -> dict[str, dict]:

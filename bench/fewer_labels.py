@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from stocksent import SentimentClassifier
-from stocksent.baseline import score_baseline
 from stocksent.config import DataConfig
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
+from stocksent.data.corpus import load_corpus
+from stocksent.data.dataset import find_data
+from stocksent.evaluation.baseline import score_baseline
 
 # The networks alone (no n-gram part), as these recipes were first run; "+ngrams" blends it in.
 PRETRAINED = {"init": "{init}", "ngrams": 0}

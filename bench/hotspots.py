@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from stocksent.batches import bucket_batches
 from stocksent.classifier import SentimentClassifier
 from stocksent.config import preset
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
-from stocksent.model import build_model
-from stocksent.ngrams import fit_ngrams
-from stocksent.optim import make_optimizer
-from stocksent.train import Run, train_one_epoch
+from stocksent.data.batches import bucket_batches
+from stocksent.data.corpus import load_corpus
+from stocksent.data.dataset import find_data
+from stocksent.nets.model import build_model
+from stocksent.scoring.ngrams import fit_ngrams
+from stocksent.training.optim import make_optimizer
+from stocksent.training.train import Run, train_one_epoch
 
 
 def report(name: str, prof: profile, wall: float, rows: int = 12) -> None:

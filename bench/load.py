@@ -28,8 +28,8 @@ import urllib.request
 from pathlib import Path
 
 from stocksent.classifier import SentimentClassifier
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
+from stocksent.data.corpus import load_corpus
+from stocksent.data.dataset import find_data
 
 BATCH = 256
 

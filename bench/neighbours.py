@@ -17,9 +17,9 @@ from collections import Counter
 import numpy as np
 
 from stocksent import SentimentClassifier
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
-from stocksent.pretrain import load_pretrained
+from stocksent.data.corpus import load_corpus
+from stocksent.data.dataset import find_data
+from stocksent.training.pretrain import load_pretrained
 
 LEAN = 0.7  # |log ratio| at which a word counts as bullish or bearish
 NEAREST = 10

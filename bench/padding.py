@@ -16,13 +16,13 @@ import time
 import numpy as np
 import torch
 
-from stocksent.batches import bucket_batches, ordered_batches
 from stocksent.config import preset
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
-from stocksent.model import build_model
-from stocksent.optim import make_optimizer
-from stocksent.train import Run, seed_everything, train_one_epoch
+from stocksent.data.batches import bucket_batches, ordered_batches
+from stocksent.data.corpus import load_corpus
+from stocksent.data.dataset import find_data
+from stocksent.nets.model import build_model
+from stocksent.training.optim import make_optimizer
+from stocksent.training.train import Run, seed_everything, train_one_epoch
 
 ARTICLE_WIDTH = 244  # the article pads every message to the longest message in characters
 

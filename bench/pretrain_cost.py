@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from rss import run_measured  # noqa: E402
 from stocksent import SentimentClassifier  # noqa: E402
-from stocksent.corpus import load_corpus  # noqa: E402
-from stocksent.data import find_data  # noqa: E402
+from stocksent.data.corpus import load_corpus  # noqa: E402
+from stocksent.data.dataset import find_data  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

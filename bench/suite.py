@@ -33,18 +33,18 @@ import torch
 
 from padding import ARTICLE_WIDTH, time_epoch
 from rss import run_measured
-from stocksent.batches import bucket_batches, ordered_batches
 from stocksent.classifier import SentimentClassifier
 from stocksent.config import preset
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
-from stocksent.device import DEVICES, check_precision, resolve_device
+from stocksent.data.batches import bucket_batches, ordered_batches
+from stocksent.data.corpus import load_corpus
+from stocksent.data.dataset import find_data
+from stocksent.data.store import save_model
 from stocksent.errors import StocksentError
-from stocksent.export import export_onnx
-from stocksent.model import build_model
-from stocksent.optim import make_optimizer
-from stocksent.store import save_model
-from stocksent.train import Run, evaluate, seed_everything, train_one_epoch
+from stocksent.nets.device import DEVICES, check_precision, resolve_device
+from stocksent.nets.model import build_model
+from stocksent.scoring.export import export_onnx
+from stocksent.training.optim import make_optimizer
+from stocksent.training.train import Run, evaluate, seed_everything, train_one_epoch
 
 TARGET = 0.717  # the article's test accuracy
 CHECK_EVERY = 50  # batches between test-split checks in the time-to-target run

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stocksent.data import find_data
+from stocksent.data.dataset import find_data
 from stocksent.errors import StocksentError
 
 SLICE_ROWS = 3000

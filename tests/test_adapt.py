@@ -8,19 +8,19 @@ import pytest
 import torch
 
 from conftest import write_csv
-from stocksent.adapt import self_train
-from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
 from stocksent.cli import main
 from stocksent.config import ModelConfig, TrainConfig
+from stocksent.data.batches import score_by_length
+from stocksent.data.store import load_model, split_prefix
 from stocksent.errors import StocksentError
-from stocksent.metrics import sigmoid
-from stocksent.model import build_model, load_weights
-from stocksent.ngrams import NgramModel, fit_ngrams, flat_ids
-from stocksent.preprocess import first_ticker, tokenize
-from stocksent.priors import PREFIX, TickerPriors
-from stocksent.store import load_model, split_prefix
-from stocksent.vocab import Vocab
+from stocksent.nets.model import build_model, load_weights
+from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.ngrams import NgramModel, fit_ngrams, flat_ids
+from stocksent.scoring.priors import PREFIX, TickerPriors
+from stocksent.text.preprocess import first_ticker, tokenize
+from stocksent.text.vocab import Vocab
+from stocksent.training.adapt import self_train
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     assert adaptation["messages"] == 1000 and adaptation["rounds"][0]["kept"] == 1000  # p >= 0.5 or <= 0.5: all
     assert clf.metrics["test"]["n"] == SentimentClassifier.load(trained_model).metrics["test"]["n"]
     # The metrics saved are of the adapted model: scored again, they are the same.
-    from stocksent.experiment import split_messages
+    from stocksent.evaluation.experiment import split_messages
 
     test_texts, test_codes = split_messages(clf, split="test")
     assert clf.evaluate(test_texts, clf.classes_[test_codes])["accuracy"] == clf.metrics["test"]["accuracy"]
@@ -151,7 +151,7 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     once.adapt(texts, ([r["message"] for r in real_rows[:500]], [r["sentiment"] for r in real_rows[:500]]), rounds=0)
     np.testing.assert_allclose(again.decision_function(texts), once.decision_function(texts), atol=1e-6)
     pytest.importorskip("onnxruntime")
-    from stocksent.export import export_onnx
+    from stocksent.scoring.export import export_onnx
 
     export_onnx(out)
     onnx = SentimentClassifier.load(out, backend="onnx")
@@ -224,3 +224,35 @@ def test_adapt_in_python_needs_a_part_and_known_labels(trained_model, real_rows)
     assert clf.version_ is None and not np.allclose(clf.decision_function(market), before)
     with pytest.raises(StocksentError, match="needs a model loaded from a directory"):
         clf.loader()  # its directory holds the model before adaptation
+
+
+@pytest.mark.parametrize("threshold, rounds, reason", [
+    (1.0, 5, r"^the threshold must be in \[0\.5, 1\): guesses with p >= it or <= 1 - it are kept$"),
+    (1.2, 5, r"^the threshold must be in \[0\.5, 1\)"),
+    (0.4999, 5, r"^the threshold must be in \[0\.5, 1\)"),
+    (0.9, -1, r"^rounds must be between 0 \(the n-gram part left as it is\) and 20$"),
+    (0.9, 21, r"^rounds must be between 0 \(the n-gram part left as it is\) and 20$"),
+], ids=["threshold-1.0", "threshold-1.2", "threshold-0.4999", "rounds--1", "rounds-21"])
+def test_settings_out_of_range_are_refused_for_that_reason(tagged, threshold, rounds, reason):
+    from stocksent.training.adapt import check_settings
+
+    encoded, labels, part, model, train, _ = tagged
+    with pytest.raises(StocksentError, match=reason):
+        check_settings(threshold, rounds)
+    with pytest.raises(StocksentError, match=reason):  # before any guess: 0.0 and 1.0 would be sure
+        self_train(np.array([-20.0, 20.0], np.float32), [np.array([5]), np.array([6])], encoded, labels, part,
+                   model, train, threshold, rounds, log=lambda line: None)
+    for allowed in ((0.5, 0), (0.999, 20)):
+        check_settings(*allowed)  # the ends of the ranges are allowed
+
+
+def test_a_round_keeps_the_sure_guesses_of_either_label_and_records_their_positive_share(tagged):
+    encoded, labels, part, model, train, _ = tagged
+    # The networks are sure of 30 messages one way and of 10 the other.
+    network = np.array([30.0] * 30 + [-30.0] * 10, np.float32)
+    market = [encoded[i] for i in range(40)]
+    guess = sigmoid(part.blend(network, *flat_ids(market)))
+    assert np.all(guess[:30] >= 0.9) and np.all(guess[30:] <= 0.1)
+    _, rounds = self_train(network, market, encoded, labels, part, model, train, threshold=0.9, rounds=1,
+                           log=lambda line: None)
+    assert rounds == [{"round": 1, "kept": 40, "positive_share": 0.75}]

@@ -50,7 +50,7 @@ def test_each_baseline_scores_the_same_split(data_slice, capsys):
 
 
 def test_nbsvm_scales_each_ngram_by_its_log_count_ratio():
-    from stocksent.baseline import NBSVM
+    from stocksent.evaluation.baseline import NBSVM
 
     tokens = [["buy", "calls"], ["buy"], ["puts"], ["sell", "puts"]]
     labels = np.array([1, 1, 0, 0])
@@ -69,9 +69,9 @@ def test_nbsvm_scales_each_ngram_by_its_log_count_ratio():
 
 def test_fasttext_grid_points_that_diverge_count_as_failed(data_slice, monkeypatch):
     fasttext = pytest.importorskip("fasttext")
-    from stocksent import baseline
     from stocksent.config import preset
-    from stocksent.corpus import load_corpus
+    from stocksent.data.corpus import load_corpus
+    from stocksent.evaluation import baseline
 
     real = fasttext.train_supervised
 

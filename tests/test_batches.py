@@ -1,6 +1,6 @@
 import numpy as np
 
-from stocksent.batches import bucket_batches, ordered_batches, pad_batch
+from stocksent.data.batches import bucket_batches, ordered_batches, pad_batch
 
 
 def test_bucket_batches_cover_every_message_once_with_similar_lengths():

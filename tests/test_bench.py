@@ -84,7 +84,7 @@ def test_blend_benchmark_scores_each_half_and_the_blend_as_the_model_scores(trai
 def test_adapt_ngrams_benchmark_scores_the_model_before_and_after_stocksent_adapt(trained_model, real_rows, tmp_path):
     from conftest import write_csv
     from stocksent import SentimentClassifier
-    from stocksent.experiment import adapt_to
+    from stocksent.evaluation.experiment import adapt_to
 
     market = write_csv(tmp_path / "market.csv", real_rows[3000:4000], ["message", "sentiment"])
     run = _run("adapt_ngrams.py", str(trained_model), "--data", str(market), "--thresholds", "0.5", "0.7",

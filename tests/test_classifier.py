@@ -7,15 +7,16 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY
-from stocksent import SentimentClassifier, predictor
+from stocksent import SentimentClassifier
 from stocksent.cli import main
-from stocksent.corpus import load_corpus
-from stocksent.folded import FoldedLSTM
-from stocksent.model import build_model, load_weights
-from stocksent.ngrams import NgramModel
-from stocksent.preprocess import SPECIAL_TOKENS, tokenize
-from stocksent.store import load_model, split_prefix
-from stocksent.vocab import UNKNOWN
+from stocksent.data.corpus import load_corpus
+from stocksent.data.store import load_model, split_prefix
+from stocksent.nets.folded import FoldedLSTM
+from stocksent.nets.model import build_model, load_weights
+from stocksent.scoring import predictor
+from stocksent.scoring.ngrams import NgramModel
+from stocksent.text.preprocess import SPECIAL_TOKENS, tokenize
+from stocksent.text.vocab import UNKNOWN
 
 # The CLI's TINY flags as keywords.
 SMALL = dict(embedding_dim=16, lstm_sizes=[16, 8], batch_size=64, epochs=2, min_freq=1, threads=1)

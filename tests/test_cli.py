@@ -14,7 +14,7 @@ from conftest import TINY, write_csv
 from stocksent import SentimentClassifier
 from stocksent.cli import SECTIONS, _pretrain_config, _train_config, build_parser, flag, main
 from stocksent.config import PretrainConfig, preset
-from stocksent.pretrain import pretrain_settings
+from stocksent.training.pretrain import pretrain_settings
 
 
 @pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"],

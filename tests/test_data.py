@@ -7,7 +7,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import NO_DATA, unavailable
-from stocksent import data, table
+from stocksent.data import dataset as data
+from stocksent.data import table
 from stocksent.errors import StocksentError
 
 

@@ -4,9 +4,9 @@ import torch
 from conftest import TINY
 from stocksent.cli import main
 from stocksent.config import ModelConfig
-from stocksent.device import autocast, check_precision, resolve_device, to_device
 from stocksent.errors import StocksentError
-from stocksent.model import SentimentLSTM
+from stocksent.nets.device import autocast, check_precision, resolve_device, to_device
+from stocksent.nets.model import SentimentLSTM
 
 
 def test_auto_is_the_cpu_without_a_gpu(monkeypatch):

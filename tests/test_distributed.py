@@ -5,7 +5,7 @@ import sys
 import numpy as np
 
 from stocksent.cli import main
-from stocksent.distributed import World, all_sum, from_main, shard
+from stocksent.nets.distributed import World, all_sum, from_main, shard
 
 # No dropout: the ranks draw their own dropout masks, which would add noise to the comparison.
 RECIPE = ["--embedding-dim", "16", "--lstm-sizes", "16", "--epochs", "4", "--min-freq", "1", "--dropout", "0",

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from stocksent.dropout import Dropout, keep_mask
+from stocksent.nets.dropout import Dropout, keep_mask
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.7, 0.9])

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from stocksent.explain import explain
-from stocksent.metrics import sigmoid
-from stocksent.predictor import Predictor
+from stocksent.scoring.explain import explain
+from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.predictor import Predictor
 
 
 def test_each_effect_is_the_probability_with_the_token_less_without_it(trained_model):

@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
-from stocksent.folded import FoldedLSTM
-from stocksent.model import SentimentLSTM, build_model, load_weights
-from stocksent.ngrams import NgramModel
-from stocksent.parts import network_state
-from stocksent.scorer import FoldedScorer, NetworkScorer, make_scorer
-from stocksent.store import load_model
+from stocksent.data.batches import score_by_length
+from stocksent.data.store import load_model
+from stocksent.nets.folded import FoldedLSTM
+from stocksent.nets.model import SentimentLSTM, build_model, load_weights
+from stocksent.scoring.ngrams import NgramModel
+from stocksent.scoring.parts import network_state
+from stocksent.scoring.scorer import FoldedScorer, NetworkScorer, make_scorer
 
 
 def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarray:

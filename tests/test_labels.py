@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stocksent.labels import known_codes, label_codes, name_codes, recorded_classes, spelled, text_list
+from stocksent.text.labels import known_codes, label_codes, name_codes, recorded_classes, spelled, text_list
 
 
 def test_label_names_are_compared_as_spelled():

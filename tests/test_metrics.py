@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stocksent.metrics import binary_metrics, reliability, roc_auc, roc_curve
+from stocksent.scoring.metrics import binary_metrics, reliability, roc_auc, roc_curve
 
 
 def test_counts_by_hand():
@@ -58,3 +58,23 @@ def test_reliability_bins_by_hand():
     assert r["bins"][1]["positive_rate"] == 0.5 and r["bins"][1]["mean_prob"] == pytest.approx(0.135)
     gaps = [1 * 0.05, 2 * abs(0.135 - 0.5), 3 * abs((0.95 + 1.0 + 0.91) / 3 - 2 / 3)]
     assert r["ece"] == pytest.approx(sum(gaps) / 6)
+
+
+def test_precision_and_recall_each_on_its_own_axis():
+    # Confusion (rows true, columns predicted): [[1, 1], [2, 2]]: precision and recall differ for both labels.
+    labels = np.array([1, 1, 1, 1, 0, 0])
+    prob = np.array([0.9, 0.8, 0.3, 0.2, 0.7, 0.1])
+    m = binary_metrics(labels, prob, ("bearish", "bullish"))
+    assert m["confusion"]["matrix"] == [[1, 1], [2, 2]]
+    assert m["per_class"]["bullish"] == pytest.approx({"precision": 2 / 3, "recall": 2 / 4, "f1": 4 / 7, "support": 4})
+    assert m["per_class"]["bearish"] == pytest.approx({"precision": 1 / 3, "recall": 1 / 2, "f1": 2 / 5, "support": 2})
+    assert m["f1"] == pytest.approx(4 / 7) and m["macro_f1"] == pytest.approx((4 / 7 + 2 / 5) / 2)
+
+
+def test_one_half_counts_as_the_positive_label_as_predict_and_the_server_call_it():
+    labels = np.array([1, 0, 0, 1])
+    prob = np.array([0.5, 0.5 - 1e-9, 0.0, 1.0])
+    m = binary_metrics(labels, prob, ("bearish", "bullish"))
+    assert m["confusion"]["matrix"] == [[2, 0], [0, 2]] and m["accuracy"] == 1.0
+    assert binary_metrics(np.array([0]), np.array([0.5]), ("bearish", "bullish"))["confusion"]["matrix"] == [
+        [0, 1], [0, 0]]

@@ -1,7 +1,7 @@
 import torch
 
 from stocksent.config import ModelConfig
-from stocksent.model import SentimentEnsemble, SentimentLSTM, build_model
+from stocksent.nets.model import SentimentEnsemble, SentimentLSTM, build_model
 
 
 def make(**kw) -> SentimentLSTM:
@@ -124,7 +124,7 @@ def test_ensemble_trains_one_logit_per_member_and_scores_their_mean():
 
 
 def test_each_ensemble_member_learns_from_its_own_loss_only():
-    from stocksent.train import compute_loss
+    from stocksent.training.train import compute_loss
 
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[6], members=2, dropout=0.0))

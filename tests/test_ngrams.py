@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from stocksent.batches import score_by_length
 from stocksent.classifier import SentimentClassifier
 from stocksent.config import ModelConfig, TrainConfig
+from stocksent.data.batches import score_by_length
+from stocksent.data.store import load_model, save_model, split_prefix
 from stocksent.errors import StocksentError
-from stocksent.model import build_model, load_weights
-from stocksent.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys
-from stocksent.preprocess import tokenize
-from stocksent.store import load_model, save_model, split_prefix
-from stocksent.vocab import Vocab
+from stocksent.nets.model import build_model, load_weights
+from stocksent.scoring.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys
+from stocksent.text.preprocess import tokenize
+from stocksent.text.vocab import Vocab
 
 
 def _key(*ids: int) -> int:
@@ -131,7 +131,7 @@ def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, re
     np.testing.assert_allclose(clf.decision_function(texts), expected, atol=1e-5)
     np.testing.assert_allclose(clf.decision_function(texts[:5]), expected[:5], atol=1e-5)
     pytest.importorskip("onnxruntime")
-    from stocksent.export import export_onnx
+    from stocksent.scoring.export import export_onnx
 
     copy = shutil.copytree(trained_model, tmp_path / "m")  # the shared model's directory stays as trained
     export_onnx(copy)
@@ -141,8 +141,8 @@ def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, re
 
 def test_a_vocabulary_too_large_for_the_part_is_refused_before_training(data_slice, tmp_path, monkeypatch, capsys):
     from conftest import TINY
-    from stocksent import ngrams
     from stocksent.cli import main
+    from stocksent.scoring import ngrams
 
     monkeypatch.setattr(ngrams, "MAX_VOCAB", 100)
     out = tmp_path / "m"

@@ -1,8 +1,8 @@
 import torch
 
 from stocksent.config import ModelConfig, TrainConfig
-from stocksent.model import SentimentLSTM
-from stocksent.optim import (
+from stocksent.nets.model import SentimentLSTM
+from stocksent.training.optim import (
     SparseAdadelta,
     SplitOptimizer,
     clip_gradients,

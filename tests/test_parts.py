@@ -4,9 +4,9 @@ import torch
 
 from stocksent.config import Config
 from stocksent.errors import StocksentError
-from stocksent.ngrams import NgramModel
-from stocksent.parts import KINDS, adjust, find_part, network_state, part_tensors, split_parts, with_part
-from stocksent.priors import TickerPriors
+from stocksent.scoring.ngrams import NgramModel
+from stocksent.scoring.parts import KINDS, adjust, find_part, network_state, part_tensors, split_parts, with_part
+from stocksent.scoring.priors import TickerPriors
 
 # Three messages of word ids: [5 6], [7], [5 6 7].
 FLAT, LENGTHS = np.array([5, 6, 7, 5, 6, 7]), np.array([2, 1, 3])

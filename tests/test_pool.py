@@ -5,7 +5,7 @@ import pytest
 
 from stocksent.classifier import SentimentClassifier
 from stocksent.errors import StocksentError
-from stocksent.pool import map_chunks
+from stocksent.scoring.pool import map_chunks
 
 
 def _probabilities(clf: SentimentClassifier, texts: list[str]) -> list[float]:

@@ -3,10 +3,10 @@ import pytest
 
 from stocksent import SentimentClassifier
 from stocksent.errors import StocksentError
-from stocksent.metrics import sigmoid
-from stocksent.ngrams import NgramModel
-from stocksent.predictor import Predictor
-from stocksent.priors import TickerPriors
+from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.ngrams import NgramModel
+from stocksent.scoring.predictor import Predictor
+from stocksent.scoring.priors import TickerPriors
 
 
 def test_a_loaded_predictor_scores_as_the_classifier_does(trained_model, real_rows):

@@ -2,8 +2,8 @@ import random
 import re
 import string
 
-from stocksent import preprocess
-from stocksent.preprocess import LINK, NUMBER, PRICE, SPECIAL_TOKENS, TICKER, USER, normalize, tokenize
+from stocksent.text import preprocess
+from stocksent.text.preprocess import LINK, NUMBER, PRICE, SPECIAL_TOKENS, TICKER, USER, normalize, tokenize
 
 
 def find(rows, needle):
@@ -190,7 +190,7 @@ def test_normalising_is_stable():
 
 
 def test_a_message_s_ticker_is_its_first_cashtag_as_tokenize_finds_them(real_rows):
-    from stocksent.preprocess import first_ticker
+    from stocksent.text.preprocess import first_ticker
 
     assert first_ticker("$NIO to the moon, then $TSLA") == "NIO"
     assert first_ticker("see https://x.com/$fake first, then $aapl") == "AAPL"

@@ -8,9 +8,9 @@ from safetensors.torch import load_file
 from conftest import TINY, write_csv
 from stocksent.cli import main
 from stocksent.config import ModelConfig
-from stocksent.lm import NextWordLSTM, initialise_from
-from stocksent.model import build_model
-from stocksent.pretrain import load_pretrained
+from stocksent.nets.lm import NextWordLSTM, initialise_from
+from stocksent.nets.model import build_model
+from stocksent.training.pretrain import load_pretrained
 
 SHAPE = ["--embedding-dim", "16", "--lstm-sizes", "16", "8"]
 
@@ -131,7 +131,7 @@ def test_pretraining_mistakes_are_one_line(tmp_path, trained_model, data_slice, 
 
 
 def test_only_the_layers_a_language_model_trains_carry_over():
-    from stocksent.lm import body_state
+    from stocksent.nets.lm import body_state
 
     model = NextWordLSTM(ModelConfig(vocab_size=50, embedding_dim=8, lstm_sizes=[8], bigram_buckets=16), [10])
     carried = body_state(model.state_dict())

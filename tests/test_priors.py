@@ -8,9 +8,9 @@ import torch
 
 from stocksent.config import Config
 from stocksent.errors import StocksentError
-from stocksent.metrics import sigmoid
-from stocksent.parts import split_parts
-from stocksent.priors import PREFIX, TickerPriors, _logit, estimate
+from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.parts import split_parts
+from stocksent.scoring.priors import PREFIX, TickerPriors, _logit, estimate
 
 
 def _posteriors(rng: np.random.Generator, n: int, share: float, trained: float) -> np.ndarray:
@@ -59,3 +59,47 @@ def test_priors_round_trip_through_tensors_and_damage_is_one_error():
         split_parts({k: v for k, v in state.items() if k != f"{PREFIX}default"}, Config(), "m")
     with pytest.raises(StocksentError, match="both labels"):
         estimate(np.array([0.5]), ["x"], trained_prior=1.0)
+
+
+@pytest.mark.parametrize("tickers", [["NIO", "AAPL", "TSLA"], ["AAPL", "AAPL", "TSLA"], ["AAPL", "TSLA", "TSLA"]],
+                         ids=["unsorted", "first-repeated", "last-repeated"])
+def test_saved_priors_with_tickers_unsorted_or_repeated_are_refused_for_that_reason(tickers):
+    saved = TickerPriors(tickers, np.array([0.5, -1.0, 2.0]), 0.25).tensors()
+    with pytest.raises(StocksentError, match=r"^m: its ticker priors are damaged \(not one shift per ticker\)$"):
+        TickerPriors.from_tensors(saved, "m")
+    fine = TickerPriors(sorted(set(tickers)), np.zeros(len(set(tickers))), 0.25).tensors()
+    assert TickerPriors.from_tensors(fine, "m").tickers == sorted(set(tickers))
+
+
+def test_estimate_needs_messages_and_a_training_prior_strictly_between_0_and_1():
+    for trained in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(StocksentError, match="^ticker priors need training data holding both labels$"):
+            estimate(np.array([0.2, 0.9]), ["$A x", "$B y"], trained_prior=trained)
+    with pytest.raises(StocksentError, match="^ticker priors need at least one market message$"):
+        estimate(np.array([]), [], trained_prior=0.5)
+
+
+def _standing_still(proba: np.ndarray, trained: float, prior: float, anchor: float, strength: float) -> float:
+    """How far one more EM step moves `prior`: 0 at the estimate (Saerens et al.'s update, with
+    `strength` messages at `anchor` added)."""
+    proba = np.clip(proba, 1e-6, 1 - 1e-6)  # as estimate clips them
+    up = prior / trained * proba
+    posterior = up / (up + (1 - prior) / (1 - trained) * (1 - proba))
+    return (posterior.sum() + strength * anchor) / (len(proba) + strength) - prior
+
+
+def test_each_prior_is_where_the_em_stands_still_the_market_s_unpulled_and_each_ticker_s_pulled_to_it():
+    from stocksent.scoring.priors import STRENGTH
+
+    rng = np.random.default_rng(3)
+    # Few messages, so that the pull of STRENGTH messages shows: 40 on one ticker, 8 on another, 12 on none.
+    proba = np.concatenate([_posteriors(rng, n, share, 0.6) for n, share in ((40, 0.8), (8, 0.2), (12, 0.5))])
+    texts = ["$UP x"] * 40 + ["$DOWN y"] * 8 + ["no ticker"] * 12
+    priors, record = estimate(proba, texts, trained_prior=0.6)
+    market = float(sigmoid(priors.default + _logit(0.6)))
+    assert abs(market - record["market_prior"]) < 1e-4
+    assert abs(_standing_still(proba, 0.6, market, market, 0.0)) < 1e-4
+    for ticker, shift, where in zip(priors.tickers, priors.shifts, (slice(40, 48), slice(0, 40))):
+        prior = float(sigmoid(shift + _logit(0.6)))
+        assert abs(_standing_still(proba[where], 0.6, prior, market, STRENGTH)) < 1e-4, ticker
+    assert priors.tickers == ["DOWN", "UP"] and priors.shifts[0] < priors.default < priors.shifts[1]

@@ -3,9 +3,16 @@ import numpy as np
 import pytest
 
 from stocksent.config import preset
-from stocksent.corpus import load_corpus
+from stocksent.data.corpus import load_corpus
 from stocksent.errors import StocksentError
-from stocksent.runs import check_destination, file_source, memory_source, resumed_config, train_run, train_seeds
+from stocksent.training.runs import (
+    check_destination,
+    file_source,
+    memory_source,
+    resumed_config,
+    train_run,
+    train_seeds,
+)
 
 SMALL = dict(embedding_dim=16, lstm_sizes=[16, 8], batch_size=64, epochs=2, threads=1)
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stocksent.classifier import SentimentClassifier
-from stocksent.serve import ServeConfig, create_app
+from stocksent.serving.serve import ServeConfig, create_app
 
 LIMITS = {"max_texts": 16, "max_explain_texts": 4, "max_chars": 500, "max_body_bytes": 20_000}
 
@@ -229,7 +229,7 @@ class _Scorer:
 def test_the_batcher_scores_queued_requests_together_and_gives_each_its_own(max_batch, calls):
     import asyncio
 
-    from stocksent.serve import Batcher
+    from stocksent.serving.serve import Batcher
 
     scorer, batched = _Scorer(), []
     requests = [["a", "b"], ["c"], ["d", "e", "f"]]

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
+from stocksent.data.store import CONFIG, WEIGHTS, load_model, split_prefix
 from stocksent.errors import StocksentError
-from stocksent.ngrams import NgramModel
-from stocksent.store import CONFIG, WEIGHTS, load_model, split_prefix
+from stocksent.scoring.ngrams import NgramModel
 
 
 def test_directory_holds_readable_files(trained_model):
@@ -100,7 +100,7 @@ def test_weights_of_another_vocabulary_size_are_one_clear_error(copy_of, capsys)
 
 
 def test_a_crash_between_weights_and_config_loads_the_previous_model(copy_of):
-    from stocksent.store import PREVIOUS_WEIGHTS, save_model
+    from stocksent.data.store import PREVIOUS_WEIGHTS, save_model
 
     config, vocab, state = load_model(copy_of)
     (copy_of / PREVIOUS_WEIGHTS).write_bytes((copy_of / WEIGHTS).read_bytes())  # what save_model keeps
@@ -124,14 +124,14 @@ def torch_equal(a, b):
 def test_a_second_crash_in_the_same_place_still_leaves_a_model(copy_of):
     from safetensors.torch import save
 
-    from stocksent.store import PREVIOUS_WEIGHTS, save_model
+    from stocksent.data.store import PREVIOUS_WEIGHTS, save_model
 
     config, vocab, state = load_model(copy_of)
     (copy_of / PREVIOUS_WEIGHTS).write_bytes((copy_of / WEIGHTS).read_bytes())
     (copy_of / WEIGHTS).write_bytes(save({k: v + 1 for k, v in state.items()}))  # first crash
     # The next save must keep the weights config.json names (now the previous file), not the
     # orphan in model.safetensors; a crash after its weights land then still loads the original.
-    import stocksent.store as store
+    import stocksent.data.store as store
 
     real = store.write_json
     store.write_json = lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt)  # die before config.json
@@ -142,3 +142,83 @@ def test_a_second_crash_in_the_same_place_still_leaves_a_model(copy_of):
         store.write_json = real
     loaded = load_model(copy_of)[2]
     assert all(torch_equal(loaded[k], state[k]) for k in state)
+
+
+def test_a_file_is_fsynced_before_its_rename_over_the_old_one_and_its_folder_after(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from stocksent.data.store import write_bytes
+
+    events, fsync, replace = [], os.fsync, os.replace
+
+    def spied_fsync(fd):
+        found = os.fstat(fd)
+        events.append(("fsync", found.st_ino, stat.S_ISDIR(found.st_mode)))
+        fsync(fd)
+
+    def spied_replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino, str(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", spied_fsync)
+    monkeypatch.setattr(os, "replace", spied_replace)
+    dest = tmp_path / "model.safetensors"
+    dest.write_bytes(b"the previous weights")
+    write_bytes(dest, b"the new weights")
+    assert dest.read_bytes() == b"the new weights"
+    written, folder = dest.stat().st_ino, tmp_path.stat().st_ino
+    renamed = events.index(("replace", written, str(dest)))
+    assert ("fsync", written, False) in events[:renamed]  # its bytes on disk before its name points at them
+    assert ("fsync", folder, True) in events[renamed + 1:]  # and the new name itself after
+
+
+def test_saved_files_get_the_usual_mode_not_the_temporary_file_s(tmp_path):
+    import os
+    import stat
+
+    from stocksent.data.store import write_json
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("fresh.json", "replaced.json"):
+        (tmp_path / "replaced.json").write_text("{}")
+        write_json(tmp_path / name, {"a": 1})
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
+        assert json.loads((tmp_path / name).read_text()) == {"a": 1}
+
+
+def test_a_save_that_dies_before_config_json_leaves_the_model_it_was_replacing(copy_of, monkeypatch):
+    import torch
+
+    from stocksent.data import store
+
+    config, vocab, state = load_model(copy_of)
+    newer = {k: v + 1 for k, v in state.items()}
+    write_json = store.write_json
+
+    def dies_at_config(dest, obj):
+        if dest.name == CONFIG:
+            raise KeyboardInterrupt
+        write_json(dest, obj)
+
+    monkeypatch.setattr(store, "write_json", dies_at_config)
+    with pytest.raises(KeyboardInterrupt):
+        store.save_model(copy_of, config, vocab, newer, {})
+    assert (copy_of / store.PREVIOUS_WEIGHTS).exists()  # the weights config.json still names
+    loaded = load_model(copy_of)[2]
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    monkeypatch.setattr(store, "write_json", write_json)
+    store.save_model(copy_of, config, vocab, newer, {})
+    loaded = load_model(copy_of)[2]
+    assert all(torch.equal(loaded[k], newer[k]) for k in state) and not (copy_of / store.PREVIOUS_WEIGHTS).exists()
+
+
+@pytest.mark.parametrize("key, message", [("weights_sha256", "checksum does not match config.json"),
+                                          ("format_version", "model format version None is not supported")],
+                         ids=["no-checksum", "no-format-version"])
+def test_a_config_without_its_checksum_or_format_version_is_refused(copy_of, key, message):
+    raw = json.loads((copy_of / CONFIG).read_text())
+    (copy_of / CONFIG).write_text(json.dumps({k: v for k, v in raw.items() if k != key}))
+    with pytest.raises(StocksentError, match=message):
+        load_model(copy_of)

@@ -5,9 +5,9 @@ import sys
 import pytest
 
 from conftest import SLICE_ROWS, write_csv
-from stocksent import table
 from stocksent.config import DataConfig
-from stocksent.data import find_data
+from stocksent.data import table
+from stocksent.data.dataset import find_data
 from stocksent.errors import StocksentError
 
 
@@ -132,7 +132,7 @@ def test_malformed_files_read_or_one_line_error(tmp_path, real_rows, name, capsy
 
 def test_a_10_mb_message_is_read_and_cut(tmp_path, real_rows):
     from stocksent.config import PreprocessConfig
-    from stocksent.corpus import load_corpus
+    from stocksent.data.corpus import load_corpus
 
     rows = _clean_rows(real_rows, 50)
     huge = "$SPY moon " * 1_000_000  # 10 MB in one field
@@ -348,3 +348,38 @@ def test_without_pyarrow_the_error_names_the_extra(tmp_path, parquet_slice, monk
     with table.open_table(tmp_path / "out.csv", ["text"]) as out:  # the other formats need no pyarrow
         out.write({"text": ["$SPY"]})
     assert list(table.read_texts(tmp_path / "out.csv", "text")) == ["$SPY"]
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.jsonl", "out.parquet"])
+def test_writer_refuses_repeated_column_names(tmp_path, name):
+    for columns in (["text", "text"], ["text", "label", "text"]):
+        with pytest.raises(StocksentError, match=r"needs one or more distinct column names, got \['text', "):
+            with table.open_table(tmp_path / name, columns):
+                pass
+    with pytest.raises(StocksentError, match="distinct column names, got"), table.open_table(tmp_path / name, []):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "out.csv", "out.jsonl"])
+def test_chunks_of_one_row_and_of_none_are_all_written(tmp_path, real_rows, name):
+    texts = [r["message"] for r in real_rows[:6]]
+    sizes = [1, 0, 2, 1, 2]
+    with table.open_table(tmp_path / name, ["text", "n"]) as out:
+        start = 0
+        for size in sizes:
+            out.write({"text": texts[start:start + size], "n": list(range(start, start + size))})
+            start += size
+    assert list(table.read_texts(tmp_path / name, "text")) == texts
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        metadata = pq.ParquetFile(tmp_path / name).metadata
+        assert [metadata.row_group(k).num_rows for k in range(metadata.num_row_groups)] == [1, 2, 1, 2]
+
+
+def test_a_text_file_is_a_message_a_line_blank_lines_skipped(tmp_path, real_rows):
+    texts = [" ".join(r["message"].split()) for r in real_rows[:5]]
+    path = tmp_path / "messages.txt"
+    path.write_text(f"{texts[0]}\n\n{texts[1]}\r\n   \n{texts[2]}\n\t\n{texts[3]}\n{texts[4]}", encoding="utf-8")
+    assert list(table.read_texts(path, "message")) == texts

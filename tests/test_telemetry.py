@@ -8,7 +8,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from stocksent.classifier import SentimentClassifier
-from stocksent.serve import ServeConfig, create_app
+from stocksent.serving.serve import ServeConfig, create_app
 
 
 def samples(families) -> dict[tuple[str, frozenset], float]:

@@ -8,10 +8,10 @@ from safetensors.torch import load_file
 from conftest import TINY
 from stocksent.cli import main
 from stocksent.config import preset
-from stocksent.corpus import load_corpus
-from stocksent.parts import network_state
-from stocksent.store import load_model
-from stocksent.train import Run, train_network
+from stocksent.data.corpus import load_corpus
+from stocksent.data.store import load_model
+from stocksent.scoring.parts import network_state
+from stocksent.training.train import Run, train_network
 
 
 def test_epoch_lines_history_and_metrics(trained_model, capsys):
@@ -142,7 +142,8 @@ def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
 # bytes in the temporary file beside it, nothing renamed yet).
 KILLER = """
 import os, signal, sys
-from stocksent import store, train
+from stocksent.data import store
+from stocksent.training import train
 from stocksent.cli import main
 
 kind, target, n, args = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]

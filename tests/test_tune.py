@@ -7,8 +7,8 @@ import pytest
 from conftest import write_csv
 from stocksent.cli import main
 from stocksent.config import Config
-from stocksent.train import Progress
-from stocksent.tune import pruning_callback
+from stocksent.training.train import Progress
+from stocksent.training.tune import pruning_callback
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 import pytest
 
 from stocksent.errors import StocksentError
-from stocksent.preprocess import tokenize
-from stocksent.vocab import PAD, UNK, Vocab
+from stocksent.text.preprocess import tokenize
+from stocksent.text.vocab import PAD, UNK, Vocab
 
 
 def test_padding_zero_unknown_one_and_frequency_order(real_rows):

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from stocksent import SentimentClassifier, split_texts
-from stocksent.data import find_data
+from stocksent.data.dataset import find_data
 
 
 def main() -> None:

@@ -10,22 +10,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from .adapt import adapt
 from .config import Config, as_fields, check_fields, with_fields
-from .corpus import tokenize_all
-from .device import resolve_device
-from .distributed import World
+from .data.corpus import tokenize_all
+from .data.store import HISTORY, read_json, read_metrics, write_json
 from .errors import not_fitted
-from .explain import explain
-from .labels import known_codes, label_codes, recorded_classes, text_list
-from .metrics import sigmoid
-from .ngrams import NgramModel
-from .predictor import Predictor
-from .runs import memory_source, train_run
-from .store import HISTORY, read_json, read_metrics, write_json
-from .stream import predict_file
-from .train import progress_bar, scored
-from .vocab import Vocab
+from .nets.device import resolve_device
+from .nets.distributed import World
+from .scoring.explain import explain
+from .scoring.metrics import sigmoid
+from .scoring.ngrams import NgramModel
+from .scoring.predictor import Predictor
+from .scoring.stream import predict_file
+from .text.labels import known_codes, label_codes, recorded_classes, text_list
+from .text.vocab import Vocab
+from .training.adapt import adapt
+from .training.runs import memory_source, train_run
+from .training.train import progress_bar, scored
 
 
 class SentimentClassifier:

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from . import __version__
-from .adapt import check_settings
 from .classifier import SentimentClassifier
 from .config import (
     PRESETS,
@@ -26,18 +25,19 @@ from .config import (
     TrainConfig,
     preset,
 )
-from .corpus import CorpusCache, load_corpus
-from .data import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
-from .device import DEVICES, threads
-from .distributed import join, leave
+from .data.corpus import CorpusCache, load_corpus
+from .data.dataset import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
 from .errors import StocksentError, check_range
-from .experiment import adapt_to, evaluate_split
-from .export import export_onnx
-from .runs import check_destination, train_file
-from .scorer import BACKENDS
-from .stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
-from .train import TensorBoardLog, progress_bar
-from .tune import TuneConfig
+from .evaluation.experiment import adapt_to, evaluate_split
+from .nets.device import DEVICES, threads
+from .nets.distributed import join, leave
+from .scoring.export import export_onnx
+from .scoring.scorer import BACKENDS
+from .scoring.stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
+from .training.adapt import check_settings
+from .training.runs import check_destination, train_file
+from .training.train import TensorBoardLog, progress_bar
+from .training.tune import TuneConfig
 
 EXAMPLES = {
     "fetch": "example: stocksent data fetch\n"
@@ -371,7 +371,7 @@ def _add_backend(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from .baseline import chosen, run_baselines
+    from .evaluation.baseline import chosen, run_baselines
 
     config = preset(args.preset).override("data", seed=args.seed, group_duplicates=args.group_duplicates)
     models = chosen(args.model)
@@ -389,8 +389,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .baseline import chosen
-    from .report import model_dirs, score, write_report
+    from .evaluation.baseline import chosen
+    from .evaluation.report import model_dirs, score, write_report
 
     baselines = tuple(dict.fromkeys(name for given in args.baselines.split(",") for name in chosen(given.strip())))
     dirs = [Path(d) for d in args.model_dirs]
@@ -414,7 +414,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from .tune import BEST_CONFIG, TRIALS, format_params, tune
+    from .training.tune import BEST_CONFIG, TRIALS, format_params, tune
 
     settings = TuneConfig(**_given(args, "tune", TuneConfig))
     base = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset)
@@ -439,7 +439,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from .serve import ServeConfig, run
+        from .serving.serve import ServeConfig, run
     except ImportError:
         raise StocksentError("serving needs FastAPI and uvicorn: pip install 'stocksent[serve]'") from None
     check_range("--port", args.port, 1, 65535)
@@ -452,7 +452,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .pretrain import OBJECTIVES, pretrain, read_text_files
+    from .training.pretrain import OBJECTIVES, pretrain, read_text_files
 
     out = Path(args.out)
     check_destination(out, resume=args.resume, force=args.force)
@@ -475,7 +475,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def _pretrain_config(args: argparse.Namespace) -> tuple[ModelConfig, PreprocessConfig, PretrainConfig]:
     """The preset's network shape, preprocessing and pretraining settings (next-word, unless
     --objective), with the flags given applied."""
-    from .pretrain import pretrain_settings
+    from .training.pretrain import pretrain_settings
 
     base = preset(args.preset)
     shape = dataclasses.replace(base.model, **_given(args, "pretrain", ModelConfig))
@@ -565,7 +565,7 @@ def _report(metrics: dict, out: Path, as_json: bool) -> None:
 
 
 def cmd_adapt(args: argparse.Namespace) -> int:
-    from .pretrain import read_text_files
+    from .training.pretrain import read_text_files
 
     check_settings(args.threshold, args.rounds)
     source, out = Path(args.model_dir), Path(args.out)

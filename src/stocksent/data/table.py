@@ -1,0 +1,295 @@
+"""Message tables on disk: reading and writing CSV, JSONL and Parquet.
+
+The extension picks the format: .parquet or .pq; .jsonl, .json or .ndjson; .csv; the text
+formats may end in .gz. Reading takes any other name as CSV (the data set is a bare .gz) and
+finds gzip by its magic bytes; writing refuses other names.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..config import DataConfig
+from ..errors import StocksentError
+from ..text.labels import name_codes, spelled
+from .store import atomic_destination
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+# Rows per batch when streaming Parquet: bounds memory however large the file's row groups are.
+PARQUET_BATCH_ROWS = 8192
+
+# Python's csv refuses fields over 128 KiB; a scraped message can be longer, and the tokenizer
+# cuts it to max_tokens anyway.
+csv.field_size_limit(64 * 1024 * 1024)
+
+
+def read_messages(path: Path, cfg: DataConfig) -> tuple[list[str], list[int]]:
+    """Read (texts, labels) from a CSV, JSONL or Parquet file; labels are 0 negative, 1 positive."""
+    with _readable(path):
+        rows = list(_rows(path, [cfg.text_column, cfg.label_column]))
+    return _labelled(rows, path, cfg)
+
+
+def read_texts(path: Path, text_column: str) -> Iterator[str]:
+    """Yield the text column of a CSV, JSONL or Parquet file row by row, for scoring unlabelled messages."""
+    with _readable(path):
+        for number, row in enumerate(_rows(path, [text_column]), start=1):
+            if text_column not in row:
+                raise StocksentError(f"{path}: row {number} has no column {text_column!r} "
+                                     f"(columns: {', '.join(map(str, row)) or 'none'})")
+            yield "" if row[text_column] is None else str(row[text_column])
+
+
+def _format_of(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    base = name.removesuffix(".gz")
+    if base.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if base.endswith(".txt"):
+        return "text"
+    return "csv" if base.endswith(".csv") else None
+
+
+@contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """Turn the ways a data file can be unreadable into one-line errors."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise StocksentError(f"data file not found: {path}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        raise StocksentError(f"{path}: not a valid gzip file (corrupt or truncated)") from None
+    except UnicodeDecodeError as exc:
+        raise StocksentError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except csv.Error as exc:
+        raise StocksentError(f"{path}: malformed CSV: {exc}") from None
+    except OSError as exc:
+        raise StocksentError(f"cannot read {path}: {exc.strerror or _first_line(exc)}") from None
+
+
+def _rows(path: Path, columns: list[str]) -> Iterator[dict]:
+    """The rows as dicts; `columns` are the ones the caller needs (Parquet reads only those)."""
+    fmt = _format_of(path)
+    if fmt == "parquet":
+        yield from _parquet_rows(path, columns)
+        return
+    with _open_text(path) as f:
+        if fmt == "text":  # plain text: one message a line, read as whichever column is asked for
+            yield from ({name: line.rstrip("\r\n") for name in columns} for line in f if line.strip())
+            return
+        yield from _json_rows(f, path) if fmt == "jsonl" else _csv_rows(f, path)
+
+
+@contextmanager
+def _open_text(path: Path) -> Iterator[io.TextIOBase]:
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gzipped else open
+    # utf-8-sig drops a byte-order mark; newline="" lets csv handle quoted newlines.
+    with opener(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
+        yield f
+
+
+def _csv_rows(f: io.TextIOBase, path: Path) -> Iterator[dict]:
+    # strict: a quote left open is an error, not a field that swallows the rest of the file.
+    reader = csv.DictReader(f, strict=True)
+    try:
+        if reader.fieldnames is None:
+            raise StocksentError(f"{path}: the file is empty")
+        yield from reader
+    except csv.Error as exc:
+        raise StocksentError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
+
+
+def _json_rows(f: io.TextIOBase, path: Path) -> Iterator[dict]:
+    for number, line in enumerate(f, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise StocksentError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise StocksentError(f"{path}: line {number} is not a JSON object")
+        yield row
+
+
+def _parquet_rows(path: Path, columns: list[str]) -> Iterator[dict]:
+    pa, pq = _import_pyarrow("reading")
+    # Opened here, not by pyarrow, so that a missing file or a folder gets the usual message and
+    # every error pyarrow raises means the bytes themselves are wrong.
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            raise StocksentError(f"{path}: the file is empty")
+        try:
+            parquet = pq.ParquetFile(f)
+            wanted = list(dict.fromkeys(columns))
+            _require_columns(path, wanted, parquet.schema_arrow.names)
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
+                yield from batch.to_pylist()
+        except (pa.ArrowException, OSError):
+            raise StocksentError(f"{path}: not a valid Parquet file (corrupt or truncated)") from None
+
+
+def _import_pyarrow(verb: str) -> tuple[Any, Any]:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise StocksentError(f"{verb} Parquet needs pyarrow: pip install 'stocksent[parquet]'") from None
+    return pyarrow, pyarrow.parquet
+
+
+def _require_columns(path: Path, wanted: list[str], found: list) -> None:
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        raise StocksentError(f"{path}: missing column(s) {', '.join(map(repr, missing))} "
+                             f"(found: {', '.join(repr(c) for c in found if c is not None) or 'none'})")
+
+
+def _labelled(rows: list[dict], path: Path, cfg: DataConfig) -> tuple[list[str], list[int]]:
+    if not rows:
+        raise StocksentError(f"{path}: no rows")
+    present = list(dict.fromkeys(key for row in rows[:1000] for key in row))
+    _require_columns(path, [cfg.text_column, cfg.label_column], present)
+    names = name_codes(cfg.negative_label, cfg.positive_label)
+    texts, labels, unknown = [], [], set()
+    for row in rows:
+        raw_label = spelled(row.get(cfg.label_column))
+        if raw_label not in names:
+            unknown.add(raw_label)
+            continue
+        texts.append("" if row.get(cfg.text_column) is None else str(row[cfg.text_column]))
+        labels.append(names[raw_label])
+    if unknown:
+        shown = ", ".join(repr(u) for u in sorted(unknown)[:10])
+        raise StocksentError(f"{path}: unknown label value(s) {shown} in column {cfg.label_column!r}; "
+                             f"expected {cfg.negative_label!r} or {cfg.positive_label!r}")
+    return texts, labels
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+@contextmanager
+def open_table(dst: Path, columns: list[str]) -> Iterator[TableWriter]:
+    """Write a table to `dst` chunk by chunk: CSV (.csv, .csv.gz), JSONL (.jsonl, .json, .ndjson,
+    also .gz) or Parquet (.parquet, .pq) by its extension. The rows go to a temporary file beside
+    `dst`, renamed over it only when the block ends without an exception: all or nothing."""
+    dst, columns = Path(dst), list(columns)
+    fmt = _format_of(dst)
+    if fmt in (None, "text"):
+        raise StocksentError(f"{dst}: cannot write this kind of file; name it .csv, .csv.gz, .jsonl, "
+                             ".json, .ndjson (or those with .gz), .parquet or .pq")
+    if not columns or len(set(columns)) != len(columns):
+        raise StocksentError(f"{dst}: a table needs one or more distinct column names, got {columns}")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_destination(dst) as tmp:
+        writer = _WRITERS[fmt](tmp, columns, gzipped=dst.name.lower().endswith(".gz"))
+        try:
+            yield writer
+        finally:
+            writer.close()
+
+
+class TableWriter:
+    """What open_table yields: write(rows) appends one chunk, {column: values} of equal lengths."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+
+    def write(self, rows: dict[str, Any]) -> None:
+        """Append one chunk of rows: every column, as equally long lists (or arrays)."""
+        self._write(_checked_chunk(rows, self.columns))
+
+    def _write(self, chunk: dict[str, list]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _checked_chunk(rows: dict[str, Any], columns: list[str]) -> dict[str, list]:
+    if set(rows) != set(columns):
+        raise StocksentError(f"a chunk must have exactly the columns {columns}, got {list(rows)}")
+    # tolist(): numpy arrays and pandas Series become Python values, which csv and json write
+    # exactly (a float as its shortest round-tripping repr).
+    chunk = {c: rows[c].tolist() if hasattr(rows[c], "tolist") else list(rows[c]) for c in columns}
+    lengths = {c: len(values) for c, values in chunk.items()}
+    if len(set(lengths.values())) > 1:
+        raise StocksentError(f"a chunk's columns must be equally long, got lengths {lengths}")
+    return chunk
+
+
+def _open_for_text(path: Path, gzipped: bool) -> io.TextIOBase:
+    if gzipped:
+        return gzip.open(path, "wt", encoding="utf-8", newline="")
+    return open(path, "w", encoding="utf-8", newline="")
+
+
+class _CsvWriter(TableWriter):
+    def __init__(self, path: Path, columns: list[str], gzipped: bool) -> None:
+        super().__init__(columns)
+        self._file = _open_for_text(path, gzipped)
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(columns)
+
+    def _write(self, chunk: dict[str, list]) -> None:
+        self._csv.writerows(zip(*chunk.values()))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _JsonlWriter(TableWriter):
+    def __init__(self, path: Path, columns: list[str], gzipped: bool) -> None:
+        super().__init__(columns)
+        self._file = _open_for_text(path, gzipped)
+
+    def _write(self, chunk: dict[str, list]) -> None:
+        for values in zip(*chunk.values()):
+            self._file.write(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _ParquetWriter(TableWriter):
+    """One row group per chunk; the first chunk fixes the column types."""
+
+    def __init__(self, path: Path, columns: list[str], gzipped: bool) -> None:
+        super().__init__(columns)
+        self._pa, self._pq = _import_pyarrow("writing")
+        self._path, self._writer = path, None
+
+    def _write(self, chunk: dict[str, list]) -> None:
+        schema = self._writer.schema if self._writer else None
+        try:
+            table = self._pa.table(chunk, schema=schema)
+        except (self._pa.ArrowInvalid, self._pa.ArrowTypeError) as exc:
+            raise StocksentError(f"a chunk does not fit the column types of the first: {_first_line(exc)}") from None
+        if self._writer is None:
+            self._writer = self._pq.ParquetWriter(self._path, table.schema)
+        if table.num_rows:
+            self._writer.write_table(table, row_group_size=table.num_rows)
+
+    def close(self) -> None:
+        if self._writer is None:  # no chunk came: still a readable file, with string columns
+            schema = self._pa.schema([(c, self._pa.string()) for c in self.columns])
+            self._writer = self._pq.ParquetWriter(self._path, schema)
+        self._writer.close()
+
+
+_WRITERS = {"csv": _CsvWriter, "jsonl": _JsonlWriter, "parquet": _ParquetWriter}

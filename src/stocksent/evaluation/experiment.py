@@ -1,0 +1,67 @@
+"""A saved model on a data file: scored on the split it was trained with (or another file's
+messages), and adapted to a new market beside its training split."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..classifier import SentimentClassifier
+from ..data.corpus import CorpusCache, load_corpus
+from ..data.dataset import data_for_model, find_data
+from ..errors import StocksentError
+from ..training.train import Log
+
+
+def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
+                   log: Log = print) -> dict[str, Any]:
+    """Score a saved model on a split ("test" or "val") of the file it was trained on (or of
+    `data`, split the same way; a file whose sha256 is not the model's is scored with a warning),
+    or on every message of `data` ("all": a file of other messages, such as another market's)."""
+    texts, labels = split_messages(clf, data, split, log)
+    return clf.evaluate(texts, clf.classes_[labels])
+
+
+def split_messages(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
+                   log: Log = print) -> tuple[list[str], np.ndarray]:
+    """The texts and 0 / 1 labels `evaluate_split` scores."""
+    if split == "all":
+        if data is None:
+            raise StocksentError("--split all scores a file of other messages: name it with --data")
+        corpus = load_corpus(find_data(data), clf.config.data, clf.config.preprocess)
+        return corpus.texts, corpus.labels
+    return _splits(clf, data, (split,), log)[split]
+
+
+def _splits(clf: SentimentClassifier, data: str | Path | None, names: tuple[str, ...], log: Log,
+            corpora: CorpusCache | None = None) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The `names` splits of the file the model was trained on (or of `data`, split the same
+    way): each one's texts and 0 / 1 labels. `corpora` keeps files read before."""
+    dataset = clf.metrics.get("dataset", {})
+    corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
+    if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
+        log(f"warning: {corpus.source} is not the file this model was trained on "
+            "(sha256 differs); the split will not match training")
+    elif not dataset.get("sha256"):
+        what, risk = (("training", "may not be the data it was trained on") if "train" in names
+                      else (names[0], "may hold messages it was trained on"))
+        log(f"warning: this model records no data file (fitted in Python?); its {what} split is taken from "
+            f"{corpus.source}, which {risk}")
+    return {name: ([corpus.texts[i] for i in index], corpus.labels[index])
+            for name, index in corpus.split(clf.config.data).items() if name in names}
+
+
+def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None = None, threshold: float = 0.9,
+             rounds: int = 5, priors: bool = True, log: Log = print,
+             corpora: CorpusCache | None = None) -> dict[str, Any]:
+    """Adapt a saved model to a new market's `texts` (SentimentClassifier.adapt), beside the
+    training split of the file it was trained on (or of `data`), then score its validation and
+    test splits again; returns the metrics it now holds."""
+    splits = _splits(clf, data, ("train", "val", "test"), log, corpora)
+    train_texts, train_labels = splits["train"]
+    clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors)
+    for name in ("val", "test"):
+        split_texts, split_labels = splits[name]
+        clf.metrics_[name] = clf.evaluate(split_texts, clf.classes_[split_labels])
+    return clf.metrics_

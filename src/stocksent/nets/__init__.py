@@ -1,0 +1,1 @@
+"""Networks: the LSTM classifier and its folded CPU form, the pretraining networks, devices."""

@@ -1,0 +1,1 @@
+"""Training: the loop, pretraining, runs (fit, train, seeds, tune), adaptation to a new market."""
