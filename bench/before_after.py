@@ -19,15 +19,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-# Run inside each child: load the model, score every message (after a warm-up), print seconds.
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "StockTwits_SPY_Sentiment_2017.gz"
+# Run inside each child, through the public API alone (so that any two versions run it): load the
+# model, score every message of the data set (after a warm-up), print seconds.
 SCORE = """
-import json, sys, time
+import csv, gzip, json, sys, time
 from stocksent import SentimentClassifier
-from stocksent.corpus import load_corpus
-from stocksent.data import find_data
 clf = SentimentClassifier.load(sys.argv[1])
-corpus = load_corpus(find_data(), clf.config.data, clf.config.preprocess)
-texts = corpus.texts
+with gzip.open(sys.argv[3], "rt", encoding="utf-8", newline="") as f:
+    texts = [row["message"] for row in csv.DictReader(f)]
 clf.predict_proba(texts[:2000])
 best = []
 for _ in range(int(sys.argv[2])):
@@ -45,7 +45,7 @@ def run_child(src: Path, args: list[str]) -> subprocess.CompletedProcess:
 
 
 def time_scoring(src: Path, model: Path, repeats: int) -> dict:
-    return json.loads(run_child(src, ["-c", SCORE, str(model), str(repeats)]).stdout)
+    return json.loads(run_child(src, ["-c", SCORE, str(model), str(repeats), str(DATA)]).stdout)
 
 
 def time_epoch(src: Path) -> dict:
