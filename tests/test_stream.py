@@ -1,0 +1,104 @@
+"""Scoring a stream of messages in chunks: the chunks, their sizes and order, and predict_file's
+table, with a stand-in model whose every score is known and with the tiny trained model."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_csv
+from stocksent.classifier import SentimentClassifier
+from stocksent.errors import StocksentError
+from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.stream import MAX_BATCH, MAX_WORKERS, chunks, predict_file, scored_chunks
+
+
+class KnownScores:
+    """Stands in for a model: a message's logit is -1, 0 or 1 by its length, so that a third of
+    the messages score exactly 0.5."""
+
+    labels = ("bearish", "bullish")
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        return np.array([len(text) % 3 - 1 for text in texts], dtype=np.float32)
+
+    def positive_proba(self, texts: list[str]) -> np.ndarray:
+        return sigmoid(self.logits(texts))
+
+
+@pytest.fixture(scope="module")
+def messages(real_rows) -> list[str]:
+    return [r["message"] for r in real_rows[:250]]
+
+
+def test_chunks_are_consecutive_and_only_the_last_is_shorter(messages):
+    texts = messages[:10]
+    for size, sizes in ((1, [1] * 10), (3, [3, 3, 3, 1]), (4, [4, 4, 2]), (5, [5, 5]), (10, [10]), (11, [10])):
+        got = list(chunks(iter(texts), size))
+        assert [len(chunk) for chunk in got] == sizes and [t for chunk in got for t in chunk] == texts
+    assert list(chunks(iter([]), 3)) == []
+
+
+def _echo(model, texts):
+    return model, list(texts)
+
+
+def test_scored_chunks_gives_each_chunk_s_size_and_work_in_input_order(messages):
+    texts = messages[:10]
+    got = list(scored_chunks("the model", iter(texts), batch_size=4, work=_echo))
+    assert got == [(4, ("the model", texts[:4])), (4, ("the model", texts[4:8])), (2, ("the model", texts[8:]))]
+
+
+@pytest.mark.parametrize("batch_size, workers, message", [
+    (0, 1, "batch_size must be between 1 and 1,000,000"),
+    (-5, 1, "batch_size must be between 1 and 1,000,000"),
+    (MAX_BATCH + 1, 1, "batch_size must be between 1 and 1,000,000"),
+    (8, 0, f"workers must be between 1 and {MAX_WORKERS}"),
+    (8, MAX_WORKERS + 1, f"workers must be between 1 and {MAX_WORKERS}"),
+], ids=["batch-0", "batch-negative", "batch-too-large", "workers-0", "workers-too-many"])
+def test_batch_size_and_workers_out_of_range_are_refused(batch_size, workers, message):
+    with pytest.raises(StocksentError, match=f"^{message}$"):
+        list(scored_chunks(KnownScores(), iter(["$SPY"]), batch_size=batch_size, workers=workers, work=_echo))
+
+
+def test_predict_file_writes_every_message_with_its_label_and_probability(messages, real_rows, tmp_path):
+    src = write_csv(tmp_path / "in.csv", real_rows[:250], ["message"])
+    dst, heard = tmp_path / "out.csv", []
+    assert predict_file(KnownScores(), src, dst, batch_size=64, progress=heard.append) == 250
+    assert heard == [64, 64, 64, 58]
+    with open(dst, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["text"] for r in rows] == messages
+    expected = KnownScores().positive_proba(messages)
+    assert [float(r["prob_bullish"]) for r in rows] == expected.tolist()
+    assert [r["label"] for r in rows] == ["bullish" if p >= 0.5 else "bearish" for p in expected]
+    halves = [r["label"] for r, p in zip(rows, expected) if p == 0.5]
+    assert len(halves) > 50 and set(halves) == {"bullish"}  # as predict and the server label p = 0.5
+
+
+def test_predict_file_refuses_to_write_over_its_input_however_the_path_is_spelt(real_rows, tmp_path, monkeypatch):
+    src = write_csv(tmp_path / "in.csv", real_rows[:20], ["message"])
+    before = src.read_bytes()
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for dst in (src, tmp_path / "sub" / ".." / "in.csv", Path("in.csv")):
+        with pytest.raises(StocksentError, match="the output would overwrite the input; write elsewhere"):
+            predict_file(KnownScores(), src, dst)
+    assert src.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "sub"]
+
+
+def test_the_tiny_model_scores_a_file_as_it_scores_the_messages(trained_model, real_rows, tmp_path):
+    clf = SentimentClassifier.load(trained_model)
+    texts = [r["message"] for r in real_rows[3000:3300]]
+    src = write_csv(tmp_path / "in.csv", real_rows[3000:3300], ["message"])
+    probs = clf.positive_proba(texts)
+    for workers in (1, 2):
+        dst = tmp_path / f"out-{workers}.jsonl"
+        assert clf.predict_file(src, dst, batch_size=64, workers=workers) == 300
+        rows = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
+        assert [r["text"] for r in rows] == texts
+        np.testing.assert_allclose([r["prob_bullish"] for r in rows], probs, atol=1e-6)
+        assert [r["label"] for r in rows] == [str(label) for label in clf.predict(texts)]
