@@ -133,3 +133,11 @@ def live_server(start_server, trained_model) -> str:
     """The base URL of `stocksent serve` running the tiny model with the SERVED limits."""
     flags = [part for key, limit in SERVED.items() for part in (f"--{key.replace('_', '-')}", str(limit))]
     return start_server(trained_model, *flags)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say the seed pytest-randomly shuffled this run's order with (-q hides its header)."""
+    seed = getattr(session.config.option, "randomly_seed", None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if isinstance(seed, int) and reporter is not None:
+        reporter.write_line(f"tests shuffled with --randomly-seed={seed} (give it to pytest to repeat this order)")
