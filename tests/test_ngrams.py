@@ -106,6 +106,10 @@ def test_tensors_round_trip_and_damage_is_one_error(sliced):
     shuffled = {**part.tensors(), f"{PREFIX}keys": torch.from_numpy(part.keys[::-1].copy())}
     with pytest.raises(StocksentError, match="damaged"):
         NgramModel.from_tensors(shuffled, model, "here")
+    repeated = part.keys.copy()
+    repeated[1] = repeated[0]  # sorted still, but one n-gram twice
+    with pytest.raises(StocksentError, match="keys unsorted or not one per weight"):
+        NgramModel.from_tensors({**part.tensors(), f"{PREFIX}keys": torch.from_numpy(repeated)}, model, "here")
     with pytest.raises(StocksentError, match="incomplete"):
         NgramModel.from_tensors({f"{PREFIX}keys": torch.from_numpy(part.keys)}, model, "here")
     halved = {**part.tensors(), f"{PREFIX}weights": torch.from_numpy(part.weights).to(torch.bfloat16)}

@@ -249,6 +249,28 @@ def test_the_batcher_scores_queued_requests_together_and_gives_each_its_own(max_
     assert scorer.calls == batched == calls
 
 
+def test_a_request_cancelled_while_it_waits_leaves_the_batcher_serving_the_others():
+    import asyncio
+
+    from stocksent.serving.serve import Batcher
+
+    async def cancel_one():
+        batcher = Batcher(_Scorer(), 100)
+        gone = asyncio.create_task(batcher.score(["a"]))
+        kept = asyncio.create_task(batcher.score(["b"]))
+        await asyncio.sleep(0)  # both queued
+        gone.cancel()
+        loop = asyncio.create_task(batcher.run())
+        try:
+            first = await asyncio.wait_for(kept, 10)
+            later = await asyncio.wait_for(batcher.score(["c"]), 10)  # the loop still runs
+            return first.tolist(), later.tolist()
+        finally:
+            loop.cancel()
+
+    assert asyncio.run(cancel_one()) == ([ord("b") / 1000], [ord("c") / 1000])
+
+
 LIVE_LIMIT = 2_000
 
 

@@ -224,12 +224,14 @@ class Batcher:
             probs = self.classifier.positive_proba(texts)
         except Exception as exc:  # handed to each waiting request, never kills the loop
             for _, done in waiting:
-                done.set_exception(exc)
+                if not done.done():  # a request cancelled while it waited wants nothing
+                    done.set_exception(exc)
             return
         self.on_batch(len(texts))
         start = 0
         for batch, done in waiting:
-            done.set_result(probs[start:start + len(batch)])
+            if not done.done():
+                done.set_result(probs[start:start + len(batch)])
             start += len(batch)
 
 
