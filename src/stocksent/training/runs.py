@@ -40,8 +40,8 @@ from .pretrain import (
 )
 from .train import (
     CHECKPOINT,
+    Labelled,
     Log,
-    Part,
     Progress,
     Run,
     Trained,
@@ -62,7 +62,7 @@ class Messages:
     """What one run trains on: its splits' tokens and 0 / 1 labels ("train", "val" and maybe
     "test"), a record of where they came from, and the line that announces them (or None)."""
 
-    parts: dict[str, Part]
+    parts: dict[str, Labelled]
     dataset: dict[str, Any]
     summary: str | None = None
 

@@ -147,7 +147,7 @@ def scored(logits: np.ndarray, labels: np.ndarray, loss: str, names: tuple[str, 
     return metrics
 
 
-Part = tuple[list[list[str]], np.ndarray]  # tokenised messages and their labels (0 / 1)
+Labelled = tuple[list[list[str]], np.ndarray]  # tokenised messages and their labels (0 / 1)
 
 
 @dataclass
@@ -162,7 +162,7 @@ class Run:
     init: dict[str, torch.Tensor] | None = None  # pretrained layers the network starts from (lm.py)
 
     @classmethod
-    def prepare(cls, config: Config, parts: dict[str, Part], dataset: dict[str, Any] | None = None,
+    def prepare(cls, config: Config, parts: dict[str, Labelled], dataset: dict[str, Any] | None = None,
                 pretrained: tuple[Vocab, dict[str, torch.Tensor]] | None = None) -> "Run":
         """The vocabulary is built from the "train" part alone, or is a pretrained model's, given
         with the layers to start from."""
