@@ -288,3 +288,11 @@ def test_predict_explain_cli(trained_model, capsys):
     assert main(["predict", str(trained_model), "$SPY calls", "--explain"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and out[1].startswith("\t")
+
+
+def test_the_loader_loads_the_classifier_again_with_the_threads_asked(trained_model, real_rows):
+    clf = SentimentClassifier.load(trained_model)
+    again = clf.loader(threads=1)()
+    texts = [r["message"] for r in real_rows[:50]]
+    assert isinstance(again, SentimentClassifier)
+    np.testing.assert_array_equal(again.predict_proba(texts), clf.predict_proba(texts))

@@ -46,7 +46,7 @@ def test_a_new_part_makes_a_new_unsaved_predictor_and_leaves_the_old_one(trained
     np.testing.assert_array_equal(alone.logits(texts), predictor.network_logits(*predictor.encode_flat(texts)))
 
 
-def test_the_loader_rebuilds_the_same_predictor_in_another_process(trained_model, real_rows):
+def test_the_loader_loads_the_same_predictor_again(trained_model, real_rows):
     texts = [r["message"] for r in real_rows[:50]]
     load = Predictor.load(trained_model).loader()
     np.testing.assert_array_equal(load().logits(texts), Predictor.load(trained_model).logits(texts))

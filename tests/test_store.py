@@ -222,3 +222,15 @@ def test_a_config_without_its_checksum_or_format_version_is_refused(copy_of, key
     (copy_of / CONFIG).write_text(json.dumps({k: v for k, v in raw.items() if k != key}))
     with pytest.raises(StocksentError, match=message):
         load_model(copy_of)
+
+
+def test_a_missing_or_damaged_file_is_named_even_when_its_path_holds_braces(tmp_path):
+    from stocksent.data.store import read_weights
+
+    folder = tmp_path / "{seed}"
+    folder.mkdir()
+    with pytest.raises(StocksentError, match="no model.safetensors; the model was not saved completely"):
+        read_weights(folder / "model.safetensors", "0" * 64)
+    (folder / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(StocksentError, match="checksum does not match config.json"):
+        read_weights(folder / "model.safetensors", "0" * 64)

@@ -1,6 +1,7 @@
 """The public API: a scikit-learn-style estimator that trains on messages and labels them."""
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -247,10 +248,10 @@ class SentimentClassifier:
 
     # -- files ------------------------------------------------------------------------------------
 
-    def loader(self) -> Callable[[], Predictor]:
-        """A picklable function that loads this model's Predictor again (for worker processes)."""
+    def loader(self, threads: int = 1) -> Callable[[], "SentimentClassifier"]:
+        """A picklable function that loads this model again (for worker processes)."""
         self._fitted("starting workers")
-        return self.predictor_.loader()
+        return functools.partial(SentimentClassifier.load, *self.predictor_.loaded_from(), threads)
 
     def predict_file(self, src: str | Path, dst: str | Path, text_column: str = "message",
                      batch_size: int = 8192, workers: int = 1, progress: Callable[[int], None] | None = None) -> int:

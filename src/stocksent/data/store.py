@@ -164,13 +164,13 @@ def _sha256(path: Path) -> str | None:
 
 def read_verified(path: Path, expected_sha: str | None, missing: str, corrupted: str) -> bytes:
     """The bytes of a file whose sha256 must be `expected_sha`; else a StocksentError saying
-    `missing` or `corrupted` (formatted with the path as {path})."""
+    `missing` or `corrupted`."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise StocksentError(missing.format(path=path)) from None
+        raise StocksentError(missing) from None
     if hashlib.sha256(data).hexdigest() != expected_sha:
-        raise StocksentError(corrupted.format(path=path))
+        raise StocksentError(corrupted)
     return data
 
 
@@ -184,7 +184,7 @@ def tensors_of(data: bytes, where: str) -> dict[str, torch.Tensor]:
 def read_weights(path: Path, expected_sha: str | None) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors file whose sha256 must be `expected_sha`."""
     data = read_verified(path, expected_sha, f"{path.parent}: no {path.name}; the model was not saved completely",
-                         "{path}: checksum does not match config.json (truncated, corrupted or from another run)")
+                         f"{path}: checksum does not match config.json (truncated, corrupted or from another run)")
     return tensors_of(data, str(path))
 
 

@@ -77,13 +77,18 @@ class Predictor:
         state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
         return {**state, **part_tensors(self.parts)}
 
-    def loader(self) -> Callable[[], "Predictor"]:
-        """A picklable function that loads this model again (for worker processes)."""
+    def loader(self, threads: int = 1) -> Callable[[], "Predictor"]:
+        """A picklable function that loads this model again (for worker processes), on the
+        device and backend it was loaded with, with `threads` threads."""
+        return functools.partial(Predictor.load, *self.loaded_from(), threads)
+
+    def loaded_from(self) -> tuple[Path, str, str]:
+        """The directory, device and backend this model was loaded with; an error for one that
+        no directory holds as it is."""
         if self.source is None:
             raise StocksentError("scoring on several processes needs a model loaded from a directory: "
                                  "save it, then SentimentClassifier.load(path)")
-        folder, device, backend, _ = self.source
-        return functools.partial(Predictor.load, folder, device, backend, 1)
+        return self.source[:3]
 
     def part(self, kind: type) -> Part | None:
         """The part of this kind, or None."""

@@ -98,15 +98,17 @@ def memory_source(texts: list[str], codes: np.ndarray, classes: np.ndarray,
     """Messages in memory (`SentimentClassifier.fit`'s) as a config splits them: its
     val_fraction held out by its seed, or the validation set given; tokenised once per
     preprocessing."""
-    val = None if validation is None else (text_list(validation[0]), validation[1])
-    val_codes = None if val is None else known_codes(val[1], len(val[0]), classes)
-    made: dict[str, Messages] = {}
+    given = None
+    if validation is not None:
+        val_texts = text_list(validation[0])
+        given = (val_texts, known_codes(validation[1], len(val_texts), classes))
+    made: dict[str, Messages] = {}  # the last split made: fit asks for the same one more than once
 
     def split(config: Config) -> Messages:
         key = repr((config.preprocess, config.data))
         if key not in made:
             made.clear()
-            made[key] = Messages(_parts(config, texts, codes, val and (val[0], val_codes)),
+            made[key] = Messages(_parts(config, texts, codes, given),
                                  {"messages": len(texts), "classes": classes.tolist()})
         return made[key]
     return split
@@ -163,7 +165,7 @@ def train_run(config: Config, source: Source, out: Path | None = None, resume: b
         if resume and out is not None and started(out):
             config, pretrained = start_from(config)
         else:
-            config, pretrained, resume = _pretrained_start(config, source, out, resume, (untagged, untagged_from),
+            config, pretrained, resume = _pretrained_start(config, source, out, resume, untagged, untagged_from,
                                                            log, pretrain_bar or bar, world)
         messages = source(config)
         run = Run.prepare(config, messages.parts, messages.dataset,
@@ -179,11 +181,10 @@ def train_run(config: Config, source: Source, out: Path | None = None, resume: b
 
 
 def _pretrained_start(config: Config, source: Source, out: Path | None, resume: bool,
-                      given: tuple[Sequence[list[str]], str], log: Log, bar: Callable | None,
+                      untagged: Sequence[list[str]], untagged_from: str, log: Log, bar: Callable | None,
                       world: World) -> tuple[Config, Pretrained | None, bool]:
     """The config and pretrained layers a fresh run starts from, pretraining them first when
     asked; and whether the run itself resumes (not once it had to pretrain)."""
-    untagged, untagged_from = given
     if not wants_pretraining(config, bool(untagged)):
         return (*start_from(config), resume)
     if config.train.init:

@@ -371,6 +371,11 @@ def save_checkpoint(out: Path, config: dict[str, Any], dataset: dict[str, Any], 
             stale.unlink(missing_ok=True)
 
 
+def _checkpoint_part(path: Path, expected_sha: str | None) -> bytes:
+    return read_verified(path, expected_sha, f"checkpoint incomplete: {path} is missing",
+                         f"checkpoint corrupted: {path} does not match state.json")
+
+
 def _checkpoint_file(part: str, epoch: int) -> str:
     return f"{part}-{epoch}.{'pt' if part == 'optimizer' else 'safetensors'}"
 
@@ -378,9 +383,8 @@ def _checkpoint_file(part: str, epoch: int) -> str:
 def load_checkpoint(out: Path, model: nn.Module, optimizer: Optimizer,
                     average: WeightAverage | None = None) -> Progress:
     state = _read_state(out)
-    part = lambda name: read_verified(out / CHECKPOINT / state["files"].get(name, "?"),  # noqa: E731
-                                      state["sha256"].get(name), "checkpoint incomplete: {path} is missing",
-                                      "checkpoint corrupted: {path} does not match state.json")
+    part = lambda name: _checkpoint_part(out / CHECKPOINT / state["files"].get(name, "?"),  # noqa: E731
+                                         state["sha256"].get(name))
     where = str(out / CHECKPOINT)
     load_weights(model, tensors_of(part("weights"), where), where)
     if average is not None:
