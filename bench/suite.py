@@ -83,7 +83,7 @@ def bench_time_to_target(run: Run, device: torch.device) -> tuple[dict, torch.nn
         for first in range(0, len(batches), CHECK_EVERY):
             tick = time.perf_counter()
             train_one_epoch(model, optimizer, run.encoded["train"], run.labels["train"],
-                            batches[first:first + CHECK_EVERY], cfg)
+                            batches[first:first + CHECK_EVERY], cfg, bf16=run.config.run.bf16)
             training += time.perf_counter() - tick
             steps += len(batches[first:first + CHECK_EVERY])
             accuracy = evaluate(model, run.encoded["test"], run.labels["test"], cfg.loss, run.names)["accuracy"]
@@ -198,7 +198,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     check_precision(device, args.bf16)
-    config = preset("default").override("train", bf16=args.bf16)
+    config = preset("default").override("run", bf16=args.bf16)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
     run = Run.from_corpus(config, corpus)
     result = {"machine": machine(device), "device": str(device), "bf16": args.bf16,

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from stocksent.config import Config, DataConfig, ModelConfig, PretrainConfig, preset, setting
+from stocksent.config import FIELDS, Config, DataConfig, ModelConfig, PretrainConfig, RunConfig, preset, setting
 from stocksent.errors import StocksentError
 
 
@@ -24,3 +24,26 @@ def test_a_setting_carries_its_help_and_flag_and_changes_nothing_else():
 def test_pretraining_refuses_a_gradient_clip_that_is_not_positive():
     with pytest.raises(StocksentError, match="grad_clip must be positive"):
         PretrainConfig(grad_clip=0.0)
+
+
+def test_the_runtime_settings_are_kept_apart_from_the_recipe():
+    saved = preset("default").override("run", threads=2, device="cpu", init="models/lm").to_dict()
+    assert saved["run"] == {"threads": 2, "device": "cpu", "bf16": False, "init": "models/lm"}
+    assert not {"threads", "device", "bf16", "init"} & set(saved["train"])
+    assert not {"threads", "device", "text_column"} & set(dataclasses.asdict(PretrainConfig()))
+    assert all(FIELDS[name] == "run" for name in ("threads", "device", "bf16", "init"))
+
+
+def test_a_version_1_config_with_its_runtime_settings_among_the_training_ones_reads_as_before():
+    config = preset("default").override("run", threads=2, bf16=True, init="models/lm")
+    raw = config.to_dict()
+    run = raw.pop("run")
+    version_1 = {**raw, "train": {**raw["train"], **run}}
+    assert Config.from_dict(version_1) == config
+
+
+def test_a_runtime_setting_of_the_wrong_kind_or_range_is_named():
+    with pytest.raises(StocksentError, match="device must be auto, cpu or cuda"):
+        RunConfig(device="tpu")
+    with pytest.raises(StocksentError, match="threads must be 0"):
+        RunConfig(threads=-1)

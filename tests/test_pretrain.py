@@ -1,3 +1,4 @@
+import csv
 import json
 
 import numpy as np
@@ -28,7 +29,10 @@ def _pretrain(out, text, *extra):
 
 
 def test_pretrain_writes_a_readable_directory_and_learns(texts_file, tmp_path, capsys):
-    assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "2") == 0
+    table = tmp_path / "texts.csv"
+    with table.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["body"], *([line] for line in texts_file.read_text().splitlines())])
+    assert _pretrain(tmp_path / "lm", table, "--text-column", "body", "--epochs", "2") == 0
     captured = capsys.readouterr()
     epochs = [line for line in captured.err.splitlines() if line.startswith("epoch")]
     assert len(epochs) == 2 and "perplexity" in epochs[0]
@@ -80,7 +84,7 @@ def test_train_init_and_unlabelled(texts_file, data_slice, tmp_path, capsys):
     out = tmp_path / "clf"
     assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY, "--init", str(tmp_path / "lm")]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["train"]["init"] == str(tmp_path / "lm")
+    assert config["run"]["init"] == str(tmp_path / "lm") and "init" not in config["train"]
     assert json.loads((out / "vocab.json").read_text()) == json.loads((tmp_path / "lm" / "vocab.json").read_text())
     capsys.readouterr()
     adapted = tmp_path / "adapted"
@@ -176,7 +180,7 @@ def test_fit_starts_from_a_pretrained_model_or_pretrains_not_both(texts_file, re
     assert _pretrain(tmp_path / "lm", texts_file, "--epochs", "1") == 0
     texts, labels = [r["message"] for r in real_rows[:300]], [r["sentiment"] for r in real_rows[:300]]
     clf = SentimentClassifier(init=str(tmp_path / "lm"), epochs=1, threads=1).fit(texts, labels)
-    assert clf.config.model.lstm_sizes == [16, 8] and clf.config.train.init == str(tmp_path / "lm")
+    assert clf.config.model.lstm_sizes == [16, 8] and clf.config.run.init == str(tmp_path / "lm")
     with pytest.raises(StocksentError, match="not both"):
         SentimentClassifier(init=str(tmp_path / "lm")).fit(texts, labels, unlabelled=texts)
 
@@ -204,8 +208,8 @@ def test_a_recipe_that_pretrains_does_so_on_its_own_training_text(data_slice, re
     assert err.count("pretraining (word2vec) on 2400 training messages\n") == 2  # no other text: none named
     first, second = (load_pretrained(out / f"seed-{n}" / "pretrained") for n in (1, 2))
     assert first.vocab.itos != second.vocab.itos  # each seed's own training split
-    saved = json.loads((out / "seed-2" / "config.json").read_text())["train"]
-    assert saved["pretraining"] == "word2vec" and saved["init"] == str(out / "seed-2" / "pretrained")
+    saved = json.loads((out / "seed-2" / "config.json").read_text())
+    assert saved["train"]["pretraining"] == "word2vec" and saved["run"]["init"] == str(out / "seed-2" / "pretrained")
     assert main([*command, "--resume"]) == 0 and "finished before" in capsys.readouterr().err
     rows = real_rows[:300]
     SentimentClassifier(pretraining="word2vec", epochs=1, threads=1, verbose=True).fit(

@@ -11,7 +11,7 @@ def test_directory_holds_readable_files(trained_model):
     names = {p.name for p in trained_model.iterdir()}
     assert {"config.json", "vocab.json", "model.safetensors", "metrics.json", "history.json"} <= names
     config = json.loads((trained_model / CONFIG).read_text())
-    assert config["format_version"] == 1 and config["labels"] == ["bearish", "bullish"]
+    assert config["format_version"] == 2 and config["labels"] == ["bearish", "bullish"]
     assert config["model"]["lstm_sizes"] == [16, 8] and config["data"]["seed"] == 42
     assert not list(trained_model.rglob("*.pkl"))
 
@@ -38,6 +38,16 @@ def test_truncated_weights_refused(copy_of):
     weights.write_bytes(weights.read_bytes()[:1000])
     with pytest.raises(StocksentError, match="checksum does not match"):
         load_model(copy_of)
+
+
+def test_a_model_saved_in_format_version_1_loads_as_it_was_saved(trained_model, copy_of):
+    raw = json.loads((copy_of / CONFIG).read_text())
+    run = raw.pop("run")
+    raw["format_version"], raw["train"] = 1, {**raw["train"], **run}  # where version 1 kept them
+    (copy_of / CONFIG).write_text(json.dumps(raw))
+    (config, vocab, state), (config_now, vocab_now, state_now) = load_model(copy_of), load_model(trained_model)
+    assert config == config_now and vocab.itos == vocab_now.itos
+    assert all(state[name].equal(state_now[name]) for name in state_now) and state.keys() == state_now.keys()
 
 
 def test_newer_format_refused(copy_of):

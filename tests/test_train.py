@@ -124,7 +124,7 @@ def test_tutorial_preset_is_the_article_recipe():
 
 
 def test_weight_average_is_what_is_validated_and_saved(data_slice, tmp_path):
-    cfg = preset("default").override("train", epochs=1, average_decay=0.9, threads=1)
+    cfg = preset("default").override("train", epochs=1, average_decay=0.9).override("run", threads=1)
     cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
     train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None)

@@ -95,7 +95,7 @@ class SentimentClassifier:
         source = memory_source(texts, codes, classes, validation)
         source(config)  # its mistakes (no usable messages, one label) told before anything trains
         untagged = tokenize_all(text_list(unlabelled), config.preprocess)[0] if unlabelled is not None else []
-        world = World(device=resolve_device(config.train.device))
+        world = World(device=resolve_device(config.run.device))
         done = train_run(config, source, untagged=untagged, log=self._log, world=world,
                          bar=progress_bar("fit") if self.verbose else None)
         self._set_fitted(done.predictor(str(world.device)), done.metrics, classes)

@@ -22,6 +22,7 @@ from .config import (
     ModelConfig,
     PreprocessConfig,
     PretrainConfig,
+    RunConfig,
     TrainConfig,
     preset,
 )
@@ -67,14 +68,16 @@ EXAMPLES = {
 }
 
 # The config sections train's flags set, by their name in a config.
-SECTIONS = {"model": ModelConfig, "preprocess": PreprocessConfig, "data": DataConfig, "train": TrainConfig}
+SECTIONS = {"model": ModelConfig, "preprocess": PreprocessConfig, "data": DataConfig, "train": TrainConfig,
+            "run": RunConfig}
 # The config fields each command has flags for, by section, with the title of their group in --help:
 # None takes every field that has a flag (config.setting), a tuple only the fields it names.
 SETTINGS: dict[str, list[tuple[str, type, tuple[str, ...] | None]]] = {
     "train": [(f"{name} settings", section, None) for name, section in SECTIONS.items()],
     "pretrain": [("network shape (default: the preset's)", ModelConfig, ("embedding_dim", "lstm_sizes")),
-                 ("pretraining settings", PretrainConfig, None)],
-    "tune": [("search settings", TuneConfig, None)],
+                 ("pretraining settings", PretrainConfig, None),
+                 ("run settings", RunConfig, ("threads", "device"))],
+    "tune": [("search settings", TuneConfig, None), ("run settings", RunConfig, ("threads", "device"))],
 }
 _TYPES = {"int": int, "float": float, "str": str, "list[int]": int}
 
@@ -220,6 +223,7 @@ def _add_pretrain(commands) -> None:
                     "messages without tags, for train --init", EXAMPLES["pretrain"])
     pt.add_argument("--text", nargs="+", required=True, metavar="FILE",
                     help="CSV, JSONL or Parquet files (their --text-column) or plain text, one message a line")
+    pt.add_argument("--text-column", default="message", help="text column of the files (default: message)")
     pt.add_argument("--out", required=True, metavar="DIR", help="where the pretrained model goes")
     pt.add_argument("--preset", choices=list(PRESETS), default="default",
                     help="whose network shape and preprocessing to pretrain (default: default)")
@@ -355,7 +359,6 @@ def _add_tune(commands) -> None:
     tu.add_argument("--data", metavar="PATH", help=DATA_HELP)
     tu.add_argument("--out", metavar="DIR", default="runs/tune", help="where trials.csv and best_config.json go")
     _add_settings(tu, "tune")
-    tu.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     tu.add_argument("--force", action="store_true", help="replace the results of an earlier search in --out")
     tu.set_defaults(handler=cmd_tune)
 
@@ -418,8 +421,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     settings = TuneConfig(**_given(args, "tune", TuneConfig))
     base = Config.from_dict(_read_config_file(Path(args.config))) if args.config else preset(args.preset)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    base = base.override("run", **_given(args, "tune", RunConfig))
     path, corpora = find_data(args.data), CorpusCache()
     out = Path(args.out)
     if not args.force and ((out / TRIALS).exists() or (out / BEST_CONFIG).exists()):
@@ -457,9 +459,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_destination(out, resume=args.resume, force=args.force)
     shape, prep, settings = _pretrain_config(args)
-    texts = read_text_files(args.text, settings.text_column)
-    with threads(settings.threads):
-        pretrain(texts, shape, prep, settings, out, args.resume, _log, progress_bar("pretrain"))
+    texts = read_text_files(args.text, args.text_column)
+    run = RunConfig(**_given(args, "pretrain", RunConfig))
+    with threads(run.threads):
+        pretrain(texts, shape, prep, settings, out, args.resume, _log, progress_bar("pretrain"), run.device)
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     if args.json:
         print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
@@ -504,7 +507,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"models/{args.preset or 'default'}")
     check_destination(out, args.seeds or (), args.resume, args.force)
     config, named = _train_config(args)
-    world = join(config.train.device)
+    world = join(config.run.device)
     log = _log if world.main else (lambda message: None)
     board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
     try:

@@ -8,7 +8,8 @@ from typing import Any
 
 from .errors import StocksentError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the runtime settings in their own section, "run"
+READABLE_VERSIONS = (1, 2)
 MAX_WIDTH = 4096  # embedding and layer sizes: wider than this is a typo on any machine this runs on
 
 
@@ -124,11 +125,6 @@ class TrainConfig:
     epochs: int = setting(50, "maximum number of epochs")
     patience: int = setting(0, "stop after this many epochs without a better validation loss (0: never)")
     grad_clip: float = setting(0.0, "clip the gradient norm (0: off)")
-    threads: int = setting(0, "torch CPU threads (0: torch's default)")
-    device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
-    bf16: bool = setting(False, "bfloat16 autocast in the forward pass (for GPUs; default: off)")
-    init: str = setting("", "start from a pretrained language model (stocksent pretrain --out DIR): its "
-                            "vocabulary, embedding and LSTM layers")
     pretraining: str = setting("none", "pretrain on the training split's texts (and --unlabelled files) first: "
                                        "none, next-word (the embedding and LSTM layers as a language model; what "
                                        "--unlabelled alone does) or word2vec (the embedding alone)")
@@ -144,7 +140,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_types(self)
-        _check(self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda")
         _check(self.loss in ("bce", "mse"), "loss must be bce or mse")
         _check(self.optimizer in ("adamw", "adam", "adadelta"), "optimizer must be adamw, adam or adadelta")
         _check(self.lr > 0, "lr must be positive")
@@ -177,9 +172,6 @@ class PretrainConfig:
     seed: int = setting(42, "seed of the held-out share, initialisation and batch order (default 42)")
     cutoffs: list[int] = setting([2000, 10000], "the adaptive softmax's word-frequency bands: the most frequent "
                                                 "words, the next ones, the rest (default 2000 10000)")
-    text_column: str = setting("message", "text column of the files (default: message)")
-    threads: int = setting(0, "torch CPU threads (0: torch's default)")
-    device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -192,7 +184,29 @@ class PretrainConfig:
         _check(0 <= self.seed < 2 ** 32, "seed must be between 0 and 4294967295")
         _check(all(c > 0 for c in self.cutoffs) and self.cutoffs == sorted(set(self.cutoffs)),
                "cutoffs must be increasing positive word counts")
+
+
+@dataclass
+class RunConfig:
+    """Where a run computes and what it starts from: not the recipe. config.json records them in
+    their own section; a resumed run may change all but `init`, and a pretraining reused for
+    another run need not have run where it does."""
+
+    threads: int = setting(0, "torch CPU threads (0: torch's default)")
+    device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
+    bf16: bool = setting(False, "bfloat16 autocast in the forward pass (for GPUs; default: off)")
+    init: str = setting("", "start from a pretrained language model (stocksent pretrain --out DIR): its "
+                            "vocabulary, embedding and LSTM layers")
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check(self.threads >= 0, "threads must be 0 (torch's default) or more")
         _check(self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda")
+
+
+# Where format version 1 kept the fields of RunConfig, and the pretraining's runtime settings it saved.
+_VERSION_1_RUN = {"train": ("threads", "device", "bf16", "init")}
+VERSION_1_PRETRAIN_RUNTIME = ("threads", "device", "text_column")
 
 
 @dataclass
@@ -203,6 +217,7 @@ class Config:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     preset: str = "custom"
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,15 +225,18 @@ class Config:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Config":
+        """The config a config.json (format version 1 or 2) or a checkpoint holds."""
         try:
+            raw = _run_section(raw)
             return cls(
                 model=ModelConfig(**raw["model"]),
                 preprocess=PreprocessConfig(**raw["preprocess"]),
                 data=DataConfig(**raw["data"]),
                 train=TrainConfig(**raw["train"]),
+                run=RunConfig(**raw["run"]),
                 preset=raw.get("preset", "custom"),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise StocksentError(f"config is not a stocksent config: {exc}") from None
 
     def override(self, section: str, **values: Any) -> "Config":
@@ -226,6 +244,18 @@ class Config:
         values = {k: v for k, v in values.items() if v is not None}
         part = dataclasses.replace(getattr(self, section), **values)
         return dataclasses.replace(self, **{section: part})
+
+
+def _run_section(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with its runtime settings in a "run" section, as version 1 did not keep them."""
+    if "run" in raw:
+        return raw
+    raw = {**raw, "run": {}}
+    for section, names in _VERSION_1_RUN.items():
+        kept = dict(raw[section])
+        raw["run"].update({name: kept.pop(name) for name in names if name in kept})
+        raw[section] = kept
+    return raw
 
 
 def _check(ok: bool, message: str) -> None:
@@ -293,8 +323,9 @@ def preset(name: str) -> Config:
     return PRESETS[name]()
 
 
+SECTION_NAMES = ("model", "preprocess", "data", "train", "run")
 # Every field a keyword of SentimentClassifier may set (all but what the vocabulary fills in), and its section.
-FIELDS: dict[str, str] = {f.name: section for section in ("model", "preprocess", "data", "train")
+FIELDS: dict[str, str] = {f.name: section for section in SECTION_NAMES
                           for f in dataclasses.fields(getattr(Config(), section)) if f.name != "vocab_size"}
 
 

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ..config import FORMAT_VERSION, Config
+from ..config import FORMAT_VERSION, READABLE_VERSIONS, Config
 from ..errors import StocksentError
 from ..text.vocab import Vocab
 
@@ -133,10 +133,10 @@ def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
     if not folder.is_dir():
         raise StocksentError(f"model directory not found: {folder}")
     raw = read_json(folder / CONFIG)
-    if not isinstance(raw, dict) or raw.get("format_version") != FORMAT_VERSION:
+    if not isinstance(raw, dict) or raw.get("format_version") not in READABLE_VERSIONS:
         found = raw.get("format_version") if isinstance(raw, dict) else None
         raise StocksentError(f"{folder}: model format version {found!r} is not supported "
-                             f"(this stocksent reads version {FORMAT_VERSION})")
+                             f"(this stocksent reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     config = Config.from_dict(raw)
     vocab = Vocab.from_dict(read_json(folder / VOCAB))
     state = read_weights(_named_weights(folder, raw.get("weights_sha256")), raw.get("weights_sha256"))

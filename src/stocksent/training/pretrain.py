@@ -25,7 +25,15 @@ import torch
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from ..config import FORMAT_VERSION, Config, ModelConfig, PreprocessConfig, PretrainConfig, TrainConfig
+from ..config import (
+    FORMAT_VERSION,
+    VERSION_1_PRETRAIN_RUNTIME,
+    Config,
+    ModelConfig,
+    PreprocessConfig,
+    PretrainConfig,
+    TrainConfig,
+)
 from ..data.batches import bucket_batches, by_length, pad_batch
 from ..data.corpus import tokenize_all
 from ..data.store import CONFIG, HISTORY, METRICS, VOCAB, WEIGHTS, read_json, read_weights, write_bytes, write_json
@@ -94,18 +102,16 @@ OBJECTIVES = {
 def wants_pretraining(config: Config, untagged: bool) -> bool:
     """Whether training with `config` pretrains first: untagged text is given, or the recipe
     pretrains on its own training text (and starts from no pretrained model already)."""
-    return untagged or (config.train.pretraining != "none" and not config.train.init)
+    return untagged or (config.train.pretraining != "none" and not config.run.init)
 
 
 def pretrain_settings(config: Config, **given: Any) -> PretrainConfig:
     """How a classifier's config pretrains: its objective (untagged text given to a recipe that
-    does not pretrain: next-word), that objective's settings, its seed, threads and device;
-    `given` settings win."""
+    does not pretrain: next-word), that objective's settings and its seed; `given` settings win."""
     objective = given.pop("objective", config.train.pretraining)
     objective = "next-word" if objective == "none" else objective
     defaults = OBJECTIVES[objective].defaults if objective in OBJECTIVES else {}  # else PretrainConfig refuses it
-    return PretrainConfig(**{"objective": objective, "seed": config.data.seed, "threads": config.train.threads,
-                             "device": config.train.device, **defaults, **given})
+    return PretrainConfig(**{"objective": objective, "seed": config.data.seed, **defaults, **given})
 
 
 def read_text_files(paths: Iterable[str | Path], column: str = "message") -> list[str]:
@@ -117,17 +123,17 @@ def read_text_files(paths: Iterable[str | Path], column: str = "message") -> lis
 
 def pretrain(texts: list[str], shape: ModelConfig, prep: PreprocessConfig, cfg: PretrainConfig,
              out: Path | None = None, resume: bool = False, log: Log = print,
-             bar: Callable | None = None) -> Pretrained:
+             bar: Callable | None = None, device: str = "auto") -> Pretrained:
     """Train the layers of `shape` to predict each next word of `texts` (a held-out share scored
-    after each epoch); with `out`, every epoch is checkpointed there and the model saved."""
-    return pretrain_tokens(tokenize_all(texts, prep)[0], shape, prep, cfg, out, resume, log, bar)
+    after each epoch) on `device`; with `out`, every epoch is checkpointed there and the model saved."""
+    return pretrain_tokens(tokenize_all(texts, prep)[0], shape, prep, cfg, out, resume, log, bar, device)
 
 
 def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: PreprocessConfig, cfg: PretrainConfig,
                     out: Path | None = None, resume: bool = False, log: Log = print,
-                    bar: Callable | None = None) -> Pretrained:
+                    bar: Callable | None = None, device: str = "auto") -> Pretrained:
     """`pretrain` on messages already normalised and tokenised with `prep`."""
-    device = resolve_device(cfg.device)
+    device = resolve_device(device)
     data = _Text.prepare(tokens, shape, prep, cfg)
     log(f"pretraining on {len(data.encoded['train'])} messages ({data.words:,} words; "
         f"{len(data.encoded['held_out'])} held out); vocabulary {len(data.vocab)}; device {device}")
@@ -153,7 +159,13 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
     return Pretrained(data.shape, prep, data.vocab, body_state(cpu_state(model)), cfg.objective)
 
 
-RESUMABLE_HERE = tuple(name for name in RESUMABLE if name in PretrainConfig.__dataclass_fields__)
+# Those of RESUMABLE a pretraining has: its epochs, and where it runs (it has no bfloat16 mode).
+RESUMABLE_HERE = tuple(name for name in RESUMABLE if name != "patience" and name != "bf16")
+
+
+def _recipe(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved "pretrain" section without the runtime settings format version 1 kept in it."""
+    return {k: v for k, v in saved.items() if k not in VERSION_1_PRETRAIN_RUNTIME}
 
 
 def _check_same_run(out: Path | None, data: "_Text", cfg: PretrainConfig) -> None:
@@ -164,6 +176,7 @@ def _check_same_run(out: Path | None, data: "_Text", cfg: PretrainConfig) -> Non
     if started and started != data.dataset["sha256"]:
         raise StocksentError(f"{out}: this text is not the text the pretraining started on; resume with the same files")
     saved, asked = checkpoint_config(out), _saved_config(data, cfg)
+    saved["pretrain"] = _recipe(saved.get("pretrain", {}))
     for section in ("pretrain", "preprocess", "model"):  # the settings first: they decide the vocabulary
         for name, old in saved.get(section, {}).items():
             check_resumable(name, old, asked[section].get(name), RESUMABLE_HERE)
@@ -287,8 +300,7 @@ def reusable(folder: Path, tokens: list[list[str]], config: Config, settings: Pr
 def _deciding(saved: dict[str, Any]) -> dict[str, Any]:
     """What decides a pretraining's result: not the vocabulary size it found, nor where it ran."""
     return {"model": {k: v for k, v in saved.get("model", {}).items() if k != "vocab_size"},
-            "preprocess": saved.get("preprocess"),
-            "pretrain": {k: v for k, v in saved.get("pretrain", {}).items() if k not in ("threads", "device")}}
+            "preprocess": saved.get("preprocess"), "pretrain": _recipe(saved.get("pretrain", {}))}
 
 
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
@@ -301,16 +313,16 @@ def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
     shape = {name: getattr(pretrained.model, name) for name in names}
     prep = {name: getattr(pretrained.preprocess, name) for name in ("keep_emoji", "max_tokens")}
     config = config.override("model", **shape).override("preprocess", **prep)
-    return config.override("train", init=source) if source else config
+    return config.override("run", init=source) if source else config
 
 
 def start_from(config: Config) -> tuple[Config, Pretrained | None]:
     """`config` shaped to start from the pretrained model its `init` names, and that model (the
     config as it is and None when it names none)."""
-    if not config.train.init:
+    if not config.run.init:
         return config, None
-    pretrained = load_pretrained(config.train.init)
-    return adopt(config, pretrained, config.train.init), pretrained
+    pretrained = load_pretrained(config.run.init)
+    return adopt(config, pretrained, config.run.init), pretrained
 
 
 def load_pretrained(folder: str | Path) -> Pretrained:
@@ -323,8 +335,8 @@ def load_pretrained(folder: str | Path) -> Pretrained:
         raise StocksentError(f"{folder} is not a pretrained language model (make one with stocksent pretrain)")
     try:
         shape, prep = ModelConfig(**raw["model"]), PreprocessConfig(**raw["preprocess"])
-        objective = PretrainConfig(**raw["pretrain"]).objective
-    except (KeyError, TypeError) as exc:
+        objective = PretrainConfig(**_recipe(raw["pretrain"])).objective
+    except (KeyError, TypeError, AttributeError) as exc:
         raise StocksentError(f"{folder / CONFIG}: not a stocksent pretraining config ({exc})") from None
     vocab = Vocab.from_dict(read_json(folder / VOCAB))
     if len(vocab) != shape.vocab_size:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config
+from ..config import SECTION_NAMES, Config
 from ..data.corpus import Corpus, CorpusCache, tokenize_all
 from ..data.dataset import data_for_model, find_data
 from ..data.split import split_messages
@@ -160,7 +160,7 @@ def train_run(config: Config, source: Source, out: Path | None = None, resume: b
     their parts (`untagged_from` names where the untagged came from, for the log). With `out`,
     every epoch is checkpointed there, the model saved and its metrics written; `resume`
     continues the run checkpointed there (or its interrupted pretraining)."""
-    with threads(config.train.threads):
+    with threads(config.run.threads):
         config = for_world(config, world, log)
         if resume and out is not None and started(out):
             config, pretrained = start_from(config)
@@ -187,25 +187,26 @@ def _pretrained_start(config: Config, source: Source, out: Path | None, resume: 
     asked; and whether the run itself resumes (not once it had to pretrain)."""
     if not wants_pretraining(config, bool(untagged)):
         return (*start_from(config), resume)
-    if config.train.init:
+    if config.run.init:
         raise StocksentError("give untagged text to pretrain on (--unlabelled) or a pretrained model to start from "
                              "(--init), not both")
-    check_precision(resolve_device(config.train.device), config.train.bf16)  # what training refuses, refused first
+    check_precision(resolve_device(config.run.device), config.run.bf16)  # what training refuses, refused first
     tokens = list(source(config).parts["train"][0]) + list(untagged)
     settings = pretrain_settings(config)
     if out is None:  # in memory
-        pretrained = pretrain_tokens(tokens, config.model, config.preprocess, settings, log=log)
+        pretrained = pretrain_tokens(tokens, config.model, config.preprocess, settings, log=log,
+                                     device=config.run.device)
         return adopt(config, pretrained), pretrained, False
     folder = out / PRETRAINED
     if world.main and not reusable(folder, tokens, config, settings):
         log(f"pretraining ({settings.objective}) on {len(tokens) - len(untagged)} training messages"
             + (f" and {len(untagged)} from {untagged_from}" if untagged else ""))
         pretrain_tokens(tokens, config.model, config.preprocess, settings, folder, resume and started(folder),
-                        log=log, bar=bar)
+                        log=log, bar=bar, device=config.run.device)
     elif world.main:
         log(f"{folder}: pretrained before on the same text and settings; reused")
     barrier(world)  # under torchrun the other ranks wait for rank 0's, then read it
-    config = config.override("train", init=str(folder))
+    config = config.override("run", init=str(folder))
     return (*start_from(config), False)
 
 
@@ -300,7 +301,7 @@ def resumed_config(out: Path, asked: Config, named: set[str] | None = None, pres
     if preset is not None and preset != saved.preset:
         raise StocksentError(f"--preset cannot change on --resume (the checkpoint has {saved.preset!r}, "
                              f"this command {preset!r})")
-    for section in ("model", "preprocess", "data", "train"):
+    for section in SECTION_NAMES:
         changes = {}
         for field in dataclasses.fields(getattr(saved, section)):
             if field.name == "vocab_size" or (named is not None and field.name not in named):

@@ -94,10 +94,11 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
                     pad_to: int | None = None, bar: Callable | None = None,
                     rate: Callable[[int], float] | None = None,
                     after_step: Callable[[int], None] | None = None,
-                    unfrozen: int | None = None) -> tuple[float, float]:
+                    unfrozen: int | None = None, bf16: bool = False) -> tuple[float, float]:
     """One pass over `batches`; returns mean loss and accuracy over the messages seen.
     `rate(i)` gives the learning rate of the epoch's i-th step (None: leave it as it is), and
-    `after_step(i)` runs after its update; layers `unfrozen` deep or deeper do not move."""
+    `after_step(i)` runs after its update; layers `unfrozen` deep or deeper do not move; `bf16`:
+    the forward pass under bfloat16 autocast."""
     model.train()
     device = model_device(model)
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
@@ -107,7 +108,7 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
             set_learning_rate(optimizer, rate(step), unfrozen)
         tokens, lengths, targets = to_device(device, *pad_batch(encoded, index, pad_to),
                                              torch.from_numpy(labels[index]))
-        with autocast(device, cfg.bf16):
+        with autocast(device, bf16):
             logits = model(tokens, lengths).float()
         loss = compute_loss(logits, targets.float(), cfg.loss)
         optimizer.zero_grad(set_to_none=True)
@@ -218,7 +219,7 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     Under torchrun every rank runs this with the same arguments: each trains on its share of
     the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
     cfg = run.config.train
-    check_precision(world.device, cfg.bf16)
+    check_precision(world.device, run.config.run.bf16)
     state = _TrainingState.start(run, out, resume, world)
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
@@ -280,7 +281,7 @@ class _TrainingState:
         torch.manual_seed(run.config.data.seed)  # initial weights, the same on every rank
         model = build_model(run.config.model)
         if run.init is not None:
-            initialise_from(model, run.init, run.config.train.init or "the pretrained model")
+            initialise_from(model, run.init, run.config.run.init or "the pretrained model")
         model = model.to(world.device)
         optimizer = make_optimizer(model, cfg)
         average = WeightAverage(model, build_model(run.config.model).to(world.device), cfg.average_decay) \
@@ -309,7 +310,7 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
                                 run.labels["train"], batches, cfg, bar=bar,
                                 rate=lambda step: learning_rate(cfg, done + step, total),
                                 after_step=average and (lambda step: average.update(done + step)),
-                                unfrozen=progress.epoch + 1 if cfg.unfreeze else None)
+                                unfrozen=progress.epoch + 1 if cfg.unfreeze else None, bf16=run.config.run.bf16)
     seen = sum(map(len, batches))
     loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
     val = _validate(run, state.scored, world)
