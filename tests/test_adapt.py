@@ -17,6 +17,7 @@ from stocksent.errors import StocksentError
 from stocksent.nets.model import build_model, load_weights
 from stocksent.scoring.metrics import sigmoid
 from stocksent.scoring.ngrams import NgramModel, fit_ngrams, flat_ids
+from stocksent.scoring.parts import network_state
 from stocksent.scoring.priors import PREFIX, TickerPriors
 from stocksent.text.preprocess import first_ticker, tokenize
 from stocksent.text.vocab import Vocab
@@ -110,8 +111,8 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     _, _, before = load_model(trained_model)
     _, _, after = load_model(out)
     (before, priors_before), (after, priors_after) = split_prefix(before, PREFIX), split_prefix(after, PREFIX)
-    (net_before, part_before), (net_after, part_after) = (split_prefix(state, NgramModel.prefix)
-                                                          for state in (before, after))
+    net_before, net_after = network_state(before), network_state(after)
+    part_before, part_after = (split_prefix(state, NgramModel.prefix)[1] for state in (before, after))
     assert sorted(net_before) == sorted(net_after)
     assert all(np.array_equal(net_before[k].numpy(), net_after[k].numpy()) for k in net_before)
     assert not np.array_equal(part_before["ngrams.weights"].numpy(), part_after["ngrams.weights"].numpy())

@@ -15,6 +15,7 @@ from stocksent.nets.folded import FoldedLSTM
 from stocksent.nets.model import build_model, load_weights
 from stocksent.scoring import predictor
 from stocksent.scoring.ngrams import NgramModel
+from stocksent.scoring.parts import network_state
 from stocksent.text.preprocess import SPECIAL_TOKENS, tokenize
 from stocksent.text.vocab import UNKNOWN
 
@@ -238,7 +239,7 @@ def test_save_load_round_trip_gives_same_predictions(trained_model, tmp_path, re
 
 def test_a_network_in_memory_is_set_up_for_scoring_as_a_saved_one(trained_model, real_rows):
     config, vocab, state = load_model(trained_model)
-    network, part = split_prefix(state, NgramModel.prefix)
+    network, part = network_state(state), split_prefix(state, NgramModel.prefix)[1]
     in_memory = SentimentClassifier.from_model(load_weights(build_model(config.model), network, "memory"), vocab,
                                                config, ngrams=NgramModel.from_tensors(part, config.model, "memory"))
     texts = [r["message"] for r in real_rows[7000:7400]]

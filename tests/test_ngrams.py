@@ -13,6 +13,7 @@ from stocksent.data.batches import score_by_length
 from stocksent.data.store import load_model, save_model, split_prefix
 from stocksent.errors import StocksentError
 from stocksent.nets.model import build_model, load_weights
+from stocksent.scoring import parts
 from stocksent.scoring.ngrams import ID_BITS, PREFIX, NgramModel, fit_ngrams, flat_ids, ngram_keys
 from stocksent.text.preprocess import tokenize
 from stocksent.text.vocab import Vocab
@@ -119,7 +120,7 @@ def test_tensors_round_trip_and_damage_is_one_error(sliced):
 
 def test_a_trained_model_scores_with_its_part_on_every_backend(trained_model, real_rows, tmp_path):
     config, _, state = load_model(trained_model)
-    network_state, part_state = split_prefix(state, PREFIX)
+    network_state, part_state = split_prefix(parts.network_state(state), PREFIX)[0], split_prefix(state, PREFIX)[1]
     assert config.model.ngrams == 3 and sorted(part_state) == [f"{PREFIX}bias", f"{PREFIX}keys", f"{PREFIX}weights"]
     # Built here from the saved tensors, apart from the classifier's scorers.
     network = load_weights(build_model(config.model), network_state, "saved").eval()
@@ -158,7 +159,7 @@ def test_a_vocabulary_too_large_for_the_part_is_refused_before_training(data_sli
 
 def test_a_model_saved_before_its_part_was_fitted_loads_as_the_network_alone(trained_model, tmp_path, real_rows):
     config, vocab, state = load_model(trained_model)
-    network_state, _ = split_prefix(state, PREFIX)
+    network_state = parts.network_state(state)
     save_model(tmp_path / "mid", config, vocab, network_state, {})
     save_model(tmp_path / "unnamed", config.override("model", ngrams=0), vocab, state, {})
     with pytest.raises(StocksentError, match="n-gram part that its config does not name"):

@@ -4,6 +4,7 @@ import torch
 
 from stocksent.config import Config
 from stocksent.errors import StocksentError
+from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.ngrams import NgramModel
 from stocksent.scoring.parts import KINDS, adjust, find_part, network_state, part_tensors, split_parts, with_part
 from stocksent.scoring.priors import TickerPriors
@@ -28,7 +29,9 @@ def test_parts_adjust_in_order_the_ngram_blend_then_the_ticker_shift():
     expected = ngrams.blend(network, FLAT, LENGTHS) + priors.shift(TEXTS)
     np.testing.assert_array_equal(adjust([ngrams, priors], network, FLAT, LENGTHS, TEXTS), expected)
     np.testing.assert_array_equal(adjust([], network, FLAT, LENGTHS, TEXTS), network)
-    assert [kind.__name__ for kind in KINDS] == ["NgramModel", "TickerPriors"]
+    assert [kind.__name__ for kind in KINDS] == ["NgramModel", "TickerPriors", "CalibrationSet"]
+    calibration = CalibrationSet(np.array([0.2, 0.9]), np.array([0, 1]), 0.55)
+    np.testing.assert_array_equal(adjust([ngrams, priors, calibration], network, FLAT, LENGTHS, TEXTS), expected)
 
 
 def test_a_saved_state_splits_into_the_network_and_each_part_and_back():

@@ -35,7 +35,8 @@ def test_a_run_in_memory_trains_the_networks_and_part_and_scores_validation(real
                                        "val_size": 150}
     assert "test" not in done.metrics and done.metrics["val"]["n"] == 150
     predictor = done.predictor()
-    assert len(predictor.parts) == 1 and predictor.logits(texts[:5]).shape == (5,)
+    assert [type(part).__name__ for part in predictor.parts] == ["NgramModel", "CalibrationSet"]
+    assert len(predictor.parts[1].proba) == 150 and predictor.logits(texts[:5]).shape == (5,)
 
 
 def test_the_recipe_s_word_vectors_are_pretrained_first_in_memory_or_into_the_run_s_folder(data_slice, tmp_path):

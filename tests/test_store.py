@@ -4,6 +4,7 @@ import pytest
 
 from stocksent.data.store import CONFIG, WEIGHTS, load_model, split_prefix
 from stocksent.errors import StocksentError
+from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.ngrams import NgramModel
 
 
@@ -18,10 +19,13 @@ def test_directory_holds_readable_files(trained_model):
 
 def test_load_gives_config_vocab_and_weights(trained_model):
     config, vocab, state = load_model(trained_model)
-    network, part = split_prefix(state, NgramModel.prefix)
-    # The default is an ensemble of two networks, each member's tensors under members.K, and an n-gram part.
+    rest, part = split_prefix(state, NgramModel.prefix)
+    network, calibration = split_prefix(rest, CalibrationSet.prefix)
+    # The default is an ensemble of two networks, each member's tensors under members.K, an n-gram
+    # part, and the calibration set: how the two score the validation split.
     assert config.model.members == 2 and {k.split(".")[1] for k in network} == {"0", "1"}
     assert sorted(part) == ["ngrams.bias", "ngrams.keys", "ngrams.weights"]
+    assert sorted(calibration) == ["calibration.labels", "calibration.proba", "calibration.trained_prior"]
     assert len(vocab) == config.model.vocab_size == state["members.1.embedding.weight"].shape[0]
 
 

@@ -9,7 +9,8 @@ from conftest import TINY
 from stocksent.cli import main
 from stocksent.config import preset
 from stocksent.data.corpus import load_corpus
-from stocksent.data.store import load_model
+from stocksent.data.store import load_model, split_prefix
+from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.parts import network_state
 from stocksent.training.train import Run, train_network
 
@@ -102,7 +103,9 @@ def test_early_stopping_keeps_the_best_epoch(data_slice, tmp_path):
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
     trained = train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None)
     progress, kept = trained.progress, trained.model.state_dict()
-    assert all(torch.equal(kept[name], saved) for name, saved in load_model(tmp_path / "m")[2].items())
+    network, calibration = split_prefix(load_model(tmp_path / "m")[2], CalibrationSet.prefix)
+    assert network.keys() == kept.keys() and all(torch.equal(kept[name], saved) for name, saved in network.items())
+    assert len(calibration["calibration.proba"]) == 300  # how the kept network scores the validation split
     assert progress.epoch < 30  # overfits a 2,400-message slice quickly
     assert progress.epoch == progress.best_epoch + 1
     saved = json.loads((tmp_path / "m" / "metrics.json").read_text())

@@ -6,6 +6,8 @@ in the order of KINDS:
 
     network logits -> the n-gram part (blended in, ngrams.py) -> ticker priors (shifted, priors.py)
 
+and the calibration set (calibration.py) rides along, leaving them as they are.
+
 A new part is one class with this interface, named in KINDS.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from ..config import Config
 from ..data.store import split_prefix
+from .calibration import CalibrationSet
 from .ngrams import NgramModel
 from .priors import TickerPriors
 
@@ -35,7 +38,7 @@ class Part(Protocol):
         ...
 
 
-KINDS: tuple[type, ...] = (NgramModel, TickerPriors)
+KINDS: tuple[type, ...] = (NgramModel, TickerPriors, CalibrationSet)
 
 
 def split_parts(state: dict[str, torch.Tensor], config: Config,

@@ -147,8 +147,7 @@ class Outcome:
 
     def predictor(self, device: str = "cpu") -> Predictor:
         """The trained network and its parts, ready to score on `device`."""
-        parts = [self.trained.ngrams] if self.trained.ngrams is not None else []
-        return Predictor.build(self.trained.model, self.run.vocab, self.run.config, device, parts)
+        return Predictor.build(self.trained.model, self.run.vocab, self.run.config, device, self.trained.parts)
 
 
 def train_run(config: Config, source: Source, out: Path | None = None, resume: bool = False,

@@ -26,9 +26,10 @@ from ..nets.device import autocast, check_precision, model_device, to_device
 from ..nets.distributed import World, all_sum, barrier, from_main, shard, wrap
 from ..nets.lm import initialise_from
 from ..nets.model import build_model, load_weights
+from ..scoring.calibration import CalibrationSet
 from ..scoring.metrics import binary_metrics, sigmoid
 from ..scoring.ngrams import NgramModel, check_fits, fit_ngrams, flat_ids
-from ..scoring.parts import network_state
+from ..scoring.parts import network_state, part_tensors
 from ..scoring.scorer import NetworkScorer
 from ..text.vocab import Vocab
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
@@ -204,6 +205,11 @@ class Trained:
     progress: Progress
     ngrams: NgramModel | None = None
     val: dict[str, Any] = field(default_factory=dict)
+    calibration: CalibrationSet | None = None  # how the two score the validation split
+
+    @property
+    def parts(self) -> list[NgramModel | CalibrationSet]:
+        return [part for part in (self.ngrams, self.calibration) if part is not None]
 
 
 def train_network(run: Run, out: Path | None = None, resume: bool = False, log: Log = print,
@@ -238,30 +244,33 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     model = build_model(run.config.model).to(world.device)
     best = state.best or cpu_state(state.scored)
     load_weights(model, best, "the trained network").eval()
-    ngrams, val = None, {}
-    if world.main and best_val is None:
-        best_val = evaluate(model, run.encoded["val"], run.labels["val"], cfg.loss, run.names)
-    if run.config.model.ngrams and world.main:
-        ngrams, val = _fit_ngrams(run, model, best_val, log)
+    trained = Trained(model, state.progress)
+    if world.main:
+        trained = _finish(run, trained, best_val, log)
         if out is not None:
-            save_model(out, run.config, run.vocab, {**best, **ngrams.tensors()}, {"val": val})
-    elif world.main:
-        val = best_val
+            save_model(out, run.config, run.vocab, {**best, **part_tensors(trained.parts)}, {"val": trained.val})
     barrier(world)
-    return Trained(model, state.progress, ngrams, val)
+    return trained
 
 
-def _fit_ngrams(run: Run, model: nn.Module, alone: dict[str, Any], log: Log) -> tuple[NgramModel, dict[str, Any]]:
-    """The n-gram part, fitted on the training split now that the network is trained, and the
-    validation metrics of the two blended (`alone`: the network's own)."""
-    started = time.perf_counter()
-    ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train)
-    network = predict_logits(model, run.encoded["val"])
-    blended = ngrams.blend(network, *flat_ids(run.encoded["val"]))
-    val = scored(blended, run.labels["val"], run.config.train.loss, run.names)
-    log(f"n-gram part: {len(ngrams.keys)} 1-{ngrams.longest} grams in {time.perf_counter() - started:.0f} s; "
-        f"val accuracy {alone['accuracy']:.4f} alone, {val['accuracy']:.4f} with it")
-    return ngrams, val
+def _finish(run: Run, trained: Trained, best_val: dict[str, Any] | None, log: Log) -> Trained:
+    """The network's parts, fitted now that it is trained: the n-gram part (when the config has
+    one) on the training split, then the calibration set, the validation split as the two score
+    it; and their validation metrics (`best_val`: the network's own, when its epoch scored it)."""
+    logits = predict_logits(trained.model, run.encoded["val"])
+    val = best_val or scored(logits, run.labels["val"], run.config.train.loss, run.names)
+    if run.config.model.ngrams:
+        started = time.perf_counter()
+        trained.ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train)
+        logits = trained.ngrams.blend(logits, *flat_ids(run.encoded["val"]))
+        alone, val = val, scored(logits, run.labels["val"], run.config.train.loss, run.names)
+        log(f"n-gram part: {len(trained.ngrams.keys)} 1-{trained.ngrams.longest} grams in "
+            f"{time.perf_counter() - started:.0f} s; val accuracy {alone['accuracy']:.4f} alone, "
+            f"{val['accuracy']:.4f} with it")
+    trained.val = val
+    if len(np.unique(run.labels["val"])) == 2:  # a validation split of one label calibrates nothing
+        trained.calibration = CalibrationSet(sigmoid(logits), run.labels["val"], float(run.labels["train"].mean()))
+    return trained
 
 
 @dataclass
