@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -18,9 +19,11 @@ from .errors import not_fitted
 from .nets.device import resolve_device
 from .nets.distributed import World
 from .scoring.explain import explain
+from .scoring.index import Columns, Estimator, calibration_for, frame_chunks, market_index
 from .scoring.metrics import sigmoid
 from .scoring.ngrams import NgramModel
 from .scoring.predictor import Predictor
+from .scoring.quantify import DEFAULT_METHOD
 from .scoring.stream import predict_file
 from .text.labels import known_codes, label_codes, recorded_classes, text_list
 from .text.vocab import Vocab
@@ -245,6 +248,24 @@ class SentimentClassifier:
         """Token ids per message; a message with no tokens left is read as one unknown word."""
         self._fitted("encode")
         return self.predictor_.encode(texts)
+
+    def index(self, frame: pd.DataFrame, freq: str = "day", text_column: str = "message",
+              time_column: str = "created_at", ticker_column: str | None = None, method: str = DEFAULT_METHOD,
+              level: float = 0.9, calibration: tuple[Iterable[str], Iterable[Any]] | None = None) -> pd.DataFrame:
+        """Per ticker and period of `frame`'s messages, the estimated share of bullish ones with
+        its `level` interval, bullishness and agreement (scoring/index.py). A message's ticker is
+        its `ticker_column` or, without one, its first cashtag. `method` is a quantification
+        method (quantify.py); the adjusted ones read the model's calibration set, or the
+        market's own tagged messages `calibration` = (texts, labels). Where `frame` has the
+        model's label column, each row also holds its tagged messages and their bullish share."""
+        self._fitted("index")
+        tagged = None
+        if calibration is not None:
+            texts = text_list(calibration[0])
+            tagged = (texts, known_codes(calibration[1], len(texts), self.classes_))
+        estimator = Estimator(method, calibration_for(self.predictor_, method, tagged), level)
+        columns = Columns(text_column, time_column, ticker_column, self.config.data.label_column)
+        return pd.DataFrame(market_index(self.predictor_, frame_chunks(frame, columns, self.labels), freq, estimator))
 
     # -- files ------------------------------------------------------------------------------------
 

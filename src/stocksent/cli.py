@@ -29,10 +29,12 @@ from .config import (
 from .data.corpus import CorpusCache, load_corpus
 from .data.dataset import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
 from .errors import StocksentError, check_range
-from .evaluation.experiment import adapt_to, evaluate_split
+from .evaluation.experiment import adapt_to, calibrate, evaluate_split
 from .nets.device import DEVICES, threads
 from .nets.distributed import join, leave
 from .scoring.export import export_onnx
+from .scoring.index import FREQS, Columns, Estimator, calibration_for, check_level, file_calibration, index_files
+from .scoring.quantify import DEFAULT_METHOD, METHODS
 from .scoring.scorer import BACKENDS
 from .scoring.stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
 from .training.adapt import check_settings
@@ -62,6 +64,9 @@ EXAMPLES = {
     "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl '
                "--explain\n         stocksent predict models/default --input messages.parquet --output scored.csv",
     "export": "example: stocksent export models/default --onnx",
+    "index": "example: stocksent index models/default --input ../shared/data/stream/stocktwits_stream_2018_2022.csv.gz "
+             "--ticker-column ticker --freq month --out index.csv --plot index.png",
+    "calibrate": "example: stocksent calibrate models/default",
     "baseline": "example: stocksent baseline --group-duplicates --json",
     "serve": "example: stocksent serve models/default --port 8000 --workers 2\n"
              "         curl -s localhost:8000/v1/predict -d '{\"texts\": [\"$SPY to the moon\"]}'",
@@ -166,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_adapt(commands)
     _add_evaluate(commands)
     _add_predict(commands)
+    _add_index(commands)
+    _add_calibrate(commands)
     _add_export(commands)
     _add_serve(commands)
     _add_baseline(commands)
@@ -294,6 +301,46 @@ def _add_predict(commands) -> None:
     _add_backend(pr)
     _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
+
+
+def _add_index(commands) -> None:
+    ix = _subparser(commands, "index", "a market sentiment index: per ticker and period, the estimated share of "
+                    "bullish messages with its interval, from the messages' texts", EXAMPLES["index"])
+    ix.add_argument("model_dir", metavar="MODEL_DIR")
+    ix.add_argument("--input", nargs="+", required=True, metavar="FILE", help="CSV, JSONL or Parquet files")
+    ix.add_argument("--out", required=True, metavar="FILE",
+                    help="the index: .csv, .jsonl or .parquet (written whole, or not at all)")
+    ix.add_argument("--freq", choices=FREQS, default="day", help="period of a row (default: day)")
+    ix.add_argument("--time-column", default="created_at",
+                    help="ISO 8601 times (UTC unless they say otherwise) or epoch seconds (default: created_at)")
+    ix.add_argument("--ticker-column", metavar="COLUMN",
+                    help="a message's ticker (default: its first cashtag; messages with none form a (none) row)")
+    ix.add_argument("--text-column", default="message", help="text column (default: message)")
+    ix.add_argument("--label-column", metavar="COLUMN", help="the authors' tags, if the files have them: counted "
+                                                            "beside the estimate, never used for it (default: "
+                                                            "the model's label column)")
+    ix.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
+                    help=f"quantification method (default: {DEFAULT_METHOD}; see docs/index.md)")
+    ix.add_argument("--level", type=float, default=0.9, help="the interval's coverage (default 0.9)")
+    ix.add_argument("--calibrate", metavar="FILE", help="tagged messages of this market (text and label columns "
+                                                         "as for training): the adjusted methods read how the "
+                                                         "model scores them instead of its validation split")
+    ix.add_argument("--batch-size", type=int, default=8192, help="messages scored at once (default 8192)")
+    ix.add_argument("--plot", metavar="FILE.png", help="also draw each ticker's estimated share over time")
+    ix.add_argument("--json", action="store_true", help="print a summary as JSON")
+    _add_device(ix)
+    ix.set_defaults(handler=cmd_index)
+
+
+def _add_calibrate(commands) -> None:
+    ca = _subparser(commands, "calibrate", "add to a saved model the calibration set the index's adjusted methods "
+                    "read: how it scores its validation split (models save one since format 2)",
+                    EXAMPLES["calibrate"])
+    ca.add_argument("model_dir", metavar="MODEL_DIR")
+    ca.add_argument("--data", metavar="PATH", help="the tagged file the model was trained on (default: the one "
+                                                   "it records, found as for training)")
+    ca.add_argument("--out", metavar="DIR", help="write the model with it here (default: MODEL_DIR itself)")
+    ca.set_defaults(handler=cmd_calibrate)
 
 
 def _add_export(commands) -> None:
@@ -430,6 +477,41 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"best validation accuracy {result['best_value']:.4f} after {result['trials']} trials: "
           + format_params(result["best_params"]))
     print(f"trials in {out / TRIALS}; train it with: stocksent train --config {out / BEST_CONFIG}")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    check_range("--batch-size", args.batch_size, 1, MAX_BATCH)
+    check_level(args.level)
+    predictor = SentimentClassifier.load(Path(args.model_dir), args.device).predictor_
+    tagged = file_calibration(predictor, Path(args.calibrate), _log) if args.calibrate else None
+    estimator = Estimator(args.method, calibration_for(predictor, args.method, tagged, args.model_dir), args.level)
+    columns = Columns(args.text_column, args.time_column, args.ticker_column,
+                      args.label_column or predictor.config.data.label_column)
+    with _message_bar(to_file=True) as bar:
+        rows = index_files(predictor, args.input, Path(args.out), args.freq, columns, estimator, args.batch_size,
+                           bar.update)
+    if args.plot:
+        from .evaluation.report import plot_index
+
+        plot_index(rows, Path(args.plot))
+    summary = {"out": args.out, "rows": len(rows["ticker"]), "tickers": len(set(rows["ticker"])),
+               "messages": int(sum(rows["messages"])), "method": args.method,
+               "calibration": len(tagged[0]) if tagged else ("none" if estimator.calibration is None else "model")}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{summary['rows']:,} rows ({summary['tickers']:,} tickers) from {summary['messages']:,} messages, "
+              f"method {args.method}, written to {args.out}" + (f"; picture in {args.plot}" if args.plot else ""))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    clf = SentimentClassifier.load(Path(args.model_dir))
+    count = calibrate(clf, args.data, _log)
+    out = Path(args.out or args.model_dir)
+    clf.save(out)
+    print(f"calibration set of {count:,} validation messages saved with the model in {out}")
     return 0
 
 

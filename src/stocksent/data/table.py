@@ -9,10 +9,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,42 @@ def read_texts(path: Path, text_column: str) -> Iterator[str]:
                 raise StocksentError(f"{path}: row {number} has no column {text_column!r} "
                                      f"(columns: {', '.join(map(str, row)) or 'none'})")
             yield "" if row[text_column] is None else str(row[text_column])
+
+
+def read_columns(path: Path, required: list[str], optional: Sequence[str] = (),
+                 size: int = PARQUET_BATCH_ROWS) -> Iterator[dict[str, list]]:
+    """Chunks of up to `size` rows of a CSV, JSONL or Parquet file, as {column: values}: the
+    `required` columns (one missing: one line naming the file and the row) and those of
+    `optional` the file has (by its schema, or its first row)."""
+    with _readable(path):
+        asked = [*required, *optional]
+        if _format_of(path) == "parquet":
+            asked = [*required, *(c for c in optional if c in _parquet_names(path))]
+        rows = _rows(path, asked)
+        first = next(rows, None)
+        if first is None:
+            raise StocksentError(f"{path}: no rows")
+        _require_columns(path, required, list(first))
+        columns = list(dict.fromkeys([*required, *(c for c in optional if c in first)]))
+        chunk: dict[str, list] = {c: [] for c in columns}
+        for number, row in enumerate(itertools.chain([first], rows), start=1):
+            for c in columns:
+                if c not in row and c in required:
+                    raise StocksentError(f"{path}: row {number} has no column {c!r}")
+                chunk[c].append(row.get(c))
+            if len(chunk[columns[0]]) >= size:
+                yield chunk
+                chunk = {c: [] for c in columns}
+        if chunk[columns[0]]:
+            yield chunk
+
+
+def _parquet_names(path: Path) -> list[str]:
+    pa, pq = _import_pyarrow("reading")
+    try:
+        return list(pq.read_schema(path).names)
+    except (pa.ArrowException, OSError):
+        return []  # reading the rows says what is wrong with the file
 
 
 def _format_of(path: Path) -> str | None:

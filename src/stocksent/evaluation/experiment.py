@@ -11,6 +11,9 @@ from ..classifier import SentimentClassifier
 from ..data.corpus import CorpusCache, load_corpus
 from ..data.dataset import data_for_model, find_data
 from ..errors import StocksentError
+from ..scoring.calibration import CalibrationSet
+from ..scoring.index import index_proba
+from ..scoring.metrics import sigmoid
 from ..training.train import Log
 
 
@@ -65,3 +68,14 @@ def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None
         split_texts, split_labels = splits[name]
         clf.metrics_[name] = clf.evaluate(split_texts, clf.classes_[split_labels])
     return clf.metrics_
+
+
+def calibrate(clf: SentimentClassifier, data: str | Path | None = None, log: Log = print) -> int:
+    """Give a saved model the calibration set models save since format 2: how it scores its
+    validation split (of the file it was trained on, or of `data` split the same way), beside
+    its training split's share of positives. Returns how many messages it holds."""
+    splits = _splits(clf, data, ("train", "val"), log)
+    texts, codes = splits["val"]
+    proba = sigmoid(index_proba(clf.predictor_).logits(texts))
+    clf.predictor_ = clf.predictor_.with_part(CalibrationSet(proba, codes, float(splits["train"][1].mean())))
+    return len(texts)

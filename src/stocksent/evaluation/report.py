@@ -249,3 +249,30 @@ PLOTS = (("learning-curves", "learning curves", plot_learning_curves),
          ("confusion", "confusion matrix", plot_confusion),
          ("roc", "ROC curve", plot_roc),
          ("reliability", "reliability diagram", plot_reliability))
+
+
+MAX_PLOTTED_TICKERS = 8  # more lines than this is a tangle; the busiest are drawn
+
+
+def plot_index(rows: dict[str, list], path: Path) -> Path:
+    """Each ticker's estimated bullish share over time with its interval as a band, and the
+    authors' tagged share where the index has one; the tickers with the most messages first."""
+    plt, fig, ax = _figure(8.0, 4.5)
+    counts: dict[str, int] = {}
+    for ticker, n in zip(rows["ticker"], rows["messages"]):
+        counts[ticker] = counts.get(ticker, 0) + n
+    for number, ticker in enumerate(sorted(counts, key=lambda t: -counts[t])[:MAX_PLOTTED_TICKERS]):
+        mine = [i for i, t in enumerate(rows["ticker"]) if t == ticker]
+        when = [datetime.datetime.fromisoformat(rows["period"][i].rstrip("Z")) for i in mine]
+        colour = f"C{number}"
+        ax.plot(when, [rows["bullish_share"][i] for i in mine], "-", color=colour, marker=".", label=ticker)
+        ax.fill_between(when, [rows["bullish_share_low"][i] for i in mine],
+                        [rows["bullish_share_high"][i] for i in mine], color=colour, alpha=0.2)
+        if "tagged_bullish_share" in rows:
+            tagged = [(w, rows["tagged_bullish_share"][i]) for w, i in zip(when, mine)
+                      if rows["tagged_bullish_share"][i] is not None]
+            if tagged:
+                ax.plot(*zip(*tagged), "x", color=colour, alpha=0.7, label=f"{ticker}, tagged share")
+    ax.set(ylabel="bullish share", ylim=(0, 1), title="estimated bullish share (band: interval)")
+    write_bytes(path, _png(plt, fig, ax, "lower left"))
+    return path
