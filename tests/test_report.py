@@ -84,3 +84,18 @@ def test_report_mistakes_are_one_line_errors(trained_model, tmp_path, real_rows,
     err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("scoring ")]
     assert len(err) == 2 and all(line.startswith("stocksent: error:") for line in err)
     assert "not found" in err[0] and "sha256 differs" in err[1]
+
+
+def test_report_draws_the_market_index_of_a_tagged_file_with_times(trained_model, real_rows, tmp_path):
+    from conftest import write_csv
+
+    rows = [{**r, "created_at": f"2022-0{1 + i % 3}-15T12:00:00Z", "ticker": "SPY"}
+            for i, r in enumerate(real_rows[30000:30300])]
+    stream = write_csv(tmp_path / "stream.csv", rows, ["created_at", "ticker", "message", "sentiment"])
+    out = tmp_path / "with-index"
+    assert main(["report", str(trained_model), "--baselines", "tfidf", "--index", str(stream),
+                 "--index-ticker-column", "ticker", "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "## Market index" in text and "![market index](index.png)" in text
+    assert "3 rows, 1 tickers" in text and "In the 3 cells holding 30 tagged messages or more" in text
+    assert (out / "index.png").read_bytes()[:4] == b"\x89PNG"

@@ -21,7 +21,9 @@ from ..data.corpus import CorpusCache
 from ..data.dataset import data_for_model, find_data
 from ..data.store import HISTORY, read_json, write_bytes, write_json
 from ..errors import StocksentError
+from ..scoring.index import Columns, Estimator, calibration_for, file_chunks, market_index
 from ..scoring.metrics import binary_metrics, reliability, roc_curve
+from ..scoring.quantify import default_method
 from .baseline import BASELINES, corpus_parts, majority, score_baseline
 
 SCORES = ("accuracy", "f1", "macro_f1", "roc_auc")
@@ -82,8 +84,9 @@ def score(model_dir: Path, data: str | None = None, corpora: CorpusCache | None 
                   read_json(history_path) if history_path.exists() else [], clf.labels)
 
 
-def write_report(groups: list[list[Scored]], out: Path) -> Path:
-    """Write report.md, report.json and the plots into `out`; each file is replaced atomically."""
+def write_report(groups: list[list[Scored]], out: Path, extra: list[str] = ()) -> Path:
+    """Write report.md, report.json and the plots into `out`; each file is replaced atomically.
+    `extra`: more report.md lines at its end (such as index_section's)."""
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# stocksent report", "",
              f"{datetime.date.today().isoformat()}, stocksent {__version__}, {platform.machine()} "
@@ -97,7 +100,7 @@ def write_report(groups: list[list[Scored]], out: Path) -> Path:
                         "split": runs[0].split, "runs": [_summary(r) for r in runs],
                         **({"mean_std": _mean_std(runs)} if len(runs) > 1 else {})})
     write_json(out / "report.json", summary)
-    write_bytes(out / "report.md", "\n".join(lines).encode())
+    write_bytes(out / "report.md", "\n".join([*lines, *extra]).encode())
     return out / "report.md"
 
 
@@ -252,27 +255,61 @@ PLOTS = (("learning-curves", "learning curves", plot_learning_curves),
 
 
 MAX_PLOTTED_TICKERS = 8  # more lines than this is a tangle; the busiest are drawn
+MIN_TAGGED = 30  # cells with fewer tags say little of how right the index is
 
 
 def plot_index(rows: dict[str, list], path: Path) -> Path:
-    """Each ticker's estimated bullish share over time with its interval as a band, and the
-    authors' tagged share where the index has one; the tickers with the most messages first."""
-    plt, fig, ax = _figure(8.0, 4.5)
+    """A panel per ticker (the busiest MAX_PLOTTED_TICKERS): its estimated bullish share over
+    time with the interval as a band, and the authors' tagged share where the index has one."""
     counts: dict[str, int] = {}
     for ticker, n in zip(rows["ticker"], rows["messages"]):
         counts[ticker] = counts.get(ticker, 0) + n
-    for number, ticker in enumerate(sorted(counts, key=lambda t: -counts[t])[:MAX_PLOTTED_TICKERS]):
+    tickers = sorted(counts, key=lambda t: -counts[t])[:MAX_PLOTTED_TICKERS]
+    high = (len(tickers) + 1) // 2
+    plt, fig, _ = _figure(9.0, 2.2 * high + 0.6)
+    plt.close(fig)
+    fig, axes = plt.subplots(high, 2 if len(tickers) > 1 else 1, figsize=(9.0, 2.2 * high + 0.6), dpi=100,
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, ticker in zip(axes.flat, tickers):
         mine = [i for i, t in enumerate(rows["ticker"]) if t == ticker]
         when = [datetime.datetime.fromisoformat(rows["period"][i].rstrip("Z")) for i in mine]
-        colour = f"C{number}"
-        ax.plot(when, [rows["bullish_share"][i] for i in mine], "-", color=colour, marker=".", label=ticker)
+        ax.plot(when, [rows["bullish_share"][i] for i in mine], "-", marker=".", label="estimated")
         ax.fill_between(when, [rows["bullish_share_low"][i] for i in mine],
-                        [rows["bullish_share_high"][i] for i in mine], color=colour, alpha=0.2)
+                        [rows["bullish_share_high"][i] for i in mine], alpha=0.25, label="interval")
         if "tagged_bullish_share" in rows:
             tagged = [(w, rows["tagged_bullish_share"][i]) for w, i in zip(when, mine)
                       if rows["tagged_bullish_share"][i] is not None]
             if tagged:
-                ax.plot(*zip(*tagged), "x", color=colour, alpha=0.7, label=f"{ticker}, tagged share")
-    ax.set(ylabel="bullish share", ylim=(0, 1), title="estimated bullish share (band: interval)")
-    write_bytes(path, _png(plt, fig, ax, "lower left"))
+                ax.plot(*zip(*tagged), "x", color="tab:red", alpha=0.7, label="tagged share")
+        ax.set(title=f"{ticker} ({counts[ticker]:,} messages)", ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(tickers):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="lower left")
+    fig.supylabel("bullish share")
+    fig.autofmt_xdate()
+    write_bytes(path, _png(plt, fig))
     return path
+
+
+def index_section(model_dir: Path, path: Path, out: Path, freq: str = "month",
+                  ticker_column: str | None = None) -> list[str]:
+    """The market index of a tagged file with times (the model's default method): its picture
+    in `out`, and how far each cell holding MIN_TAGGED tags or more is from their share."""
+    clf = SentimentClassifier.load(model_dir)
+    method = default_method(False)
+    estimator = Estimator(method, calibration_for(clf.predictor_, method, None, str(model_dir)))
+    columns = Columns(ticker=ticker_column, label=clf.config.data.label_column)
+    rows = market_index(clf.predictor_, file_chunks([path], columns, clf.labels), freq, estimator)
+    plot_index(rows, out / "index.png")
+    tagged = rows.get("tagged", [0] * len(rows["ticker"]))
+    cells = [i for i, n in enumerate(tagged) if n >= MIN_TAGGED]
+    gaps = [abs(rows["bullish_share"][i] - rows["tagged_bullish_share"][i]) for i in cells]
+    lines = ["## Market index", "", f"`stocksent index {model_dir} --input {path} --freq {freq}"
+             + (f" --ticker-column {ticker_column}" if ticker_column else "") + f"`, method {method}: "
+             f"{len(rows['ticker'])} rows, {len(set(rows['ticker']))} tickers.", ""]
+    if cells:
+        lines += [f"In the {len(cells)} cells holding {MIN_TAGGED} tagged messages or more, the estimate (read "
+                  f"from every message's text) is {np.mean(gaps):.3f} from the share of bullish among the "
+                  "tags on average.", ""]
+    return lines + ["![market index](index.png)", ""]

@@ -28,7 +28,7 @@ from .calibration import CalibrationSet
 from .metrics import sigmoid
 from .predictor import Predictor
 from .priors import TickerPriors
-from .quantify import UNCALIBRATED, Calibration, check_calibration, check_method
+from .quantify import EM_POSTERIORS, UNCALIBRATED, Calibration, check_calibration, check_method, em_bounds
 
 BINS = 400  # histogram bins of a probability: 0.0025 wide
 DRAWS = 400  # bootstrap resamples per cell
@@ -219,12 +219,26 @@ class Estimator:
         present = np.flatnonzero(histogram)
         values, weights = CENTRES[present], histogram[present].astype(np.float64)
         share = float(method(values, weights, cal))
+        tail = (1 - self.level) / 2
+        if self.method in EM_POSTERIORS:
+            return (share, *self._em_interval(method, share, values, weights, cal, copies))
         n = int(weights.sum())
         draws = rng.multinomial(n, weights / n, size=self.draws).astype(np.float64)
-        spread = method(values, draws, copies)
-        tail = (1 - self.level) / 2
-        low, high = np.quantile(spread, [tail, 1 - tail])
+        low, high = np.quantile(method(values, draws, copies), [tail, 1 - tail])
         return share, float(min(low, share)), float(max(high, share))
+
+    def _em_interval(self, method, share: float, values: np.ndarray, weights: np.ndarray, cal: Calibration,
+                     copies: Calibration) -> tuple[float, float]:
+        """EM's interval: the likelihood's for the cell's messages (resampling a few messages
+        understates how little they tell), widened in quadrature by the spread that resampling
+        the calibration set gives."""
+        posteriors, trained = EM_POSTERIORS[self.method](values, cal)
+        low, high = em_bounds(posteriors, weights, float(trained), self.level)
+        tail = (1 - self.level) / 2
+        cal_low, cal_high = np.quantile(method(values, weights, copies), [tail, 1 - tail])
+        below = np.hypot(share - low, max(share - cal_low, 0.0))
+        above = np.hypot(high - share, max(cal_high - share, 0.0))
+        return float(max(share - below, 0.0)), float(min(share + above, 1.0))
 
 
 # Stands in for a calibration set where the method needs none (CC, PCC).
