@@ -41,6 +41,8 @@ SPLIT = "stocksent.data.split"
 METRICS = "stocksent.scoring.metrics"
 PRIORS = "stocksent.scoring.priors"
 ADAPT = "stocksent.training.adapt"
+QUANTIFY = "stocksent.scoring.quantify"
+INDEX = "stocksent.scoring.index"
 TABLE = "stocksent.data.table"
 STORE = "stocksent.data.store"
 STREAM = "stocksent.scoring.stream"
@@ -54,6 +56,8 @@ COVERS = {
     METRICS: ("tests/test_metrics.py",),
     PRIORS: ("tests/test_priors.py",),
     ADAPT: ("tests/test_adapt.py",),
+    QUANTIFY: ("tests/test_quantify.py",),
+    INDEX: ("tests/test_index.py",),
     TABLE: ("tests/test_table.py",),
     STORE: ("tests/test_store.py",),
     STREAM: ("tests/test_stream.py",),
@@ -152,29 +156,37 @@ MUTANTS: list[Mutant] = [
     fresh(METRICS, "for r in rows) / max(len(labels), 1)", "for r in rows) / max(len(rows), 1)",
           "ECE divided by the number of bins"),
 
-    fresh(PRIORS, "default = _logit(market) - _logit(trained_prior)",
-          "default = _logit(trained_prior) - _logit(market)", "market shift of the wrong sign"),
-    fresh(PRIORS, "if not 0.0 < trained_prior < 1.0:", "if not 0.0 <= trained_prior < 1.0:",
-          "a training prior of 0 accepted"),
-    fresh(PRIORS, 'groups.pop("", None)', 'groups.get("", None)', "messages without a ticker form a ticker"),
-    fresh(PRIORS, "/ (len(proba) + strength)", "/ (len(proba) + 1)", "EM pull towards the anchor mis-weighted"),
-    fresh(PRIORS, "if not len(proba):", "if len(proba) < 0:", "no market messages accepted"),
-    fresh(PRIORS, "market = _em(proba, trained_prior, trained_prior, 0.0)",
-          "market = _em(proba, trained_prior, trained_prior, strength)",
-          "market prior pulled towards the training prior"),
-
     fresh(ADAPT, "sure = np.flatnonzero((guess >= threshold) | (guess <= 1 - threshold))",
           "sure = np.flatnonzero(guess >= threshold)", "sure negative guesses left out"),
     fresh(ADAPT, 'if done and len(sure) < (1 + MIN_GROWTH) * done[-1]["kept"]:',
           'if done and len(sure) < done[-1]["kept"]:', "rounds go on while the guesses barely grow"),
-    fresh(ADAPT, "guessed = (guess[sure] >= 0.5).astype(np.int64)",
-          "guessed = (guess[sure] < 0.5).astype(np.int64)", "guesses' labels flipped"),
+    fresh(ADAPT, "bullish = int(round(share * count))", "bullish = int(round((1 - share) * count))",
+          "guesses kept in the bearish share"),
+    fresh(ADAPT, "share = float(np.clip(calibration.trained_prior, low, high))", "share = float(estimated)",
+          "the market's share moved past what its interval allows"),
+    fresh(ADAPT, "moved = {t: float(np.clip(market, shares[t][1], shares[t][2])) for t in tickers}",
+          "moved = {t: shares[t][0] for t in tickers}", "a ticker's prior moved past what its interval allows"),
+    fresh(ADAPT, "if new[metric] < old[metric] - MAX_FALL:", "if new[metric] < old[metric] - 100 * MAX_FALL:",
+          "an adaptation that scores worse let through"),
+    fresh(ADAPT, "_logit(market) - trained)", "trained - _logit(market))", "market shift of the wrong sign"),
+    fresh(QUANTIFY, "tpr, fpr = pcc(cal.values, cal.positives), pcc(cal.values, cal.negatives)",
+          "tpr, fpr = pcc(cal.values, cal.negatives), pcc(cal.values, cal.positives)", "PACC's rates swapped"),
+    fresh(QUANTIFY, "np.where(safe, (observed - fpr) /", "np.where(safe, (observed - tpr) /",
+          "ACC adjusts from the wrong rate"),
+    fresh(QUANTIFY, "low, high = np.where(value > 0, prior, low), np.where(value > 0, high, prior)",
+          "low, high = np.where(value < 0, prior, low), np.where(value < 0, high, prior)",
+          "EM's bracket kept on the wrong side"),
+    fresh(INDEX, "getattr(total, name)[where] += getattr(part, name)",
+          "getattr(total, name)[where] = getattr(part, name)", "merged sums overwrite instead of adding"),
+    fresh(INDEX, "return ((days - (days + 3) % 7) * 86400)", "return ((days - days % 7) * 86400)",
+          "weeks start on Thursday"),
+    fresh(INDEX, '"agreement": (1 - np.sqrt(', '"agreement": (np.sqrt(', "agreement upside down"),
     fresh(ADAPT, "if not 0 <= rounds <= MAX_ROUNDS:", "if not 0 <= rounds < MAX_ROUNDS:",
           "MAX_ROUNDS rounds refused"),
     fresh(ADAPT, '"positive_share": round(float(guessed.mean()), 4)',
           '"positive_share": round(float(1 - guessed.mean()), 4)', "the record's positive share is the negative's"),
-    fresh(ADAPT, "if not len(sure) and not done:", "if not len(sure) and done:",
-          "no sure guess in round 1 goes on silently"),
+    fresh(ADAPT, "if not np.any((guess >= threshold) | (guess <= 1 - threshold)):",
+          "if np.all((guess >= threshold) | (guess <= 1 - threshold)):", "no sure guess goes on silently"),
 
     fresh(TABLE, "if len(set(lengths.values())) > 1:", "if len(set(lengths.values())) > 2:",
           "chunks of three lengths refused, two accepted"),

@@ -19,9 +19,10 @@ from stocksent.scoring.metrics import sigmoid
 from stocksent.scoring.ngrams import NgramModel, fit_ngrams, flat_ids
 from stocksent.scoring.parts import network_state
 from stocksent.scoring.priors import PREFIX, TickerPriors
+from stocksent.scoring.quantify import Calibration
 from stocksent.text.preprocess import first_ticker, tokenize
 from stocksent.text.vocab import Vocab
-from stocksent.training.adapt import self_train
+from stocksent.training.adapt import Check, check_not_worse, market_share, self_train, ticker_priors
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_the_part_learns_words_only_the_market_holds_from_the_guesses(tagged):
     before = part.logits(np.array([new_bull, new_bear]), np.array([1, 1]))
     assert before[0] == before[1]  # unseen: both score the bias alone
     adapted, rounds = self_train(np.zeros(80, np.float32), market, encoded, labels, part, model, train,
-                                 threshold=0.5, rounds=1, log=lambda line: None)
+                                 threshold=0.5, rounds=1, share=0.5, log=lambda line: None)
     after = adapted.logits(np.array([new_bull, new_bear]), np.array([1, 1]))
     assert after[0] > before[0] > after[1]
     assert rounds == [{"round": 1, "kept": 80, "positive_share": 0.5}]
@@ -58,15 +59,18 @@ def test_each_round_refits_on_the_tagged_messages_and_the_sure_guesses_until_the
     market = [np.asarray(vocab.encode(tokenize(r["message"])) or [1], dtype=np.int64) for r in real_rows[2000:3000]]
     network = np.random.default_rng(0).normal(0, 2, len(market)).astype(np.float32)
     lines = []
-    adapted, rounds = self_train(network, market, encoded, labels, part, model, train, 0.8, 20, lines.append)
-    # Computed here apart, round by round, from the same inputs.
+    adapted, rounds = self_train(network, market, encoded, labels, part, model, train, 0.8, 20, 0.6, lines.append)
+    # Computed here apart, round by round, from the same inputs: as many kept as are sure, 60% of
+    # them the most bullish guesses and the rest the most bearish.
     current, kept = part, []
     for _ in rounds:
         p = sigmoid(current.blend(network, *flat_ids(market)))
-        sure = np.flatnonzero((p >= 0.8) | (p <= 0.2))
-        kept.append(len(sure))
-        current = fit_ngrams(encoded + [market[i] for i in sure],
-                             np.concatenate([labels, (p[sure] >= 0.5).astype(np.int64)]), model, train)
+        count = np.count_nonzero((p >= 0.8) | (p <= 0.2))
+        ranked, bullish = np.argsort(p, kind="stable"), round(0.6 * count)
+        chosen = list(ranked[len(p) - bullish:]) + list(ranked[:count - bullish])
+        kept.append(count)
+        current = fit_ngrams(encoded + [market[i] for i in chosen],
+                             np.array(list(labels) + [1] * bullish + [0] * (count - bullish)), model, train)
     assert [row["kept"] for row in rounds] == kept
     assert all(later >= 1.05 * earlier for earlier, later in zip(kept, kept[1:]))
     np.testing.assert_array_equal(adapted.keys, current.keys)
@@ -86,6 +90,15 @@ def test_bad_settings_and_a_market_with_no_sure_guess_are_one_error_each(tagged)
         self_train(np.zeros(3, np.float32), market, encoded, labels, part, model, train, 0.99, 5)
 
 
+@pytest.fixture
+def lenient(monkeypatch):
+    """The check after adapting let through, for the tests of what adapting does: the tiny
+    model here loses ROC-AUC on its test split when its part learns from its own guesses."""
+    from stocksent.training import adapt
+
+    monkeypatch.setattr(adapt, "MAX_FALL", 1.0)
+
+
 def _shifts(state, texts):
     """Each message's logit shift, read off the saved ticker list by its first cashtag."""
     names = state["priors.tickers"].numpy().tobytes().decode().split("\n")
@@ -99,7 +112,7 @@ def _digests(folder):
 
 
 def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(trained_model, real_rows, tmp_path,
-                                                                                capsys):
+                                                                                capsys, lenient):
     market = write_csv(tmp_path / "market.csv", real_rows[3000:4000], ["message"])
     source = _digests(trained_model)
     out = tmp_path / "adapted"
@@ -159,7 +172,7 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
     np.testing.assert_allclose(onnx.decision_function(texts), clf.decision_function(texts), atol=1e-4)
 
 
-def test_adapt_can_leave_out_either_step(trained_model, real_rows, tmp_path):
+def test_adapt_can_leave_out_either_step(trained_model, real_rows, tmp_path, lenient):
     market = write_csv(tmp_path / "market.csv", real_rows[3000:3600], ["message"])
     _, _, trained = load_model(trained_model)
     for flags, refit, priors in ((["--no-priors"], True, False), (["--rounds", "0"], False, True)):
@@ -255,5 +268,72 @@ def test_a_round_keeps_the_sure_guesses_of_either_label_and_records_their_positi
     guess = sigmoid(part.blend(network, *flat_ids(market)))
     assert np.all(guess[:30] >= 0.9) and np.all(guess[30:] <= 0.1)
     _, rounds = self_train(network, market, encoded, labels, part, model, train, threshold=0.9, rounds=1,
-                           log=lambda line: None)
+                           share=0.75, log=lambda line: None)
     assert rounds == [{"round": 1, "kept": 40, "positive_share": 0.75}]
+    # In a market estimated at half bullish, the 40 kept are the 20 most bullish and 20 most bearish.
+    _, rounds = self_train(network, market, encoded, labels, part, model, train, threshold=0.9, rounds=1,
+                           share=0.5, log=lambda line: None)
+    assert rounds == [{"round": 1, "kept": 40, "positive_share": 0.5}]
+
+
+def _posteriors(rng, n, share, trained=0.5):
+    """Calibrated posteriors at training share `trained` for n messages, a `share` of them positive."""
+    labels = rng.random(n) < share
+    evidence = np.where(labels, 1.5, -1.5) + rng.normal(0, 1.7, n)
+    return sigmoid(2 * 1.5 * evidence / 1.7 ** 2 + np.log(trained / (1 - trained)))
+
+
+def _calibration(rng, trained=0.5):
+    labels = rng.random(3000) < 0.5
+    return Calibration.of(_posteriors(rng, 3000, 0.5), labels, trained)
+
+
+def test_the_market_s_share_moves_from_the_training_share_only_as_far_as_its_interval_allows():
+    rng = np.random.default_rng(0)
+    cal = _calibration(rng)
+    share, record = market_share(_posteriors(rng, 20_000, 0.8), cal)
+    assert abs(record["estimated"] - 0.8) < 0.02 and 0.5 < share < record["estimated"]
+    assert share == pytest.approx(record["low"], abs=1e-4)  # the end of the interval nearest the training share
+    few, record = market_share(_posteriors(rng, 12, 0.6), cal)
+    assert record["low"] <= 0.5 <= record["high"] and few == 0.5  # twelve messages cannot tell 0.6 from 0.5
+
+
+def test_each_ticker_s_prior_moves_from_the_market_s_only_as_far_as_its_interval_allows():
+    rng = np.random.default_rng(1)
+    unsure = np.array([0.45, 0.6, 0.55])  # three messages the model can hardly read
+    proba = np.concatenate([_posteriors(rng, 6000, 0.9), _posteriors(rng, 6000, 0.3), unsure])
+    texts = ["$BULL up"] * 6000 + ["$BEAR down"] * 6000 + ["$RARE meh"] * 3
+    priors, record = ticker_priors(proba, texts + [], _calibration(rng), market=0.6, log=lambda line: None)
+    shift = dict(zip(priors.tickers, priors.shifts))
+    assert priors.tickers == ["BEAR", "BULL", "RARE"] and record["apart"] == 2
+    prior = {t: float(sigmoid(s)) for t, s in shift.items()}  # against a training share of one half
+    assert 0.85 < prior["BULL"] < 0.9 and 0.3 < prior["BEAR"] < 0.35 and prior["RARE"] == pytest.approx(0.6)
+    assert float(sigmoid(priors.default)) == pytest.approx(0.6)
+
+
+def test_an_adaptation_that_scores_worse_is_refused_naming_what_fell(trained_model, real_rows):
+    before = SentimentClassifier.load(trained_model).predictor_
+    after = before.with_part(TickerPriors([], np.zeros(0), -4.0))  # every message pushed bearish
+    rows = real_rows[4000:4400]
+    check = Check("the market's tags", [r["message"] for r in rows],
+                  np.array([r["sentiment"] == "bullish" for r in rows], dtype=np.int64), ("accuracy", "roc_auc"))
+    with pytest.raises(StocksentError, match=r"^adapting would make the model worse: accuracy on the market's tags "
+                                             r"0\.\d+ -> 0\.\d+ \(-0\.\d+\); nothing adapted$"):
+        check_not_worse(before, after, [check])  # ROC-AUC is the same under one shift for all
+    assert [row["metric"] for row in check_not_worse(before, before, [check])] == ["accuracy", "roc_auc"]
+
+
+def test_stocksent_adapt_that_would_make_the_model_worse_saves_nothing(trained_model, real_rows, tmp_path, capsys,
+                                                                      monkeypatch):
+    from stocksent.training import adapt
+
+    monkeypatch.setattr(adapt, "MAX_FALL", -1.0)  # any adaptation now counts as worse
+    market = write_csv(tmp_path / "market.csv", real_rows[3000:3400], ["message"])
+    tags = write_csv(tmp_path / "tags.csv", real_rows[3400:3700], ["message", "sentiment"])
+    source = _digests(trained_model)
+    out = tmp_path / "adapted"
+    assert main(["adapt", str(trained_model), "--text", str(market), "--calibrate", str(tags), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("stocksent: error: adapting would make the model worse: roc_auc on the held-out "
+                              "messages") and "on the market's tags" in err[-1]
+    assert not out.exists() and _digests(trained_model) == source

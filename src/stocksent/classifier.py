@@ -23,11 +23,11 @@ from .scoring.index import Columns, Estimator, calibration_for, frame_chunks, ma
 from .scoring.metrics import sigmoid
 from .scoring.ngrams import NgramModel
 from .scoring.predictor import Predictor
-from .scoring.quantify import DEFAULT_METHOD
+from .scoring.quantify import default_method
 from .scoring.stream import predict_file
 from .text.labels import known_codes, label_codes, recorded_classes, text_list
 from .text.vocab import Vocab
-from .training.adapt import adapt
+from .training.adapt import Check, adapt
 from .training.runs import memory_source, train_run
 from .training.train import progress_bar, scored
 
@@ -106,20 +106,35 @@ class SentimentClassifier:
         return self
 
     def adapt(self, texts: Iterable[str], tagged: tuple[Iterable[str], Iterable[Any]], threshold: float = 0.9,
-              rounds: int = 5, priors: bool = True) -> "SentimentClassifier":
+              rounds: int = 5, priors: bool = True, market_tags: tuple[Iterable[str], Iterable[Any]] | None = None,
+              held_out: tuple[Iterable[str], Iterable[Any]] | None = None) -> "SentimentClassifier":
         """Adapt the model to a new market's `texts`, their tags unread (adapt.py). Its n-gram
         part is fitted again on `tagged` = (texts, labels), the messages it was trained on, plus
         its own surest guesses for the market's, in up to `rounds` rounds; the networks are
         unchanged. Then, with `priors`, how bullish the market is on each ticker is estimated
         from its guesses, and shifts the scores of messages about that ticker (priors.py).
-        Returns self; on an error it is left as it was."""
+        `market_tags` = (texts, labels): the market's own tagged messages, if any, which the
+        estimates are calibrated on; the adapted model must score no worse on them (accuracy,
+        ROC-AUC) nor on `held_out` tagged messages (ROC-AUC), else a StocksentError says what
+        fell. Returns self; on an error it is left as it was."""
         self._fitted("adapt")
         market, train = text_list(texts), text_list(tagged[0])
         codes = known_codes(tagged[1], len(train), self.classes_)
-        self.predictor_, record = adapt(self.predictor_, market, train, codes, threshold, rounds, priors, self._log)
+        own, checks = self._tagged(market_tags), []
+        if held_out is not None:
+            checks = [Check("the held-out messages", *self._tagged(held_out))]
+        self.predictor_, record = adapt(self.predictor_, market, train, codes, threshold, rounds, priors, self._log,
+                                        own, checks)
         self.metrics_ = {**self.metrics_, "adaptation": record}
         self.version_ = None  # no saved directory holds these weights yet
         return self
+
+    def _tagged(self, pair: tuple[Iterable[str], Iterable[Any]] | None) -> tuple[list[str], np.ndarray] | None:
+        """Texts and their labels as 0 / 1 codes (None stays None)."""
+        if pair is None:
+            return None
+        texts = text_list(pair[0])
+        return texts, known_codes(pair[1], len(texts), self.classes_)
 
     def _log(self, line: str) -> None:
         if self.verbose:
@@ -250,20 +265,18 @@ class SentimentClassifier:
         return self.predictor_.encode(texts)
 
     def index(self, frame: pd.DataFrame, freq: str = "day", text_column: str = "message",
-              time_column: str = "created_at", ticker_column: str | None = None, method: str = DEFAULT_METHOD,
+              time_column: str = "created_at", ticker_column: str | None = None, method: str | None = None,
               level: float = 0.9, calibration: tuple[Iterable[str], Iterable[Any]] | None = None) -> pd.DataFrame:
         """Per ticker and period of `frame`'s messages, the estimated share of bullish ones with
         its `level` interval, bullishness and agreement (scoring/index.py). A message's ticker is
         its `ticker_column` or, without one, its first cashtag. `method` is a quantification
-        method (quantify.py); the adjusted ones read the model's calibration set, or the
-        market's own tagged messages `calibration` = (texts, labels). Where `frame` has the
+        method (quantify.py; default: emq, or emq-platt given `calibration`); the adjusted ones
+        read the model's calibration set, or the market's own tagged messages `calibration` =
+        (texts, labels). Where `frame` has the
         model's label column, each row also holds its tagged messages and their bullish share."""
         self._fitted("index")
-        tagged = None
-        if calibration is not None:
-            texts = text_list(calibration[0])
-            tagged = (texts, known_codes(calibration[1], len(texts), self.classes_))
-        estimator = Estimator(method, calibration_for(self.predictor_, method, tagged), level)
+        method = method or default_method(calibration is not None)
+        estimator = Estimator(method, calibration_for(self.predictor_, method, self._tagged(calibration)), level)
         columns = Columns(text_column, time_column, ticker_column, self.config.data.label_column)
         return pd.DataFrame(market_index(self.predictor_, frame_chunks(frame, columns, self.labels), freq, estimator))
 

@@ -34,7 +34,7 @@ from .nets.device import DEVICES, threads
 from .nets.distributed import join, leave
 from .scoring.export import export_onnx
 from .scoring.index import FREQS, Columns, Estimator, calibration_for, check_level, file_calibration, index_files
-from .scoring.quantify import DEFAULT_METHOD, METHODS
+from .scoring.quantify import METHODS, default_method
 from .scoring.scorer import BACKENDS
 from .scoring.stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
 from .training.adapt import check_settings
@@ -260,6 +260,9 @@ def _add_adapt(commands) -> None:
                                                           "guesses stop growing; 0: leave it as it is)")
     ad.add_argument("--no-priors", dest="priors", action="store_false",
                     help="do not shift each ticker's messages by how bullish the market is on it")
+    ad.add_argument("--calibrate", metavar="FILE", help="tagged messages of this market (text and label columns "
+                                                         "as for training): the estimates read them, and the "
+                                                         "adapted model must score no worse on them")
     ad.add_argument("--force", action="store_true", help="overwrite a model already in --out")
     ad.add_argument("--json", action="store_true", help="print the adapted model's metrics as JSON")
     ad.set_defaults(handler=cmd_adapt)
@@ -319,8 +322,9 @@ def _add_index(commands) -> None:
     ix.add_argument("--label-column", metavar="COLUMN", help="the authors' tags, if the files have them: counted "
                                                             "beside the estimate, never used for it (default: "
                                                             "the model's label column)")
-    ix.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD,
-                    help=f"quantification method (default: {DEFAULT_METHOD}; see docs/index.md)")
+    ix.add_argument("--method", choices=list(METHODS),
+                    help=f"quantification method (default: {default_method(False)}, or {default_method(True)} "
+                         "with --calibrate; see docs/index.md)")
     ix.add_argument("--level", type=float, default=0.9, help="the interval's coverage (default 0.9)")
     ix.add_argument("--calibrate", metavar="FILE", help="tagged messages of this market (text and label columns "
                                                          "as for training): the adjusted methods read how the "
@@ -394,6 +398,11 @@ def _add_report(commands) -> None:
     rp.add_argument("--baselines", default="all", metavar="LIST",
                     help="comma-separated baselines fitted beside each model: tfidf, nbsvm, fasttext or all "
                          "(default: all; fastText where installed)")
+    rp.add_argument("--index", metavar="FILE", help="also draw the first model's market index of this tagged "
+                                                  "file with times (stocksent index), beside its tagged shares")
+    rp.add_argument("--index-freq", choices=FREQS, default="month", help="--index's period (default: month)")
+    rp.add_argument("--index-ticker-column", metavar="COLUMN", help="--index's ticker column (default: first "
+                                                                    "cashtag)")
     rp.add_argument("--json", action="store_true", help="print report.json's summary")
     rp.set_defaults(handler=cmd_report)
 
@@ -440,7 +449,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .evaluation.baseline import chosen
-    from .evaluation.report import model_dirs, score, write_report
+    from .evaluation.report import index_section, model_dirs, score, write_report
 
     baselines = tuple(dict.fromkeys(name for given in args.baselines.split(",") for name in chosen(given.strip())))
     dirs = [Path(d) for d in args.model_dirs]
@@ -455,7 +464,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             _log(f"scoring {model_dir} and fitting the baselines on its split")
             runs.append(score(model_dir, args.data, corpora, baselines, args.ood))
         groups.append(runs)
-    path = write_report(groups, out)
+    extra = index_section(groups[0][0].model_dir, Path(args.index), out, args.index_freq,
+                          args.index_ticker_column) if args.index else []
+    path = write_report(groups, out, extra)
     if args.json:
         print((out / "report.json").read_text(encoding="utf-8"), end="")
     else:
@@ -485,7 +496,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     check_level(args.level)
     predictor = SentimentClassifier.load(Path(args.model_dir), args.device).predictor_
     tagged = file_calibration(predictor, Path(args.calibrate), _log) if args.calibrate else None
-    estimator = Estimator(args.method, calibration_for(predictor, args.method, tagged, args.model_dir), args.level)
+    method = args.method or default_method(tagged is not None)
+    estimator = Estimator(method, calibration_for(predictor, method, tagged, args.model_dir), args.level)
     columns = Columns(args.text_column, args.time_column, args.ticker_column,
                       args.label_column or predictor.config.data.label_column)
     with _message_bar(to_file=True) as bar:
@@ -496,13 +508,13 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         plot_index(rows, Path(args.plot))
     summary = {"out": args.out, "rows": len(rows["ticker"]), "tickers": len(set(rows["ticker"])),
-               "messages": int(sum(rows["messages"])), "method": args.method,
+               "messages": int(sum(rows["messages"])), "method": method,
                "calibration": len(tagged[0]) if tagged else ("none" if estimator.calibration is None else "model")}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"{summary['rows']:,} rows ({summary['tickers']:,} tickers) from {summary['messages']:,} messages, "
-              f"method {args.method}, written to {args.out}" + (f"; picture in {args.plot}" if args.plot else ""))
+              f"method {method}, written to {args.out}" + (f"; picture in {args.plot}" if args.plot else ""))
     return 0
 
 
@@ -658,8 +670,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         raise StocksentError("--out must be another directory than MODEL_DIR, which is kept as it was")
     check_destination(out, force=args.force)
     clf = SentimentClassifier.load(source).set_params(verbose=True)  # its rounds, told on stderr
+    tags = file_calibration(clf.predictor_, Path(args.calibrate), _log) if args.calibrate else None
     metrics = adapt_to(clf, read_text_files(args.text, args.text_column), args.data, args.threshold,
-                       args.rounds, args.priors, _log)
+                       args.rounds, args.priors, _log, market_tags=tags)
     clf.save(out)
     if args.json:
         print(json.dumps({"model_dir": str(out), **metrics}, indent=2))
@@ -670,6 +683,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
           + (f", priors for {metrics['adaptation']['priors']['tickers']} tickers" if args.priors else "")
           + f"; model saved to {out}; on the training data's test split it now scores accuracy "
           f"{metrics['test']['accuracy']:.4f}, ROC-AUC {metrics['test']['roc_auc']:.4f}")
+    for row in metrics["adaptation"]["checks"]:
+        print(f"checked: {row['metric']} on {row['on']} {row['before']:.4f} -> {row['after']:.4f}")
     return 0
 
 

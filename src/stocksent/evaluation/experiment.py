@@ -56,14 +56,17 @@ def _splits(clf: SentimentClassifier, data: str | Path | None, names: tuple[str,
 
 
 def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None = None, threshold: float = 0.9,
-             rounds: int = 5, priors: bool = True, log: Log = print,
-             corpora: CorpusCache | None = None) -> dict[str, Any]:
+             rounds: int = 5, priors: bool = True, log: Log = print, corpora: CorpusCache | None = None,
+             market_tags: tuple[list[str], np.ndarray] | None = None) -> dict[str, Any]:
     """Adapt a saved model to a new market's `texts` (SentimentClassifier.adapt), beside the
-    training split of the file it was trained on (or of `data`), then score its validation and
-    test splits again; returns the metrics it now holds."""
+    training split of the file it was trained on (or of `data`), checked on its test split and
+    on the market's own tagged messages (texts, 0 / 1 codes) when given; then score its
+    validation and test splits again; returns the metrics it now holds."""
     splits = _splits(clf, data, ("train", "val", "test"), log, corpora)
-    train_texts, train_labels = splits["train"]
-    clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors)
+    (train_texts, train_labels), (test_texts, test_labels) = splits["train"], splits["test"]
+    tags = None if market_tags is None else (market_tags[0], clf.classes_[market_tags[1]])
+    clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors, tags,
+              (test_texts, clf.classes_[test_labels]))
     for name in ("val", "test"):
         split_texts, split_labels = splits[name]
         clf.metrics_[name] = clf.evaluate(split_texts, clf.classes_[split_labels])

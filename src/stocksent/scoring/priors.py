@@ -1,12 +1,10 @@
-"""Ticker priors: how bullish a new market's crowd is on each ticker, estimated from the model's
-own guesses for that ticker's messages (their tags unread), shifts every message about it.
+"""Ticker priors: how bullish a new market's crowd is on each ticker (estimated by adapt.py from
+the model's own guesses for that ticker's messages, as the market index estimates a share)
+shifts every message about it.
 
 A model learns P(label | message) at its training data's share of each label. In another market
-that share differs from ticker to ticker. Saerens, Latinne & Decaestecker (2002) estimate a new
-prior from unlabelled messages by EM on the model's posteriors, then rescale each posterior by
-new prior / old prior. Here each ticker gets its own prior. It is pulled towards the market's
-as if STRENGTH messages at the market's share were added, so a ticker seen in few messages
-keeps close to the market's.
+that share differs from ticker to ticker; Saerens, Latinne & Decaestecker (2002) rescale each
+posterior by new prior / old prior, which is a shift of its logit:
 
     logit(message) += logit(its ticker's prior) - logit(the training prior)
 
@@ -16,7 +14,6 @@ PREFIX: the tickers as UTF-8 text, one a line, and one shift per ticker.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
@@ -28,8 +25,6 @@ from ..errors import StocksentError
 from ..text.preprocess import first_ticker
 
 PREFIX = "priors."
-STRENGTH = 10.0
-ITERATIONS = 100  # EM steps (each a pass over one ticker's probabilities: cheap)
 
 
 class TickerPriors:
@@ -78,40 +73,3 @@ class TickerPriors:
     def restore(cls, tensors: dict[str, torch.Tensor], config: Config,
                 source: str) -> tuple["TickerPriors | None", Config]:
         return (cls.from_tensors(tensors, source) if tensors else None), config
-
-
-def estimate(proba: np.ndarray, texts: list[str], trained_prior: float,
-             strength: float = STRENGTH) -> tuple[TickerPriors, dict[str, float]]:
-    """Priors from the model's positive probabilities for a market's messages, its training
-    data's positive share, and how many messages' weight the market's prior has on a ticker's;
-    with the market's prior and the number of tickers, for the record."""
-    if not 0.0 < trained_prior < 1.0:
-        raise StocksentError("ticker priors need training data holding both labels")
-    if not len(proba):
-        raise StocksentError("ticker priors need at least one market message")
-    proba = np.clip(np.asarray(proba, dtype=np.float64), 1e-6, 1 - 1e-6)
-    market = _em(proba, trained_prior, trained_prior, 0.0)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, text in enumerate(texts):
-        groups[first_ticker(text)].append(i)
-    groups.pop("", None)
-    tickers = sorted(groups)
-    shifts = [_logit(_em(proba[groups[t]], trained_prior, market, strength)) - _logit(trained_prior) for t in tickers]
-    default = _logit(market) - _logit(trained_prior)
-    return TickerPriors(tickers, np.asarray(shifts), default), {"market_prior": round(market, 4),
-                                                               "trained_prior": round(trained_prior, 4),
-                                                               "tickers": len(tickers), "strength": strength}
-
-
-def _em(proba: np.ndarray, trained: float, anchor: float, strength: float) -> float:
-    """Saerens et al.'s EM for the prior of these messages; `strength` messages at `anchor` added."""
-    prior = anchor
-    for _ in range(ITERATIONS):
-        up = prior / trained * proba
-        posterior = up / (up + (1 - prior) / (1 - trained) * (1 - proba))
-        prior = (posterior.sum() + strength * anchor) / (len(proba) + strength)
-    return float(np.clip(prior, 1e-4, 1 - 1e-4))
-
-
-def _logit(p: float) -> float:
-    return float(np.log(p / (1 - p)))

@@ -1,0 +1,93 @@
+"""`stocksent adapt` on each development market: never worse, and where it helped, helping.
+
+    python bench/adapt_markets.py runs/seeds-default/seed-1 [runs/seeds-default/seed-2 ...] [--out runs/adapt_markets]
+
+For each model and each market (the 2020 other-markets set; each ticker's messages of the
+stream, tagged and untagged), adapt as the command does (adapt_to: checked on the model's own
+test split), reading the market's texts only; then score the market's tagged messages and the
+model's test split with what the user ends with: the adapted model, or the original where the
+check refused the adaptation. A second pass gives the market's own tags to the adaptation
+(--calibrate): the first half of its tagged messages in time (the stream) or in file order (the
+2020 set), every figure then on the other half. Prints, per market: accuracy and ROC-AUC before
+and after on its tags and on $SPY's test split, and whether it was refused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stocksent import SentimentClassifier
+from stocksent.data.corpus import CorpusCache
+from stocksent.errors import StocksentError
+from stocksent.evaluation.experiment import adapt_to, split_messages
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+STREAM = DATA / "stream" / "stocktwits_stream_2018_2022.csv.gz"
+OOD = DATA / "ood" / "stocktwits_trending_2020.csv"
+
+
+def markets() -> dict[str, pd.DataFrame]:
+    stream = pd.read_csv(STREAM, keep_default_na=False).sort_values("created_at", kind="stable")
+    found = {"2020 set": pd.read_csv(OOD, keep_default_na=False)}
+    found.update({f"stream {ticker}": frame for ticker, frame in stream.groupby("ticker")})
+    return found
+
+
+def _scores(clf: SentimentClassifier, texts: list[str], labels: list[str]) -> dict[str, float]:
+    metrics = clf.evaluate(texts, labels)
+    return {"accuracy": round(metrics["accuracy"], 4), "roc_auc": round(metrics["roc_auc"], 4)}
+
+
+def one(model: str, name: str, frame: pd.DataFrame, own_tags: bool, corpora: CorpusCache) -> dict:
+    tagged = frame[frame["sentiment"] != ""]
+    half = len(tagged) // 2
+    scored = tagged.iloc[half:] if own_tags else tagged
+    tags = None
+    if own_tags:
+        first = tagged.iloc[:half]
+        tags = (first["message"].tolist(), (first["sentiment"] == "bullish").to_numpy().astype(np.int64))
+    original = SentimentClassifier.load(model)
+    test = split_messages(original, None, "test", log=lambda line: None)
+    test = (test[0], original.classes_[test[1]])
+    row = {"model": model, "market": name, "messages": len(frame), "tagged scored": len(scored),
+           "own tags": half if own_tags else 0,
+           "before": {"market": _scores(original, scored["message"].tolist(), scored["sentiment"].tolist()),
+                      "spy test": _scores(original, *test)}}
+    clf = SentimentClassifier.load(model)
+    try:
+        adapt_to(clf, frame["message"].tolist(), log=lambda line: None, corpora=corpora, market_tags=tags)
+        row["refused"] = ""
+    except StocksentError as exc:
+        clf, row["refused"] = original, str(exc)
+    row["after"] = {"market": _scores(clf, scored["message"].tolist(), scored["sentiment"].tolist()),
+                    "spy test": _scores(clf, *test)}
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--out", default="runs/adapt_markets")
+    args = parser.parse_args()
+    corpora, rows = CorpusCache(), []
+    for model in args.models:
+        for name, frame in markets().items():
+            for own_tags in (False, True):
+                rows.append(one(model, name, frame, own_tags, corpora))
+                r = rows[-1]
+                print(f"{r['model']}  {r['market']:<12} own tags {r['own tags']:>5}  "
+                      f"market acc {r['before']['market']['accuracy']:.4f} -> {r['after']['market']['accuracy']:.4f}  "
+                      f"auc {r['before']['market']['roc_auc']:.4f} -> {r['after']['market']['roc_auc']:.4f}  "
+                      f"spy auc {r['before']['spy test']['roc_auc']:.4f} -> {r['after']['spy test']['roc_auc']:.4f}"
+                      + (f"  REFUSED: {r['refused']}" if r["refused"] else ""), flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "adapt_markets.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
