@@ -7,9 +7,10 @@ stream, tagged and untagged), adapt as the command does (adapt_to: checked on th
 test split), reading the market's texts only; then score the market's tagged messages and the
 model's test split with what the user ends with: the adapted model, or the original where the
 check refused the adaptation. A second pass gives the market's own tags to the adaptation
-(--calibrate): the first half of its tagged messages in time (the stream) or in file order (the
-2020 set), every figure then on the other half. Prints, per market: accuracy and ROC-AUC before
-and after on its tags and on $SPY's test split, and whether it was refused.
+(--calibrate): the first half of its tagged messages in time (the stream) or a seeded random half
+(the 2020 set, whose file is ordered by label), every figure then on the other half. Prints, per
+market: accuracy and ROC-AUC before and after on its tags and on $SPY's test split, and whether
+it was refused.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ OOD = DATA / "ood" / "stocktwits_trending_2020.csv"
 
 def markets() -> dict[str, pd.DataFrame]:
     stream = pd.read_csv(STREAM, keep_default_na=False).sort_values("created_at", kind="stable")
-    found = {"2020 set": pd.read_csv(OOD, keep_default_na=False)}
+    ood = pd.read_csv(OOD, keep_default_na=False)
+    found = {"2020 set": ood.sample(frac=1.0, random_state=0)}  # its file is ordered by label
     found.update({f"stream {ticker}": frame for ticker, frame in stream.groupby("ticker")})
     return found
 
@@ -72,21 +74,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--out", default="runs/adapt_markets")
+    parser.add_argument("--markets", nargs="+", help="only these (default: all), e.g. '2020 set' 'stream A'")
+    parser.add_argument("--own-tags", choices=["both", "yes", "no"], default="both")
     args = parser.parse_args()
     corpora, rows = CorpusCache(), []
     for model in args.models:
         for name, frame in markets().items():
-            for own_tags in (False, True):
+            if args.markets and name not in args.markets:
+                continue
+            for own_tags in {"both": (False, True), "yes": (True,), "no": (False,)}[args.own_tags]:
                 rows.append(one(model, name, frame, own_tags, corpora))
-                r = rows[-1]
-                print(f"{r['model']}  {r['market']:<12} own tags {r['own tags']:>5}  "
-                      f"market acc {r['before']['market']['accuracy']:.4f} -> {r['after']['market']['accuracy']:.4f}  "
-                      f"auc {r['before']['market']['roc_auc']:.4f} -> {r['after']['market']['roc_auc']:.4f}  "
-                      f"spy auc {r['before']['spy test']['roc_auc']:.4f} -> {r['after']['spy test']['roc_auc']:.4f}"
-                      + (f"  REFUSED: {r['refused']}" if r["refused"] else ""), flush=True)
+                print(_line(rows[-1]), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "adapt_markets.json").write_text(json.dumps(rows, indent=1))
+
+
+def _line(r: dict) -> str:
+    before, after = r["before"], r["after"]
+    return (f"{r['model']}  {r['market']:<12} own tags {r['own tags']:>5}  market acc "
+            f"{before['market']['accuracy']:.4f} -> {after['market']['accuracy']:.4f}  auc "
+            f"{before['market']['roc_auc']:.4f} -> {after['market']['roc_auc']:.4f}  spy auc "
+            f"{before['spy test']['roc_auc']:.4f} -> {after['spy test']['roc_auc']:.4f}"
+            + (f"  REFUSED: {r['refused']}" if r["refused"] else ""))
 
 
 if __name__ == "__main__":
