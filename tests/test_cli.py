@@ -18,7 +18,8 @@ from stocksent.training.pretrain import pretrain_settings
 
 
 @pytest.mark.parametrize("command", [[], ["data"], ["data", "fetch"], ["train"], ["evaluate"], ["predict"], ["report"],
-                                     ["tune"], ["baseline"], ["export"], ["serve"], ["pretrain"]])
+                                     ["tune"], ["baseline"], ["export"], ["serve"], ["pretrain"], ["index"],
+                                     ["calibrate"], ["adapt"]])
 def test_every_help_has_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
