@@ -56,7 +56,8 @@ def _messages() -> dict[str, pd.DataFrame]:
     return {"stream": stream, "ood": ood}
 
 
-def _scorers(clf: SentimentClassifier, spy: dict, frames: dict) -> dict[str, dict[str, np.ndarray]]:
+def _scorers(clf: SentimentClassifier, spy: dict, frames: dict,
+             baseline: bool = True) -> dict[str, dict[str, np.ndarray]]:
     """Each scorer's probabilities for the $SPY validation and test splits, the stream and the
     2020 set; and its training share."""
     predictor = index_proba(clf.predictor_)
@@ -64,7 +65,7 @@ def _scorers(clf: SentimentClassifier, spy: dict, frames: dict) -> dict[str, dic
     model.update({name: sigmoid(predictor.logits(frame["message"].tolist())) for name, frame in frames.items()})
     part = clf.predictor_.part(CalibrationSet)
     model["trained_prior"] = np.array([part.trained_prior if part else spy["train"][1].mean()])
-    return {"stocksent": model, "tfidf+lr": _tfidf(clf, spy, frames)}
+    return {"stocksent": model, **({"tfidf+lr": _tfidf(clf, spy, frames)} if baseline else {})}
 
 
 def _tfidf(clf: SentimentClassifier, spy: dict, frames: dict) -> dict[str, np.ndarray]:
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=400, help="bootstrap resamples per interval")
     parser.add_argument("--level", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="leave out TF-IDF + LR")
     args = parser.parse_args()
     started = time.perf_counter()
     clf = SentimentClassifier.load(Path(args.model))
@@ -192,7 +194,7 @@ def main() -> None:
     spy["train"] = _train_split(clf)
     frames = _messages()
     results = {}
-    for scorer, scores in _scorers(clf, spy, frames).items():
+    for scorer, scores in _scorers(clf, spy, frames, args.baseline).items():
         prior = float(scores["trained_prior"][0])
         cal = Calibration.of(scores["val"], spy["val"][1], prior)
         stream, ood = frames["stream"].reset_index(drop=True), frames["ood"]
