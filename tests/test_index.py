@@ -132,7 +132,8 @@ def test_a_market_s_own_tags_calibrate_and_a_picture_is_drawn(trained_model, rea
                  "--out", str(tmp_path / "index.parquet"), "--plot", str(tmp_path / "index.png"), "--json"]) == 0
     captured = capsys.readouterr()
     assert "calibrating on 300 tagged messages" in captured.err
-    assert json.loads(captured.out)["calibration"] == 300
+    summary = json.loads(captured.out)
+    assert summary["calibration"] == 300 and summary["method"] == "emq-platt"  # the default given market tags
     assert (tmp_path / "index.png").read_bytes()[:4] == b"\x89PNG"
     assert pd.read_parquet(tmp_path / "index.parquet")["messages"].sum() == 600
 
