@@ -191,7 +191,7 @@ def main() -> None:
     started = time.perf_counter()
     clf = SentimentClassifier.load(Path(args.model))
     spy = {name: split_messages(clf, None, name, log=lambda line: None) for name in ("val", "test")}
-    spy["train"] = _train_split(clf)
+    spy["train"] = split_messages(clf, None, "train", log=lambda line: None)
     frames = _messages()
     results = {}
     for scorer, scores in _scorers(clf, spy, frames, args.baseline).items():
@@ -209,12 +209,6 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "quantify.json").write_text(json.dumps({"model": args.model, "level": args.level, **results}, indent=1))
     print(f"\n{time.perf_counter() - started:.0f} s; written to {out / 'quantify.json'}")
-
-
-def _train_split(clf: SentimentClassifier) -> tuple[list[str], np.ndarray]:
-    from stocksent.evaluation.experiment import _splits
-
-    return _splits(clf, None, ("train",), lambda line: None)["train"]
 
 
 def _print(scorer: str, result: dict) -> None:

@@ -303,7 +303,7 @@ def test_each_ticker_s_prior_moves_from_the_market_s_only_as_far_as_its_interval
     unsure = np.array([0.45, 0.6, 0.55])  # three messages the model can hardly read
     proba = np.concatenate([_posteriors(rng, 6000, 0.9), _posteriors(rng, 6000, 0.3), unsure])
     texts = ["$BULL up"] * 6000 + ["$BEAR down"] * 6000 + ["$RARE meh"] * 3
-    priors, record = ticker_priors(proba, texts + [], _calibration(rng), market=0.6, log=lambda line: None)
+    priors, record = ticker_priors(proba, texts, _calibration(rng), market=0.6, log=lambda line: None)
     shift = dict(zip(priors.tickers, priors.shifts))
     assert priors.tickers == ["BEAR", "BULL", "RARE"] and record["apart"] == 2
     prior = {t: float(sigmoid(s)) for t, s in shift.items()}  # against a training share of one half

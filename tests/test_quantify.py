@@ -23,7 +23,7 @@ def _estimate(method: str, proba: np.ndarray) -> float:
 
 
 def test_the_methods_agree_with_quapy_on_the_same_probabilities():
-    qp = pytest.importorskip("quapy")
+    pytest.importorskip("quapy")
     from quapy.method.aggregative import ACC, CC, EMQ, PACC, PCC
     from sklearn.linear_model import LogisticRegression
 
@@ -40,7 +40,6 @@ def test_the_methods_agree_with_quapy_on_the_same_probabilities():
         method.aggregation_fit(two(cal_p) if soft else crisp(cal_p), cal_y)
         theirs[name] = method.aggregate(two(proba) if soft else crisp(proba))[1]
     theirs["emq"] = EMQ.EM(np.array([0.5, 0.5]), two(proba), epsilon=1e-12)[0][1]
-    assert qp is not None
     for name, value in theirs.items():
         assert _estimate(name, proba) == pytest.approx(value, abs=1e-6), name
 
@@ -63,6 +62,7 @@ def test_a_batch_of_weights_estimates_each_row_as_alone():
 
 def test_em_holds_a_set_scored_at_the_trained_share_where_it_is():
     assert float(em_prior(np.array([0.3, 0.7]), np.ones(2), 0.5)) == pytest.approx(0.5)
+    assert float(em_prior(np.array([0.9, 0.9]), np.ones(2), 0.5)) > 0.99  # two sure bullish: all bullish
 
 
 def test_a_calibration_set_of_one_label_and_an_unknown_method_are_refused():

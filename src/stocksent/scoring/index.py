@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..data.table import open_table, read_columns, read_messages
 from ..errors import StocksentError
+from ..text.labels import name_codes, spelled
 from ..text.preprocess import first_ticker
 from .calibration import CalibrationSet
 from .metrics import sigmoid
@@ -95,13 +96,13 @@ def tickers_of(texts: Sequence[str], column: Sequence[Any] | None = None) -> lis
 def tag_codes(tags: Sequence[Any], negative: str, positive: str, where: str = "the input") -> np.ndarray:
     """Each message's tag as 1 (positive), 0 (negative) or -1 (none); one line naming a value that
     is neither label."""
-    names = {negative.strip().lower(): 0, positive.strip().lower(): 1, "": -1, "none": -1, "nan": -1}
-    spelled = ["" if tag is None else str(tag).strip().lower() for tag in tags]
-    unknown = sorted({s for s in spelled if s not in names})
+    names = {**name_codes(negative, positive), "": -1, "none": -1, "nan": -1}
+    given = [spelled(tag) for tag in tags]
+    unknown = sorted({s for s in given if s not in names})
     if unknown:
         raise StocksentError(f"{where}: unknown label value(s) {', '.join(map(repr, unknown[:10]))}; expected "
                              f"{negative!r}, {positive!r} or none")
-    return np.array([names[s] for s in spelled], dtype=np.int64)
+    return np.array([names[s] for s in given], dtype=np.int64)
 
 
 @dataclass
@@ -129,7 +130,9 @@ class CellSums:
         bins = np.minimum((np.asarray(proba, dtype=np.float64) * BINS).astype(np.int64), BINS - 1)
         self.messages += np.bincount(cells, minlength=count)
         self.proba_sum += np.bincount(cells, weights=proba, minlength=count)
-        self.histogram += np.bincount(cells * BINS + bins, minlength=count * BINS).reshape(count, BINS)
+        # Over the chunk's own cells: a table of every cell seen so far would be allocated per chunk.
+        present, local = np.unique(cells, return_inverse=True)
+        self.histogram[present] += np.bincount(local * BINS + bins, minlength=len(present) * BINS).reshape(-1, BINS)
         if tags is not None:
             self.tagged += np.bincount(cells, weights=tags >= 0, minlength=count).astype(np.int64)
             self.tagged_positive += np.bincount(cells, weights=tags == 1, minlength=count).astype(np.int64)
@@ -192,8 +195,8 @@ class Estimator:
         """One row per cell, sorted by ticker and period: the COLUMNS, and TAGGED_COLUMNS when
         any message carried a tag."""
         method, rng = check_method(self.method), np.random.default_rng(self.seed)
-        cal = binned(self.calibration) if self.calibration is not None else _NO_CALIBRATION
-        copies = resampled(cal, self.draws, rng) if self.calibration is not None else cal
+        cal = binned(self.calibration) if self.calibration is not None else None  # CC and PCC read none
+        copies = resampled(cal, self.draws, rng) if cal is not None else None
         order = sorted(range(len(sums.keys)), key=lambda i: (sums.keys[i][0], sums.keys[i][1]))
         estimates = [self._cell(method, sums.histogram[i], cal, copies, rng) for i in order]
         share, low, high = (np.array(column, dtype=np.float64) for column in zip(*estimates)) if estimates else \
@@ -214,7 +217,7 @@ class Estimator:
                                             for p, t in zip(sums.tagged_positive[order], tagged)]
         return rows
 
-    def _cell(self, method, histogram: np.ndarray, cal: Calibration, copies: Calibration,
+    def _cell(self, method, histogram: np.ndarray, cal: Calibration | None, copies: Calibration | None,
               rng: np.random.Generator) -> tuple[float, float, float]:
         present = np.flatnonzero(histogram)
         values, weights = CENTRES[present], histogram[present].astype(np.float64)
@@ -240,9 +243,6 @@ class Estimator:
         above = np.hypot(high - share, max(cal_high - share, 0.0))
         return float(max(share - below, 0.0)), float(min(share + above, 1.0))
 
-
-# Stands in for a calibration set where the method needs none (CC, PCC).
-_NO_CALIBRATION = Calibration(CENTRES, np.zeros(BINS), np.zeros(BINS), 0.5)
 
 
 def index_proba(predictor: Predictor) -> Predictor:

@@ -30,6 +30,7 @@ from statistics import NormalDist
 import numpy as np
 
 from ..errors import StocksentError
+from .metrics import sigmoid
 
 EPS = 1e-6
 EM_ITERATIONS = 200
@@ -138,7 +139,7 @@ def platt(cal: Calibration) -> tuple[np.ndarray, np.ndarray]:
     x, y = np.concatenate([z, z]), np.concatenate([np.zeros_like(z), np.ones_like(z)])
     a, b = np.ones(w.shape[:-1]), np.zeros(w.shape[:-1])
     for _ in range(50):
-        q = _sigmoid(a[..., None] * x + b[..., None])
+        q = sigmoid(a[..., None] * x + b[..., None])
         r, s = w * (y - q), w * q * (1 - q) + 1e-9
         ga, gb = (r * x).sum(-1), r.sum(-1)
         haa, hab, hbb = (s * x * x).sum(-1) + 1e-6, (s * x).sum(-1), s.sum(-1) + 1e-6
@@ -159,7 +160,7 @@ def _platt_posteriors(values: np.ndarray, cal: Calibration) -> tuple[np.ndarray,
     """The posteriors after Platt's scaling, and the share they are calibrated at."""
     a, b = cal.scaling
     negatives, positives = cal.tagged
-    return _sigmoid(a[..., None] * _logit(values) + b[..., None]), positives / (negatives + positives)
+    return sigmoid(a[..., None] * _logit(values) + b[..., None]), positives / (negatives + positives)
 
 
 def emq(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> np.ndarray:
@@ -218,10 +219,6 @@ def hdy(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> np.ndarray
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, EPS, 1 - EPS)
     return np.log(p / (1 - p))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 Method = Callable[[np.ndarray, np.ndarray, Calibration], np.ndarray]

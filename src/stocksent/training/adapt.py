@@ -81,10 +81,11 @@ def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.n
     network = predictor.network_logits(*ids)  # once: the networks stay as they are
     calibration = _calibration(predictor, tagged, codes, market_tags)
     scores = part.blend(network, *ids) if part is not None else network
+    proba = sigmoid(scores)
     if rounds:
-        _check_sure(sigmoid(scores), threshold)
+        _check_sure(proba, threshold)
     method = default_method(market_tags is not None)
-    share, record = market_share(sigmoid(scores), calibration, method)
+    share, record = market_share(proba, calibration, method)
     log(f"the market's bullish share: {share:.1%} (estimated {record['estimated']:.1%}, interval "
         f"{record['low']:.1%} to {record['high']:.1%}), against {calibration.trained_prior:.1%} in training")
     record = {"messages": len(texts), "tagged": len(train), "threshold": threshold, "market_share": record}
@@ -96,8 +97,9 @@ def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.n
     if rounds:
         adapted = adapted.with_part(part)
     if priors:  # from the scores without any priors: an adapted model's own would count twice
-        scores = part.blend(network, *ids) if part is not None else network
-        found, record["priors"] = ticker_priors(sigmoid(scores), texts, calibration, share, log, method)
+        if rounds:
+            proba = sigmoid(part.blend(network, *ids))
+        found, record["priors"] = ticker_priors(proba, texts, calibration, share, log, method)
         adapted = adapted.with_part(found)
     every = [*checks, *([Check("the market's tags", *market_tags, ("accuracy", "roc_auc"))] if market_tags else [])]
     record["checks"] = check_not_worse(predictor, adapted, every)
