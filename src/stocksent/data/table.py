@@ -170,7 +170,9 @@ def _parquet_rows(path: Path, columns: list[str]) -> Iterator[dict]:
         if os.fstat(f.fileno()).st_size == 0:
             raise StocksentError(f"{path}: the file is empty")
         try:
-            parquet = pq.ParquetFile(f)
+            # Without pre-buffering: with it, pyarrow keeps every row group's bytes it has read
+            # until the file is closed, so memory grows with the file.
+            parquet = pq.ParquetFile(f, pre_buffer=False)
             wanted = list(dict.fromkeys(columns))
             _require_columns(path, wanted, parquet.schema_arrow.names)
             for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
