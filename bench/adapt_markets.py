@@ -62,7 +62,7 @@ def one(model: str, name: str, frame: pd.DataFrame, own_tags: bool, corpora: Cor
     clf = SentimentClassifier.load(model)
     try:
         adapt_to(clf, frame["message"].tolist(), log=lambda line: None, corpora=corpora, market_tags=tags)
-        row["refused"] = ""
+        row["refused"], row["misfit"] = "", clf.metrics_["adaptation"].get("misfit")
     except StocksentError as exc:
         clf, row["refused"] = original, str(exc)
     row["after"] = {"market": _scores(clf, scored["message"].tolist(), scored["sentiment"].tolist()),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -92,11 +93,13 @@ def test_bad_settings_and_a_market_with_no_sure_guess_are_one_error_each(tagged)
 
 @pytest.fixture
 def lenient(monkeypatch):
-    """The check after adapting let through, for the tests of what adapting does: the tiny
-    model here loses ROC-AUC on its test split when its part learns from its own guesses."""
+    """The checks let through, for the tests of what adapting does: the tiny model here loses
+    ROC-AUC on its test split when its part learns from its own guesses, and its few validation
+    messages make a market's probabilities look unlike them."""
     from stocksent.training import adapt
 
     monkeypatch.setattr(adapt, "MAX_FALL", 1.0)
+    monkeypatch.setattr(adapt, "MAX_MISFIT", float("inf"))
 
 
 def _shifts(state, texts):
@@ -336,4 +339,18 @@ def test_stocksent_adapt_that_would_make_the_model_worse_saves_nothing(trained_m
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("stocksent: error: adapting would make the model worse: roc_auc on the held-out "
                               "messages") and "on the market's tags" in err[-1]
+    assert not out.exists() and _digests(trained_model) == source
+
+
+def test_stocksent_adapt_refuses_a_market_unlike_the_model_s_messages_without_its_tags(trained_model, real_rows,
+                                                                                       tmp_path, capsys):
+    # A market of price news, each read alike: no mix of the model's bullish and bearish messages.
+    news = [{"message": f"$SPY closed at {240 + i / 10:.2f} on volume {1000 + i}"} for i in range(400)]
+    market = write_csv(tmp_path / "market.csv", news, ["message"])
+    source, out = _digests(trained_model), tmp_path / "adapted"
+    assert main(["adapt", str(trained_model), "--text", str(market), "--threshold", "0.5", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.fullmatch(r"stocksent: error: the market's messages do not read as a mix of bullish and bearish "
+                        r"ones like the model's \(misfit 0\.\d{3} > 0\.2\): .* \(--calibrate FILE\); "
+                        r"nothing adapted", err[-1])
     assert not out.exists() and _digests(trained_model) == source

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from stocksent.errors import StocksentError
-from stocksent.scoring.quantify import METHODS, Calibration, check_method, em_prior
+from stocksent.scoring.quantify import METHODS, Calibration, check_method, em_prior, misfit
 
 RNG = np.random.default_rng(7)
 
@@ -58,6 +58,19 @@ def test_a_batch_of_weights_estimates_each_row_as_alone():
         rows = method(proba, weights, CALIBRATION)
         alone = [float(method(proba, w, CALIBRATION)) for w in weights]
         np.testing.assert_allclose(rows, alone, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("n", [300, 3000])
+@pytest.mark.parametrize("share", [0.1, 0.5, 0.9])
+def test_a_set_that_differs_from_the_calibration_set_by_its_share_alone_fits_it(n, share):
+    fits = [misfit(proba, np.ones(n), CALIBRATION) for proba in (_scores(n, share)[0] for _ in range(20))]
+    assert np.median(fits) < 0.03 and max(fits) < 0.1  # what drawing n messages gives by chance is taken off
+
+
+def test_a_set_of_messages_unlike_the_calibration_set_s_does_not_fit_it():
+    unsure = 1 / (1 + np.exp(-RNG.normal(0.0, 0.3, 2000)))  # read as neither: no mix of the two labels
+    assert misfit(unsure, np.ones(len(unsure)), CALIBRATION) > 0.3
+    assert float(METHODS["emq"](unsure, np.ones(len(unsure)), CALIBRATION)) > 0  # which EM would still read
 
 
 def test_em_holds_a_set_scored_at_the_trained_share_where_it_is():

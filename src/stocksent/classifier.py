@@ -19,11 +19,10 @@ from .errors import not_fitted
 from .nets.device import resolve_device
 from .nets.distributed import World
 from .scoring.explain import explain
-from .scoring.index import Columns, Estimator, calibration_for, frame_chunks, market_index
+from .scoring.index import Columns, estimator_for, frame_chunks, market_index
 from .scoring.metrics import sigmoid
 from .scoring.ngrams import NgramModel
 from .scoring.predictor import Predictor
-from .scoring.quantify import default_method
 from .scoring.stream import predict_file
 from .text.labels import known_codes, label_codes, recorded_classes, text_list
 from .text.vocab import Vocab
@@ -275,8 +274,7 @@ class SentimentClassifier:
         (texts, labels). Where `frame` has the
         model's label column, each row also holds its tagged messages and their bullish share."""
         self._fitted("index")
-        method = method or default_method(calibration is not None)
-        estimator = Estimator(method, calibration_for(self.predictor_, method, self._tagged(calibration)), level)
+        estimator = estimator_for(self.predictor_, method, self._tagged(calibration), level)
         columns = Columns(text_column, time_column, ticker_column, self.config.data.label_column)
         return pd.DataFrame(market_index(self.predictor_, frame_chunks(frame, columns, self.labels), freq, estimator))
 

@@ -33,7 +33,7 @@ from .evaluation.experiment import adapt_to, calibrate, evaluate_split
 from .nets.device import DEVICES, threads
 from .nets.distributed import join, leave
 from .scoring.export import export_onnx
-from .scoring.index import FREQS, Columns, Estimator, calibration_for, check_level, file_calibration, index_files
+from .scoring.index import FREQS, Columns, check_level, estimator_for, file_calibration, index_files
 from .scoring.quantify import METHODS, default_method
 from .scoring.scorer import BACKENDS
 from .scoring.stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
@@ -496,8 +496,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     check_level(args.level)
     predictor = SentimentClassifier.load(Path(args.model_dir), args.device).predictor_
     tagged = file_calibration(predictor, Path(args.calibrate), _log) if args.calibrate else None
-    method = args.method or default_method(tagged is not None)
-    estimator = Estimator(method, calibration_for(predictor, method, tagged, args.model_dir), args.level)
+    estimator = estimator_for(predictor, args.method, tagged, args.level, args.model_dir)
     columns = Columns(args.text_column, args.time_column, args.ticker_column,
                       args.label_column or predictor.config.data.label_column)
     with _message_bar(to_file=True) as bar:
@@ -508,13 +507,13 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         plot_index(rows, Path(args.plot))
     summary = {"out": args.out, "rows": len(rows["ticker"]), "tickers": len(set(rows["ticker"])),
-               "messages": int(sum(rows["messages"])), "method": method,
+               "messages": int(sum(rows["messages"])), "method": estimator.method,
                "calibration": len(tagged[0]) if tagged else ("none" if estimator.calibration is None else "model")}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"{summary['rows']:,} rows ({summary['tickers']:,} tickers) from {summary['messages']:,} messages, "
-              f"method {method}, written to {args.out}" + (f"; picture in {args.plot}" if args.plot else ""))
+              f"method {estimator.method}, written to {args.out}" + (f"; picture in {args.plot}" if args.plot else ""))
     return 0
 
 

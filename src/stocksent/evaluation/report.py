@@ -21,9 +21,8 @@ from ..data.corpus import CorpusCache
 from ..data.dataset import data_for_model, find_data
 from ..data.store import HISTORY, read_json, write_bytes, write_json
 from ..errors import StocksentError
-from ..scoring.index import Columns, Estimator, calibration_for, file_chunks, market_index
+from ..scoring.index import Columns, estimator_for, file_chunks, market_index
 from ..scoring.metrics import binary_metrics, reliability, roc_curve
-from ..scoring.quantify import default_method
 from .baseline import BASELINES, corpus_parts, majority, score_baseline
 
 SCORES = ("accuracy", "f1", "macro_f1", "roc_auc")
@@ -176,7 +175,8 @@ def _seeds_table(runs: list[Scored]) -> list[str]:
     return lines + [""]
 
 
-def _figure(width: float = 5.5, height: float = 4.0):
+def _figure(width: float = 5.5, height: float = 4.0, **grid):
+    """pyplot, and a figure with one axes (or, given nrows / ncols and the like, a grid of them)."""
     try:
         import matplotlib
     except ImportError:
@@ -184,7 +184,7 @@ def _figure(width: float = 5.5, height: float = 4.0):
     matplotlib.use("Agg")  # headless: no display needed
     import matplotlib.pyplot as plt
 
-    return plt, *plt.subplots(figsize=(width, height), dpi=100)
+    return plt, *plt.subplots(figsize=(width, height), dpi=100, **grid)
 
 
 def _png(plt, fig, ax=None, legend: str = "") -> bytes:
@@ -266,10 +266,8 @@ def plot_index(rows: dict[str, list], path: Path) -> Path:
         counts[ticker] = counts.get(ticker, 0) + n
     tickers = sorted(counts, key=lambda t: -counts[t])[:MAX_PLOTTED_TICKERS]
     high = (len(tickers) + 1) // 2
-    plt, fig, _ = _figure(9.0, 2.2 * high + 0.6)
-    plt.close(fig)
-    fig, axes = plt.subplots(high, 2 if len(tickers) > 1 else 1, figsize=(9.0, 2.2 * high + 0.6), dpi=100,
-                             sharex=True, sharey=True, squeeze=False)
+    plt, fig, axes = _figure(9.0, 2.2 * high + 0.6, nrows=high, ncols=2 if len(tickers) > 1 else 1, sharex=True,
+                             sharey=True, squeeze=False)
     for ax, ticker in zip(axes.flat, tickers):
         mine = [i for i, t in enumerate(rows["ticker"]) if t == ticker]
         when = [datetime.datetime.fromisoformat(rows["period"][i].rstrip("Z")) for i in mine]
@@ -297,8 +295,7 @@ def index_section(model_dir: Path, path: Path, out: Path, freq: str = "month",
     """The market index of a tagged file with times (the model's default method): its picture
     in `out`, and how far each cell holding MIN_TAGGED tags or more is from their share."""
     clf = SentimentClassifier.load(model_dir)
-    method = default_method(False)
-    estimator = Estimator(method, calibration_for(clf.predictor_, method, None, str(model_dir)))
+    estimator = estimator_for(clf.predictor_, source=str(model_dir))
     columns = Columns(ticker=ticker_column, label=clf.config.data.label_column)
     rows = market_index(clf.predictor_, file_chunks([path], columns, clf.labels), freq, estimator)
     plot_index(rows, out / "index.png")
@@ -306,7 +303,7 @@ def index_section(model_dir: Path, path: Path, out: Path, freq: str = "month",
     cells = [i for i, n in enumerate(tagged) if n >= MIN_TAGGED]
     gaps = [abs(rows["bullish_share"][i] - rows["tagged_bullish_share"][i]) for i in cells]
     lines = ["## Market index", "", f"`stocksent index {model_dir} --input {path} --freq {freq}"
-             + (f" --ticker-column {ticker_column}" if ticker_column else "") + f"`, method {method}: "
+             + (f" --ticker-column {ticker_column}" if ticker_column else "") + f"`, method {estimator.method}: "
              f"{len(rows['ticker'])} rows, {len(set(rows['ticker']))} tickers.", ""]
     if cells:
         lines += [f"In the {len(cells)} cells holding {MIN_TAGGED} tagged messages or more, the estimate (read "

@@ -29,7 +29,15 @@ from .calibration import CalibrationSet
 from .metrics import sigmoid
 from .predictor import Predictor
 from .priors import TickerPriors
-from .quantify import EM_POSTERIORS, UNCALIBRATED, Calibration, check_calibration, check_method, em_bounds
+from .quantify import (
+    EM_POSTERIORS,
+    UNCALIBRATED,
+    Calibration,
+    check_calibration,
+    check_method,
+    default_method,
+    em_bounds,
+)
 
 BINS = 400  # histogram bins of a probability: 0.0025 wide
 DRAWS = 400  # bootstrap resamples per cell
@@ -323,12 +331,13 @@ def market_index(predictor: Predictor, chunks: Iterable[tuple], freq: str, estim
     return estimator.rows(sums)
 
 
-def tagged_calibration(predictor: Predictor, texts: list[str], codes: np.ndarray) -> Calibration:
-    """A calibration set from a market's own tagged messages (0 / 1 codes), at the model's
-    training share when it records one."""
+def tagged_calibration(predictor: Predictor, texts: list[str], codes: np.ndarray,
+                       trained_prior: float | None = None) -> Calibration:
+    """A calibration set from tagged messages (0 / 1 codes), at the model's training share when
+    it records one, else `trained_prior`, else their own share."""
     proba = sigmoid(index_proba(predictor).logits(texts)).astype(np.float64)
     part = predictor.part(CalibrationSet)
-    return Calibration.of(proba, codes, part.trained_prior if part is not None else None)
+    return Calibration.of(proba, codes, part.trained_prior if part is not None else trained_prior)
 
 
 def calibration_for(predictor: Predictor, method: str, tagged: tuple[list[str], np.ndarray] | None = None,
@@ -341,6 +350,14 @@ def calibration_for(predictor: Predictor, method: str, tagged: tuple[list[str], 
     if tagged is not None:
         return tagged_calibration(predictor, *tagged)
     return model_calibration(predictor, source)
+
+
+def estimator_for(predictor: Predictor, method: str | None = None, tagged: tuple[list[str], np.ndarray] | None = None,
+                  level: float = 0.9, source: str = "this model") -> Estimator:
+    """The estimator an index runs: `method` (default: emq, or emq-platt given a market's own
+    tagged messages), reading the calibration set it needs (calibration_for)."""
+    method = method or default_method(tagged is not None)
+    return Estimator(method, calibration_for(predictor, method, tagged, source), level)
 
 
 def file_calibration(predictor: Predictor, path: Path,

@@ -16,6 +16,9 @@ calibration set: the model's validation split, or the user's own market's tags):
     HDY   the mix of the calibration set's two class histograms nearest (Hellinger distance)
           the set's histogram                                                  Gonzalez-Castro et al. (2013)
 
+Every adjusted method assumes the set differs from the calibration set by its share alone;
+`misfit` measures how far a set's probabilities are from that.
+
 Every method is a function of weighted probabilities: `values` (B,) with `weights` (..., B), so
 that one call estimates a set of raw probabilities (weights 1), a histogram (bin centres and
 counts) or a whole batch of bootstrap histograms at once (weights (R, B)).
@@ -202,7 +205,30 @@ EM_POSTERIORS: dict[str, Callable[[np.ndarray, "Calibration"], tuple[np.ndarray,
 
 def hdy(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> np.ndarray:
     """The share whose mix of the two class histograms (HDY_BINS bins of p) is nearest the set's
-    in Hellinger distance, searched on a grid of 0.001 then refined."""
+    in Hellinger distance, searched on a grid of 0.001."""
+    grid, coefficient = _mixes(values, weights, cal)
+    return grid[np.argmax(coefficient, axis=-1)]
+
+
+def misfit(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> float:
+    """How far a set's probabilities are from every mix of the calibration set's bearish and
+    bullish ones: the Hellinger distance to the nearest (HDY's histograms), less what drawing the
+    set's messages from that mix would give by chance. Near 0 where the set differs from the
+    calibration set by its share alone, which is what the adjusted methods assume; far from 0
+    where its messages are unlike any the model was calibrated on."""
+    grid, coefficient = _mixes(values, weights, cal)
+    best = int(np.argmax(coefficient))
+    share, (negatives, positives) = grid[best], cal.tagged
+    # The chi-square approximation of the squared Hellinger distance between histograms of a few
+    # draws: the set's messages and the calibration set's of each label, one share fitted.
+    chance = (HDY_BINS - 2) / 8 * (1 / max(float(np.sum(weights)), 1.0) + share ** 2 / max(float(positives), 1.0)
+                                   + (1 - share) ** 2 / max(float(negatives), 1.0))
+    return float(np.sqrt(max(1.0 - float(coefficient[best]) - chance, 0.0)))
+
+
+def _mixes(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    """A grid of shares, and the Bhattacharyya coefficient between the set's histogram and each
+    share's mix of the calibration set's two (1 - it is the squared Hellinger distance)."""
     def histogram(v: np.ndarray, w: np.ndarray) -> np.ndarray:
         edges = np.minimum((v * HDY_BINS).astype(np.int64), HDY_BINS - 1)
         sums = np.stack([(w * (edges == k)).sum(-1) for k in range(HDY_BINS)], -1)
@@ -212,8 +238,7 @@ def hdy(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> np.ndarray
     neg, pos = histogram(cal.values, cal.negatives), histogram(cal.values, cal.positives)
     grid = np.linspace(0.0, 1.0, 1001)
     mix = grid[:, None] * pos[..., None, :] + (1 - grid[:, None]) * neg[..., None, :]  # (..., G, K)
-    distance = -(np.sqrt(mix * test[..., None, :])).sum(-1)  # minus the Bhattacharyya coefficient
-    return grid[np.argmin(distance, axis=-1)]
+    return grid, np.sqrt(mix * test[..., None, :]).sum(-1)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@ messages, estimated as the market index estimates them (scoring/index.py), and t
 taught the market's words from the model's own guesses (self-training); the networks stay as
 they are.
 
+    0. without the market's tags: a market whose probabilities are no mix of the calibration
+       set's bearish and bullish ones (quantify.misfit above MAX_MISFIT) is refused
     1. the market's share: EMQ over every market message, moved from the training share only as
        far as its interval allows (a share the evidence cannot tell from the training one stays)
     2. rounds of self-training: the model guesses every market message; of the sure guesses
@@ -26,16 +28,20 @@ import numpy as np
 from ..config import ModelConfig, TrainConfig
 from ..errors import StocksentError
 from ..scoring.calibration import CalibrationSet
-from ..scoring.index import NO_TICKER, CellSums, Estimator, tickers_of
+from ..scoring.index import NO_TICKER, CellSums, Estimator, tagged_calibration, tickers_of
 from ..scoring.metrics import binary_metrics, sigmoid
 from ..scoring.ngrams import NgramModel, fit_ngrams, flat_ids
 from ..scoring.predictor import Predictor
 from ..scoring.priors import TickerPriors
-from ..scoring.quantify import DEFAULT_METHOD, Calibration, default_method
+from ..scoring.quantify import DEFAULT_METHOD, Calibration, default_method, misfit
 
 MIN_GROWTH = 0.05
 MAX_ROUNDS = 20
 MAX_FALL = 0.005  # what a check may fall by before the adaptation is refused
+# The most a market's probabilities may differ from a mix of the calibration set's (quantify.misfit)
+# for its shares to be read from its texts alone. Set between the development markets where adapting
+# helped and those where it made the model worse (bench/adapt_markets.py, docs/index.md).
+MAX_MISFIT = 0.2
 LEVEL = 0.9  # the intervals a share moves within
 EDGE = 1e-4  # shares are kept this far from 0 and 1, where a logit shift has no end
 PERIOD = np.zeros(1, dtype="datetime64[s]")
@@ -84,11 +90,14 @@ def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.n
     proba = sigmoid(scores)
     if rounds:
         _check_sure(proba, threshold)
+    fit = _check_fit(proba, calibration) if market_tags is None else None
     method = default_method(market_tags is not None)
     share, record = market_share(proba, calibration, method)
     log(f"the market's bullish share: {share:.1%} (estimated {record['estimated']:.1%}, interval "
-        f"{record['low']:.1%} to {record['high']:.1%}), against {calibration.trained_prior:.1%} in training")
-    record = {"messages": len(texts), "tagged": len(train), "threshold": threshold, "market_share": record}
+        f"{record['low']:.1%} to {record['high']:.1%}), against {calibration.trained_prior:.1%} in training"
+        + (f"; misfit {fit:.3f} (at most {MAX_MISFIT})" if fit is not None else ""))
+    record = {"messages": len(texts), "tagged": len(train), "threshold": threshold, "market_share": record,
+              **({"misfit": fit} if fit is not None else {})}
     if rounds:
         part, done = self_train(network, market, train, codes, part, predictor.config.model, predictor.config.train,
                                 threshold, rounds, share, log)
@@ -140,6 +149,19 @@ def _check_sure(guess: np.ndarray, threshold: float) -> None:
                              f"<= {1 - threshold:.2g}; lower the threshold")
 
 
+def _check_fit(proba: np.ndarray, calibration: Calibration) -> float:
+    """Refuse a market whose messages do not read as a mix of bullish and bearish ones like those
+    the model was calibrated on: its shares, and the sure guesses self-training keeps, would then
+    be read off messages of another kind (news, say), and only the market's tags can tell."""
+    found = misfit(proba, np.ones(len(proba)), calibration)
+    if found > MAX_MISFIT:
+        raise StocksentError(f"the market's messages do not read as a mix of bullish and bearish ones like the "
+                             f"model's (misfit {found:.3f} > {MAX_MISFIT}): adapting to their texts alone could "
+                             f"make it worse; give some of the market's tagged messages (--calibrate FILE); "
+                             f"nothing adapted")
+    return round(found, 4)
+
+
 def _in_share(guess: np.ndarray, count: int, share: float) -> tuple[np.ndarray, np.ndarray]:
     """The `count` messages kept, the most bullish and the most bearish guesses in `share`, and
     their guessed labels."""
@@ -154,12 +176,9 @@ def _calibration(predictor: Predictor, tagged: list[str], codes: np.ndarray,
     """What the estimates read: the market's own tags when given, else the model's calibration
     set, else (a model saved before those) its training messages, at their share."""
     if market_tags is not None:
-        proba = sigmoid(predictor.without(TickerPriors).logits(market_tags[0]))
-        return Calibration.of(proba, market_tags[1], float(codes.mean()))
+        return tagged_calibration(predictor, *market_tags, float(codes.mean()))
     saved = predictor.part(CalibrationSet)
-    if saved is not None:
-        return saved.calibration()
-    return Calibration.of(sigmoid(predictor.without(TickerPriors).logits(tagged)), codes)
+    return saved.calibration() if saved is not None else tagged_calibration(predictor, tagged, codes)
 
 
 def _shares(proba: np.ndarray, groups: list[str], calibration: Calibration,
