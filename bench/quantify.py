@@ -8,9 +8,11 @@ On the development data only, through the library's own index path (CellSums -> 
    `--resamples` draws each; the truth is the cell's own share of bullish tags.
 2. The stream (../shared/data/stream): ticker-month cells holding at least 30 tagged messages,
    estimated from those messages' texts; without market tags (the model's validation split
-   calibrates), and with them (the same ticker's tagged messages of the 12 months before the
-   cell, where they hold 30 or more of both labels together).
+   calibrates), and with them (the stream's tagged messages of the 12 months before the cell,
+   where the cell's ticker holds 30 or more of them, both labels among them).
 3. The 2020 other-markets set: one cell per ticker (first cashtag) holding 30 messages or more.
+4. No shift: for each cell of 2 and 3, $SPY test cells of its size and tagged share: the error a
+   method makes where the model reads a market as well as its own (a floor for 2 and 3).
 Each also with TF-IDF + logistic regression's probabilities (trained on the same $SPY training
 split, calibrated on its validation split) in place of the model's.
 
@@ -106,19 +108,24 @@ def _scored(estimator: Estimator, groups: list[tuple[str, np.ndarray]], proba: n
     return rows
 
 
-def resampled(scores: dict, labels: np.ndarray, cal: Calibration, methods: list[str], args) -> list[dict]:
-    rng = np.random.default_rng(args.seed)
+def _drawn(labels: np.ndarray, cells: list[tuple[int, int]], resamples: int,
+           seed: int) -> tuple[list[tuple[str, np.ndarray]], dict[str, float]]:
+    """`resamples` groups of test messages per (size, bullish) pair, named "SIZE:BULLISH:K"."""
+    rng = np.random.default_rng(seed)
     positive, negative = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     groups, truth = [], {}
-    for size in SIZES:
-        for share in SHARES:
-            for k in range(args.resamples):
-                n_pos = int(round(share * size))
-                index = np.concatenate([rng.choice(positive, n_pos, replace=False),
-                                        rng.choice(negative, size - n_pos, replace=False)])
-                name = f"{size}:{share}:{k}"
-                groups.append((name, index))
-                truth[name] = n_pos / size
+    for number, (size, n_pos) in enumerate(cells):
+        for k in range(resamples):
+            name = f"{size}:{n_pos}:{number}:{k}"
+            groups.append((name, np.concatenate([rng.choice(positive, n_pos, replace=False),
+                                                 rng.choice(negative, size - n_pos, replace=False)])))
+            truth[name] = n_pos / size
+    return groups, truth
+
+
+def resampled(scores: dict, labels: np.ndarray, cal: Calibration, methods: list[str], args) -> list[dict]:
+    cells = [(size, int(round(share * size))) for size in SIZES for share in SHARES]
+    groups, truth = _drawn(labels, cells, args.resamples, args.seed)
     out = []
     for method in methods:
         rows = _scored(Estimator(method, cal, args.level, args.draws, args.seed), groups, scores["test"], truth)
@@ -126,6 +133,22 @@ def resampled(scores: dict, labels: np.ndarray, cal: Calibration, methods: list[
         for size, part in rows.groupby("size"):
             out.append({"method": method, "size": int(size), "cells": len(part), "mae": part["error"].mean(),
                         "coverage": part["covered"].mean()})
+    return out
+
+
+def unshifted(frame: pd.DataFrame, keys: list[str], scores: dict, labels: np.ndarray, cal: Calibration,
+              methods: list[str], args) -> list[dict]:
+    """The error on a market with no shift but its share: $SPY test cells drawn at each market
+    cell's size and tagged share (20 per cell), what a method makes where the model reads the
+    market as well as its own."""
+    market, truth = market_cells(frame, keys)
+    cells = [(len(index), int(round(truth[name] * len(index)))) for name, index in market]
+    groups, truth = _drawn(labels, cells, 20, args.seed)
+    out = []
+    for method in methods:
+        rows = _scored(Estimator(method, cal, args.level, args.draws, args.seed), groups, scores["test"], truth)
+        out.append({"method": method, "tags": "none, $SPY cells of its sizes and shares", "cells": len(rows),
+                    "mae": rows["error"].mean(), "coverage": rows["covered"].mean()})
     return out
 
 
@@ -155,14 +178,16 @@ def market(frame: pd.DataFrame, keys: list[str], proba: np.ndarray, cal: Calibra
         scored = [_scored(Estimator(method, c, args.level, args.draws, args.seed), [(name, index)], proba, truth)
                   for name, index, c in own]
         rows = pd.concat(scored)
-        out.append({"method": method, "tags": "ticker's 12 months before", "cells": len(rows),
+        out.append({"method": method, "tags": "the stream's 12 months before", "cells": len(rows),
                     "mae": rows["error"].mean(), "coverage": rows["covered"].mean()})
     return out
 
 
 def earlier_tags(frame: pd.DataFrame, proba: np.ndarray, prior: float) -> Callable[[str], Calibration | None]:
-    """The calibration set of a stream cell "TICKER|YYYY-MM": that ticker's tagged messages of the
-    12 months before, when they hold 30 or more and both labels."""
+    """The calibration set of a stream cell "TICKER|YYYY-MM": the stream's tagged messages of the
+    12 months before, every ticker's together (what `--calibrate FILE` reads from a file of them),
+    when the cell's own ticker holds 30 or more of them and both labels. Sets of the ticker's own
+    messages alone measured no better."""
     month = pd.PeriodIndex(frame["month"], freq="M")
     labels = (frame["sentiment"] == "bullish").to_numpy().astype(int)
     tickers = frame["ticker"].to_numpy()
@@ -170,10 +195,11 @@ def earlier_tags(frame: pd.DataFrame, proba: np.ndarray, prior: float) -> Callab
     def calibration(name: str) -> Calibration | None:
         ticker, when = name.split("|")
         end = pd.Period(when, freq="M")
-        index = np.flatnonzero((tickers == ticker) & (month < end) & (month >= end - 12))
-        if len(index) < MIN_TAGGED or len(set(labels[index])) < 2:
+        window = (month < end) & (month >= end - 12)
+        own = labels[window & (tickers == ticker)]
+        if len(own) < MIN_TAGGED or len(set(own)) < 2:
             return None
-        return Calibration.of(proba[index], labels[index], prior)
+        return Calibration.of(proba[window], labels[window], prior)
     return calibration
 
 
@@ -203,6 +229,8 @@ def main() -> None:
             "stream": market(stream, ["ticker", "month"], scores["stream"], cal, args.methods, args,
                              earlier_tags(stream, scores["stream"], prior)),
             "ood": market(ood, ["ticker"], scores["ood"], cal, args.methods, args),
+            "stream, no shift": unshifted(stream, ["ticker", "month"], scores, spy["test"][1], cal, args.methods, args),
+            "ood, no shift": unshifted(ood, ["ticker"], scores, spy["test"][1], cal, args.methods, args),
         }
         _print(scorer, results[scorer])
     out = Path(args.out)
@@ -217,7 +245,7 @@ def _print(scorer: str, result: dict) -> None:
     print("resampled $SPY test cells: mean absolute error (coverage) by size")
     print(table.pivot(index="method", columns="size", values="mae").round(4).astype(str)
           + " (" + table.pivot(index="method", columns="size", values="coverage").round(2).astype(str) + ")")
-    for part in ("stream", "ood"):
+    for part in ("stream", "ood", "stream, no shift", "ood, no shift"):
         print(f"{part}:")
         print(pd.DataFrame(result[part]).round(4).to_string(index=False))
 

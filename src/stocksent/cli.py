@@ -244,7 +244,9 @@ def _add_pretrain(commands) -> None:
 def _add_adapt(commands) -> None:
     ad = _subparser(commands, "adapt", "adapt a trained model to a new market's messages, no tags needed: its "
                     "n-gram part learns from the model's surest guesses for them, and how bullish the market is "
-                    "on each ticker shifts that ticker's messages", EXAMPLES["adapt"])
+                    "on each ticker shifts that ticker's messages. Refused, nothing saved, where the "
+                    "market's messages read unlike the model's (give --calibrate) or the result scores worse",
+                    EXAMPLES["adapt"])
     ad.add_argument("model_dir", metavar="MODEL_DIR", help="a model trained with its n-gram part (the default)")
     ad.add_argument("--text", nargs="+", required=True, metavar="FILE",
                     help="the market's messages: CSV, JSONL or Parquet files (their --text-column) or plain "
