@@ -16,6 +16,7 @@ from stocksent.data.batches import score_by_length
 from stocksent.data.store import load_model, split_prefix
 from stocksent.errors import StocksentError
 from stocksent.nets.model import build_model, load_weights
+from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.metrics import sigmoid
 from stocksent.scoring.ngrams import NgramModel, fit_ngrams, flat_ids
 from stocksent.scoring.parts import network_state
@@ -142,6 +143,12 @@ def test_stocksent_adapt_writes_a_new_model_whose_networks_are_the_trained_ones(
 
     test_texts, test_codes = split_messages(clf, split="test")
     assert clf.evaluate(test_texts, clf.classes_[test_codes])["accuracy"] == clf.metrics["test"]["accuracy"]
+    # So is the calibration set the index reads: the validation split as the adapted model scores it.
+    val_texts, val_codes = split_messages(clf, split="val")
+    calibration = clf.predictor_.part(CalibrationSet)
+    np.testing.assert_allclose(calibration.calibration().values,
+                               sigmoid(clf.predictor_.without(TickerPriors).logits(val_texts)), atol=1e-6)
+    np.testing.assert_array_equal(calibration.calibration().positives, val_codes)
     # Its scores: the networks blended with the refitted part, plus each message's ticker shift,
     # all built here from the saved tensors, apart from the classifier's scorers.
     texts = [r["message"] for r in real_rows[3000:3300]]

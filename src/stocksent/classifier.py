@@ -115,7 +115,9 @@ class SentimentClassifier:
         `market_tags` = (texts, labels): the market's own tagged messages, if any, which the
         estimates are calibrated on; the adapted model must score no worse on them (accuracy,
         ROC-AUC) nor on `held_out` tagged messages (ROC-AUC), else a StocksentError says what
-        fell. Returns self; on an error it is left as it was."""
+        fell. A refitted part leaves it without the calibration set `index` reads (that scored
+        the validation split with the old part): `stocksent adapt` saves a new one; here, give
+        `index` the market's tags. Returns self; on an error it is left as it was."""
         self._fitted("adapt")
         market, train = text_list(texts), text_list(tagged[0])
         codes = known_codes(tagged[1], len(train), self.classes_)

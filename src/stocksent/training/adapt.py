@@ -103,8 +103,8 @@ def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.n
                                 threshold, rounds, share, log)
     record["rounds"] = done
     adapted = predictor.without(TickerPriors)
-    if rounds:
-        adapted = adapted.with_part(part)
+    if rounds:  # the calibration set scored the validation split with the part replaced here
+        adapted = adapted.without(CalibrationSet).with_part(part)
     if priors:  # from the scores without any priors: an adapted model's own would count twice
         if rounds:
             proba = sigmoid(part.blend(network, *ids))
