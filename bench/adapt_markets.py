@@ -9,8 +9,9 @@ model's test split with what the user ends with: the adapted model, or the origi
 check refused the adaptation. A second pass gives the market's own tags to the adaptation
 (--calibrate): the first half of its tagged messages in time (the stream) or a seeded random half
 (the 2020 set, whose file is ordered by label), every figure then on the other half. Prints, per
-market: accuracy and ROC-AUC before and after on its tags and on $SPY's test split, and whether
-it was refused.
+market: its misfit (quantify.misfit, which adapt refuses a market on without its tags), accuracy
+and ROC-AUC before and after on its tags and on $SPY's test split, and whether it was refused.
+`--misfit-only` prints each market's misfit and the model's own test split's, adapting nothing.
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ from stocksent import SentimentClassifier
 from stocksent.data.corpus import CorpusCache
 from stocksent.errors import StocksentError
 from stocksent.evaluation.experiment import adapt_to, split_messages
+from stocksent.scoring.calibration import CalibrationSet
+from stocksent.scoring.index import index_proba
+from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.quantify import misfit
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 STREAM = DATA / "stream" / "stocktwits_stream_2018_2022.csv.gz"
@@ -44,6 +49,13 @@ def _scores(clf: SentimentClassifier, texts: list[str], labels: list[str]) -> di
     return {"accuracy": round(metrics["accuracy"], 4), "roc_auc": round(metrics["roc_auc"], 4)}
 
 
+def fit(clf: SentimentClassifier, texts: list[str]) -> float:
+    """How far the messages' probabilities are from any mix of the model's calibration set's
+    bearish and bullish ones (what adapt refuses a market on without its tags)."""
+    proba = sigmoid(index_proba(clf.predictor_).logits(texts))
+    return round(misfit(proba, np.ones(len(proba)), clf.predictor_.part(CalibrationSet).calibration()), 3)
+
+
 def one(model: str, name: str, frame: pd.DataFrame, own_tags: bool, corpora: CorpusCache) -> dict:
     tagged = frame[frame["sentiment"] != ""]
     half = len(tagged) // 2
@@ -56,13 +68,13 @@ def one(model: str, name: str, frame: pd.DataFrame, own_tags: bool, corpora: Cor
     test = split_messages(original, None, "test", log=lambda line: None)
     test = (test[0], original.classes_[test[1]])
     row = {"model": model, "market": name, "messages": len(frame), "tagged scored": len(scored),
-           "own tags": half if own_tags else 0,
+           "own tags": half if own_tags else 0, "misfit": fit(original, frame["message"].tolist()),
            "before": {"market": _scores(original, scored["message"].tolist(), scored["sentiment"].tolist()),
                       "spy test": _scores(original, *test)}}
     clf = SentimentClassifier.load(model)
     try:
         adapt_to(clf, frame["message"].tolist(), log=lambda line: None, corpora=corpora, market_tags=tags)
-        row["refused"], row["misfit"] = "", clf.metrics_["adaptation"].get("misfit")
+        row["refused"] = ""
     except StocksentError as exc:
         clf, row["refused"] = original, str(exc)
     row["after"] = {"market": _scores(clf, scored["message"].tolist(), scored["sentiment"].tolist()),
@@ -76,7 +88,11 @@ def main() -> None:
     parser.add_argument("--out", default="runs/adapt_markets")
     parser.add_argument("--markets", nargs="+", help="only these (default: all), e.g. '2020 set' 'stream A'")
     parser.add_argument("--own-tags", choices=["both", "yes", "no"], default="both")
+    parser.add_argument("--misfit-only", action="store_true",
+                        help="print each market's misfit (and the model's own test split's) without adapting")
     args = parser.parse_args()
+    if args.misfit_only:
+        return misfits(args.models)
     corpora, rows = CorpusCache(), []
     for model in args.models:
         for name, frame in markets().items():
@@ -90,9 +106,18 @@ def main() -> None:
     (out / "adapt_markets.json").write_text(json.dumps(rows, indent=1))
 
 
+def misfits(models: list[str]) -> None:
+    table = {}
+    for model in models:
+        clf = SentimentClassifier.load(model)
+        table[model] = {"$SPY test split": fit(clf, split_messages(clf, None, "test", log=lambda line: None)[0])}
+        table[model].update({name: fit(clf, frame["message"].tolist()) for name, frame in markets().items()})
+    print(pd.DataFrame(table).to_string())
+
+
 def _line(r: dict) -> str:
     before, after = r["before"], r["after"]
-    return (f"{r['model']}  {r['market']:<12} own tags {r['own tags']:>5}  market acc "
+    return (f"{r['model']}  {r['market']:<12} own tags {r['own tags']:>5}  misfit {r['misfit']:.3f}  market acc "
             f"{before['market']['accuracy']:.4f} -> {after['market']['accuracy']:.4f}  auc "
             f"{before['market']['roc_auc']:.4f} -> {after['market']['roc_auc']:.4f}  spy auc "
             f"{before['spy test']['roc_auc']:.4f} -> {after['spy test']['roc_auc']:.4f}"

@@ -181,6 +181,8 @@ MUTANTS: list[Mutant] = [
     fresh(QUANTIFY, "best = int(np.argmax(coefficient))", "best = int(np.argmin(coefficient))",
           "misfit measured from the farthest mix"),
     fresh(ADAPT, "if found > MAX_MISFIT:", "if found > 10 * MAX_MISFIT:", "a market unlike the model's let through"),
+    fresh(ADAPT, "return adapted.with_part(CalibrationSet(proba, validation[1], trained_prior))",
+          "return adapted", "an adapted model keeps the calibration set of its old part"),
     fresh(INDEX, "getattr(total, name)[where] += getattr(part, name)",
           "getattr(total, name)[where] = getattr(part, name)", "merged sums overwrite instead of adding"),
     fresh(INDEX, "return ((days - (days + 3) % 7) * 86400)", "return ((days - days % 7) * 86400)",

@@ -47,6 +47,7 @@ OOD = DATA / "ood" / "stocktwits_trending_2020.csv"
 SHARES = np.round(np.arange(0.05, 0.951, 0.05), 2)
 SIZES = (30, 100, 300, 1000)
 MIN_TAGGED = 30
+UNSHIFTED_DRAWS = 20  # $SPY cells drawn per market cell for the no-shift floor
 PERIOD = np.datetime64("2020-01-01", "s")
 
 
@@ -110,7 +111,7 @@ def _scored(estimator: Estimator, groups: list[tuple[str, np.ndarray]], proba: n
 
 def _drawn(labels: np.ndarray, cells: list[tuple[int, int]], resamples: int,
            seed: int) -> tuple[list[tuple[str, np.ndarray]], dict[str, float]]:
-    """`resamples` groups of test messages per (size, bullish) pair, named "SIZE:BULLISH:K"."""
+    """`resamples` groups of test messages per (size, bullish) pair, named "SIZE:BULLISH:PAIR:K"."""
     rng = np.random.default_rng(seed)
     positive, negative = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     groups, truth = [], {}
@@ -139,11 +140,11 @@ def resampled(scores: dict, labels: np.ndarray, cal: Calibration, methods: list[
 def unshifted(frame: pd.DataFrame, keys: list[str], scores: dict, labels: np.ndarray, cal: Calibration,
               methods: list[str], args) -> list[dict]:
     """The error on a market with no shift but its share: $SPY test cells drawn at each market
-    cell's size and tagged share (20 per cell), what a method makes where the model reads the
-    market as well as its own."""
+    cell's size and tagged share (UNSHIFTED_DRAWS per cell), what a method makes where the model
+    reads the market as well as its own."""
     market, truth = market_cells(frame, keys)
     cells = [(len(index), int(round(truth[name] * len(index)))) for name, index in market]
-    groups, truth = _drawn(labels, cells, 20, args.seed)
+    groups, truth = _drawn(labels, cells, UNSHIFTED_DRAWS, args.seed)
     out = []
     for method in methods:
         rows = _scored(Estimator(method, cal, args.level, args.draws, args.seed), groups, scores["test"], truth)

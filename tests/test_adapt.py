@@ -5,6 +5,7 @@ import hashlib
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -358,6 +359,30 @@ def test_stocksent_adapt_refuses_a_market_unlike_the_model_s_messages_without_it
     assert main(["adapt", str(trained_model), "--text", str(market), "--threshold", "0.5", "--out", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert re.fullmatch(r"stocksent: error: the market's messages do not read as a mix of bullish and bearish "
-                        r"ones like the model's \(misfit 0\.\d{3} > 0\.2\): .* \(--calibrate FILE\); "
-                        r"nothing adapted", err[-1])
+                        r"ones like the model's \(misfit 0\.\d{3} > 0\.2\): .* "
+                        r"\(--calibrate FILE, market_tags in Python\); nothing adapted", err[-1])
     assert not out.exists() and _digests(trained_model) == source
+
+
+def test_adapting_in_python_makes_the_calibration_set_again_from_the_validation_split(trained_model, real_rows,
+                                                                                      lenient):
+    from stocksent.evaluation.experiment import split_messages
+
+    texts = [r["message"] for r in real_rows[3000:3600]]
+    clf = SentimentClassifier.load(trained_model)
+    train, val = (split_messages(clf, split=name) for name in ("train", "val"))
+    tagged = (train[0], clf.classes_[train[1]])
+    carried = clf.predictor_.part(CalibrationSet).calibration().values
+    kept = SentimentClassifier.load(trained_model).adapt(texts, tagged, threshold=0.5, rounds=0)
+    np.testing.assert_array_equal(kept.predictor_.part(CalibrationSet).calibration().values, carried)
+    again = SentimentClassifier.load(trained_model).adapt(texts, tagged, threshold=0.5,
+                                                          validation=(val[0], clf.classes_[val[1]]))
+    rescored = sigmoid(again.predictor_.without(TickerPriors).logits(val[0]))
+    np.testing.assert_allclose(again.predictor_.part(CalibrationSet).calibration().values, rescored, atol=1e-6)
+    assert not np.allclose(rescored, carried)  # the refitted part reads the split otherwise
+    frame = pd.DataFrame({"message": texts, "created_at": ["2021-01-04T10:00:00Z"] * len(texts)})
+    assert len(again.index(frame)) > 0
+    dropped = SentimentClassifier.load(trained_model).adapt(texts, tagged, threshold=0.5)
+    assert dropped.predictor_.part(CalibrationSet) is None
+    with pytest.raises(StocksentError, match="adapted in Python without its validation split"):
+        dropped.index(frame)

@@ -147,7 +147,8 @@ def test_a_model_saved_without_a_calibration_set_is_told_how_to_add_one(trained_
     stream = _stream(tmp_path, real_rows, 90)
     command = ["index", str(old), "--input", str(stream), "--out", str(tmp_path / "i.csv")]
     assert main(command) == 1
-    assert f"carries no calibration set (it was saved before models did); add one with: stocksent calibrate {old}" \
+    assert f"carries no calibration set (saved before models did, or adapted in Python without its validation " \
+           f"split); add one with: stocksent calibrate {old}, or give the market's tagged messages (--calibrate FILE)" \
         in capsys.readouterr().err
     assert main([*command, "--method", "pcc"]) == 0  # the methods that need none still run
     assert main(["calibrate", str(old)]) == 0

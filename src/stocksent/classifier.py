@@ -106,7 +106,8 @@ class SentimentClassifier:
 
     def adapt(self, texts: Iterable[str], tagged: tuple[Iterable[str], Iterable[Any]], threshold: float = 0.9,
               rounds: int = 5, priors: bool = True, market_tags: tuple[Iterable[str], Iterable[Any]] | None = None,
-              held_out: tuple[Iterable[str], Iterable[Any]] | None = None) -> "SentimentClassifier":
+              held_out: tuple[Iterable[str], Iterable[Any]] | None = None,
+              validation: tuple[Iterable[str], Iterable[Any]] | None = None) -> "SentimentClassifier":
         """Adapt the model to a new market's `texts`, their tags unread (adapt.py). Its n-gram
         part is fitted again on `tagged` = (texts, labels), the messages it was trained on, plus
         its own surest guesses for the market's, in up to `rounds` rounds; the networks are
@@ -115,17 +116,18 @@ class SentimentClassifier:
         `market_tags` = (texts, labels): the market's own tagged messages, if any, which the
         estimates are calibrated on; the adapted model must score no worse on them (accuracy,
         ROC-AUC) nor on `held_out` tagged messages (ROC-AUC), else a StocksentError says what
-        fell. A refitted part leaves it without the calibration set `index` reads (that scored
-        the validation split with the old part): `stocksent adapt` saves a new one; here, give
-        `index` the market's tags. Returns self; on an error it is left as it was."""
+        fell. `validation` = (texts, labels), the model's validation split: the calibration set
+        `index` reads is made of it again once the part is refitted (as `stocksent adapt` does);
+        without it the model is left with none. Returns self; on an error it is left as it was."""
         self._fitted("adapt")
         market, train = text_list(texts), text_list(tagged[0])
         codes = known_codes(tagged[1], len(train), self.classes_)
         own, checks = self._tagged(market_tags), []
         if held_out is not None:
             checks = [Check("the held-out messages", *self._tagged(held_out))]
+        val = self._tagged(validation)
         self.predictor_, record = adapt(self.predictor_, market, train, codes, threshold, rounds, priors, self._log,
-                                        own, checks)
+                                        own, checks, val)
         self.metrics_ = {**self.metrics_, "adaptation": record}
         self.version_ = None  # no saved directory holds these weights yet
         return self

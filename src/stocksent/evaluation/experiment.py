@@ -65,9 +65,9 @@ def adapt_to(clf: SentimentClassifier, texts: list[str], data: str | Path | None
     splits = _splits(clf, data, ("train", "val", "test"), log, corpora)
     (train_texts, train_labels), (test_texts, test_labels) = splits["train"], splits["test"]
     tags = None if market_tags is None else (market_tags[0], clf.classes_[market_tags[1]])
+    val_texts, val_labels = splits["val"]
     clf.adapt(texts, (train_texts, clf.classes_[train_labels]), threshold, rounds, priors, tags,
-              (test_texts, clf.classes_[test_labels]))
-    _calibrated(clf, splits)  # a refitted n-gram part scores the validation split anew
+              (test_texts, clf.classes_[test_labels]), (val_texts, clf.classes_[val_labels]))
     for name in ("val", "test"):
         split_texts, split_labels = splits[name]
         clf.metrics_[name] = clf.evaluate(split_texts, clf.classes_[split_labels])
@@ -78,11 +78,7 @@ def calibrate(clf: SentimentClassifier, data: str | Path | None = None, log: Log
     """Give a saved model the calibration set models save since format 2: how it scores its
     validation split (of the file it was trained on, or of `data` split the same way), beside
     its training split's share of positives. Returns how many messages it holds."""
-    return _calibrated(clf, _splits(clf, data, ("train", "val"), log))
-
-
-def _calibrated(clf: SentimentClassifier, splits: dict[str, tuple[list[str], np.ndarray]]) -> int:
-    """Give `clf` the calibration set of its validation split as it scores it now; its size."""
+    splits = _splits(clf, data, ("train", "val"), log)
     texts, codes = splits["val"]
     proba = sigmoid(index_proba(clf.predictor_).logits(texts))
     clf.predictor_ = clf.predictor_.with_part(CalibrationSet(proba, codes, float(splits["train"][1].mean())))

@@ -263,8 +263,9 @@ def model_calibration(predictor: Predictor, source: str) -> Calibration:
     """The calibration set the model carries; one line saying how to add one if it has none."""
     part = predictor.part(CalibrationSet)
     if part is None:
-        raise StocksentError(f"{source} carries no calibration set (it was saved before models did); add one "
-                             f"with: stocksent calibrate {source}, or give --calibrate FILE")
+        raise StocksentError(f"{source} carries no calibration set (saved before models did, or adapted in Python "
+                             f"without its validation split); add one with: stocksent calibrate {source}, or give "
+                             f"the market's tagged messages (--calibrate FILE)")
     return part.calibration()
 
 

@@ -215,13 +215,20 @@ def misfit(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> float:
     bullish ones: the Hellinger distance to the nearest (HDY's histograms), less what drawing the
     set's messages from that mix would give by chance. Near 0 where the set differs from the
     calibration set by its share alone, which is what the adjusted methods assume; far from 0
-    where its messages are unlike any the model was calibrated on."""
+    where its messages are unlike any the model was calibrated on. One set: `weights` (B,) are
+    message counts (the chance term reads their total as the set's size)."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1:
+        raise StocksentError("misfit measures one set of messages at a time")
+    if not weights.sum() > 0:
+        raise StocksentError("misfit has no messages to measure")
     grid, coefficient = _mixes(values, weights, cal)
     best = int(np.argmax(coefficient))
     share, (negatives, positives) = grid[best], cal.tagged
-    # The chi-square approximation of the squared Hellinger distance between histograms of a few
-    # draws: the set's messages and the calibration set's of each label, one share fitted.
-    chance = (HDY_BINS - 2) / 8 * (1 / max(float(np.sum(weights)), 1.0) + share ** 2 / max(float(positives), 1.0)
+    # The chi-square approximation of the squared Hellinger distance between histograms drawn from
+    # the same mix (the set's messages, and the calibration set's of each label), one share fitted;
+    # it holds where the bins hold many messages each.
+    chance = (HDY_BINS - 2) / 8 * (1 / float(weights.sum()) + share ** 2 / max(float(positives), 1.0)
                                    + (1 - share) ** 2 / max(float(negatives), 1.0))
     return float(np.sqrt(max(1.0 - float(coefficient[best]) - chance, 0.0)))
 

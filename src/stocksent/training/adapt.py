@@ -67,14 +67,16 @@ class Check:
 
 def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.ndarray, threshold: float = 0.9,
           rounds: int = 5, priors: bool = True, log: Callable[[str], None] = print,
-          market_tags: tuple[list[str], np.ndarray] | None = None,
-          checks: Sequence[Check] = ()) -> tuple[Predictor, dict[str, Any]]:
+          market_tags: tuple[list[str], np.ndarray] | None = None, checks: Sequence[Check] = (),
+          validation: tuple[list[str], np.ndarray] | None = None) -> tuple[Predictor, dict[str, Any]]:
     """The predictor adapted to a new market's `texts`, and a record of what was done (see the
     module's steps). `tagged` and `codes`: the messages it was trained on and their 0 / 1
     labels, which the part is refitted on beside its guesses. `market_tags` (texts, codes): the
     market's own tagged messages, if the user has some; they calibrate the estimates and are
     checked on. `checks`: more tagged messages checked on (such as its own test split). An
-    adaptation that scores worse on any is refused with one error naming what fell."""
+    adaptation that scores worse on any is refused with one error naming what fell.
+    `validation` (texts, codes): the model's validation split, which the calibration set the
+    index reads is made of again once the part is refitted; without it the set is dropped."""
     check_settings(threshold, rounds)
     part = predictor.part(NgramModel)
     if part is None and rounds:
@@ -103,8 +105,8 @@ def adapt(predictor: Predictor, texts: list[str], tagged: list[str], codes: np.n
                                 threshold, rounds, share, log)
     record["rounds"] = done
     adapted = predictor.without(TickerPriors)
-    if rounds:  # the calibration set scored the validation split with the part replaced here
-        adapted = adapted.without(CalibrationSet).with_part(part)
+    if rounds:
+        adapted = _recalibrated(adapted.with_part(part), validation, float(codes.mean()))
     if priors:  # from the scores without any priors: an adapted model's own would count twice
         if rounds:
             proba = sigmoid(part.blend(network, *ids))
@@ -149,6 +151,16 @@ def _check_sure(guess: np.ndarray, threshold: float) -> None:
                              f"<= {1 - threshold:.2g}; lower the threshold")
 
 
+def _recalibrated(adapted: Predictor, validation: tuple[list[str], np.ndarray] | None,
+                  trained_prior: float) -> Predictor:
+    """`adapted` with the calibration set of `validation` as it now scores it, or with none: the
+    one it carries scored the validation split with the n-gram part it no longer has."""
+    if validation is None:
+        return adapted.without(CalibrationSet)
+    proba = sigmoid(adapted.without(TickerPriors).logits(validation[0]))
+    return adapted.with_part(CalibrationSet(proba, validation[1], trained_prior))
+
+
 def _check_fit(proba: np.ndarray, calibration: Calibration) -> float:
     """Refuse a market whose messages do not read as a mix of bullish and bearish ones like those
     the model was calibrated on: its shares, and the sure guesses self-training keeps, would then
@@ -157,8 +169,8 @@ def _check_fit(proba: np.ndarray, calibration: Calibration) -> float:
     if found > MAX_MISFIT:
         raise StocksentError(f"the market's messages do not read as a mix of bullish and bearish ones like the "
                              f"model's (misfit {found:.3f} > {MAX_MISFIT}): adapting to their texts alone could "
-                             f"make it worse; give some of the market's tagged messages (--calibrate FILE); "
-                             f"nothing adapted")
+                             f"make it worse; give some of the market's tagged messages (--calibrate FILE, "
+                             f"market_tags in Python); nothing adapted")
     return round(found, 4)
 
 
@@ -174,7 +186,8 @@ def _in_share(guess: np.ndarray, count: int, share: float) -> tuple[np.ndarray, 
 def _calibration(predictor: Predictor, tagged: list[str], codes: np.ndarray,
                  market_tags: tuple[list[str], np.ndarray] | None) -> Calibration:
     """What the estimates read: the market's own tags when given, else the model's calibration
-    set, else (a model saved before those) its training messages, at their share."""
+    set, else (a model saved before those, or adapted without its validation split) its
+    training messages, at their share."""
     if market_tags is not None:
         return tagged_calibration(predictor, *market_tags, float(codes.mean()))
     saved = predictor.part(CalibrationSet)
