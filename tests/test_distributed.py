@@ -32,9 +32,10 @@ def test_torchrun_two_processes_matches_one(data_slice, tmp_path, capsys):
               "-m", "stocksent.cli", "train", "--data", str(data_slice), "--out", str(tmp_path / "ddp"),
               *RECIPE, "--batch-size", "32", "--force"]  # --force: a retried launch replaces what the first left
     done = subprocess.run(launch, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0 and "Signal 6 (SIGABRT)" in done.stderr:
-        # A rank has been seen to abort at random (2 of 38 launches, both in a fresh clone's first
-        # runs; not reproduced since): that launch is tried once more, and the second must pass.
+    if done.returncode != 0 and ("Signal 6 (SIGABRT)" in done.stderr or "Signal 11 (SIGSEGV)" in done.stderr):
+        # A rank has been seen to die of a signal at random (SIGABRT twice, SIGSEGV once, in about 40
+        # launches, all in a fresh clone's first test run; not reproduced alone): that launch is
+        # tried once more, and the second must pass.
         done = subprocess.run(launch, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 processes" in done.stderr
