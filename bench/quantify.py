@@ -100,8 +100,11 @@ def _cells(groups: list[tuple[str, np.ndarray]], proba: np.ndarray) -> CellSums:
     return sums
 
 
-def _scored(estimator: Estimator, groups: list[tuple[str, np.ndarray]], proba: np.ndarray,
+def _scored(method: str, cal: Calibration, args, groups: list[tuple[str, np.ndarray]], proba: np.ndarray,
             truth: dict[str, float]) -> pd.DataFrame:
+    """Each group's estimate by `method` (at the run's level, draws and seed), its error and
+    whether its interval holds the truth."""
+    estimator = Estimator(method, cal, args.level, args.draws, args.seed)
     rows = pd.DataFrame(estimator.rows(_cells(groups, proba)))
     rows["truth"] = rows["ticker"].map(truth)
     rows["error"] = (rows["bullish_share"] - rows["truth"]).abs()
@@ -129,7 +132,7 @@ def resampled(scores: dict, labels: np.ndarray, cal: Calibration, methods: list[
     groups, truth = _drawn(labels, cells, args.resamples, args.seed)
     out = []
     for method in methods:
-        rows = _scored(Estimator(method, cal, args.level, args.draws, args.seed), groups, scores["test"], truth)
+        rows = _scored(method, cal, args, groups, scores["test"], truth)
         rows["size"] = rows["ticker"].str.split(":").str[0].astype(int)
         for size, part in rows.groupby("size"):
             out.append({"method": method, "size": int(size), "cells": len(part), "mae": part["error"].mean(),
@@ -147,7 +150,7 @@ def unshifted(frame: pd.DataFrame, keys: list[str], scores: dict, labels: np.nda
     groups, truth = _drawn(labels, cells, UNSHIFTED_DRAWS, args.seed)
     out = []
     for method in methods:
-        rows = _scored(Estimator(method, cal, args.level, args.draws, args.seed), groups, scores["test"], truth)
+        rows = _scored(method, cal, args, groups, scores["test"], truth)
         out.append({"method": method, "tags": "none, $SPY cells of its sizes and shares", "cells": len(rows),
                     "mae": rows["error"].mean(), "coverage": rows["covered"].mean()})
     return out
@@ -169,14 +172,14 @@ def market(frame: pd.DataFrame, keys: list[str], proba: np.ndarray, cal: Calibra
     groups, truth = market_cells(frame, keys)
     out = []
     for method in methods:
-        rows = _scored(Estimator(method, cal, args.level, args.draws, args.seed), groups, proba, truth)
+        rows = _scored(method, cal, args, groups, proba, truth)
         out.append({"method": method, "tags": "none", "cells": len(rows), "mae": rows["error"].mean(),
                     "coverage": rows["covered"].mean()})
         if tags is None:
             continue
         own = [(name, index, tags(name)) for name, index in groups]
         own = [(name, index, c) for name, index, c in own if c is not None]
-        scored = [_scored(Estimator(method, c, args.level, args.draws, args.seed), [(name, index)], proba, truth)
+        scored = [_scored(method, c, args, [(name, index)], proba, truth)
                   for name, index, c in own]
         rows = pd.concat(scored)
         out.append({"method": method, "tags": "the stream's 12 months before", "cells": len(rows),

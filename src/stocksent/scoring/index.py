@@ -341,24 +341,20 @@ def tagged_calibration(predictor: Predictor, texts: list[str], codes: np.ndarray
     return Calibration.of(proba, codes, part.trained_prior if part is not None else trained_prior)
 
 
-def calibration_for(predictor: Predictor, method: str, tagged: tuple[list[str], np.ndarray] | None = None,
-                    source: str = "this model") -> Calibration | None:
-    """The calibration set `method` reads: none for CC and PCC, a market's own tagged messages
-    (texts and 0 / 1 codes) when given, else the one the model carries."""
+def estimator_for(predictor: Predictor, method: str | None = None, tagged: tuple[list[str], np.ndarray] | None = None,
+                  level: float = Estimator.level, source: str = "this model") -> Estimator:
+    """The estimator an index runs: `method` (default: emq, or emq-platt given a market's own
+    tagged messages) and the calibration set it reads: none for CC and PCC, the market's tagged
+    messages (texts and 0 / 1 codes) when given, else the one the model carries."""
+    method = method or default_method(tagged is not None)
     check_method(method)
     if method in UNCALIBRATED:
-        return None
-    if tagged is not None:
-        return tagged_calibration(predictor, *tagged)
-    return model_calibration(predictor, source)
-
-
-def estimator_for(predictor: Predictor, method: str | None = None, tagged: tuple[list[str], np.ndarray] | None = None,
-                  level: float = 0.9, source: str = "this model") -> Estimator:
-    """The estimator an index runs: `method` (default: emq, or emq-platt given a market's own
-    tagged messages), reading the calibration set it needs (calibration_for)."""
-    method = method or default_method(tagged is not None)
-    return Estimator(method, calibration_for(predictor, method, tagged, source), level)
+        calibration = None
+    elif tagged is not None:
+        calibration = tagged_calibration(predictor, *tagged)
+    else:
+        calibration = model_calibration(predictor, source)
+    return Estimator(method, calibration, level)
 
 
 def file_calibration(predictor: Predictor, path: Path,
