@@ -1,5 +1,6 @@
 """Time two versions of stocksent side by side in one run: end-to-end scoring of every message
-of the data set through SentimentClassifier.predict_proba, and one training epoch of the default
+of the data set through SentimentClassifier.predict_proba (and sets of 64 and 1,024 of its
+messages, one call each), and one training epoch of the default
 preset through `stocksent train --epochs 1` (the epoch's seconds from history.json, training and
 validation, and the command's wall time). The versions alternate, the first of each round
 changing from round to round, so that neither a slow spell nor going first favours one.
@@ -35,7 +36,17 @@ for _ in range(int(sys.argv[2])):
     prob = clf.predict_proba(texts)
     best.append(time.perf_counter() - start)
 positive = prob[:, 1] if prob.ndim == 2 else prob  # (n, 2) since the scikit-learn API, (n,) before
-print(json.dumps({"messages": len(texts), "seconds": min(best), "mean_prob": float(positive.mean())}))
+small = {}
+for size in (64, 1024):  # sets of a few messages, as a service or a notebook scores them
+    sets = [texts[i:i + size] for i in range(0, 16384, size)]
+    passes = []
+    for _ in range(int(sys.argv[2])):
+        start = time.perf_counter()
+        for chunk in sets:
+            clf.predict_proba(chunk)
+        passes.append(time.perf_counter() - start)
+    small[f"us_per_message_in_sets_of_{size}"] = min(passes) / 16384 * 1e6
+print(json.dumps({"messages": len(texts), "seconds": min(best), "mean_prob": float(positive.mean()), **small}))
 """
 
 
@@ -67,16 +78,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternations of the two versions")
     parser.add_argument("--repeats", type=int, default=3, help="scoring passes per child (best is kept)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--no-epoch", dest="epoch", action="store_false", help="time the scoring alone")
     args = parser.parse_args()
     rows = []
     for round_ in range(1, args.rounds + 1):
         order = (("before", args.before), ("after", args.after))
         for name, src in order if round_ % 2 else order[::-1]:
             score = time_scoring(src, args.model, args.repeats)
-            epoch = time_epoch(src)
+            epoch = time_epoch(src) if args.epoch else {"epoch_seconds": float("nan"), "command_seconds": float("nan")}
             rows.append({"round": round_, "version": name, **score, **epoch})
             print(f"round {round_} {name:<6} scoring {score['messages']:,} msgs {score['seconds']:6.2f} s "
-                  f"({score['messages'] / score['seconds']:,.0f} msg/s)  epoch {epoch['epoch_seconds']:6.1f} s  "
+                  f"({score['messages'] / score['seconds']:,.0f} msg/s), sets of 64 / 1,024: "
+                  f"{score['us_per_message_in_sets_of_64']:.1f} / {score['us_per_message_in_sets_of_1024']:.1f} "
+                  f"us a message  epoch {epoch['epoch_seconds']:6.1f} s  "
                   f"train --epochs 1 {epoch['command_seconds']:6.1f} s", flush=True)
     for name in ("before", "after"):
         mine = [r for r in rows if r["version"] == name]

@@ -48,6 +48,7 @@ STORE = "stocksent.data.store"
 STREAM = "stocksent.scoring.stream"
 NGRAMS = "stocksent.scoring.ngrams"
 PREPROCESS = "stocksent.text.preprocess"
+FOLDED = "stocksent.nets.folded"
 
 # The test files that cover each module (a mutant may name others).
 COVERS = {
@@ -57,6 +58,7 @@ COVERS = {
     PRIORS: ("tests/test_priors.py",),
     ADAPT: ("tests/test_adapt.py",),
     QUANTIFY: ("tests/test_quantify.py",),
+    FOLDED: ("tests/test_folded.py",),
     INDEX: ("tests/test_index.py",),
     TABLE: ("tests/test_table.py",),
     STORE: ("tests/test_store.py",),
@@ -181,6 +183,8 @@ MUTANTS: list[Mutant] = [
     fresh(QUANTIFY, "best = int(np.argmax(coefficient))", "best = int(np.argmin(coefficient))",
           "misfit measured from the farthest mix"),
     fresh(ADAPT, "if found > MAX_MISFIT:", "if found > 10 * MAX_MISFIT:", "a market unlike the model's let through"),
+    fresh(FOLDED, "n = min(-(-alive[t] // min_rows) * min_rows, batch)", "n = alive[t]",
+          "the fold's products take however many rows are going"),
     fresh(ADAPT, "return adapted.with_part(CalibrationSet(proba, validation[1], trained_prior))",
           "return adapted", "an adapted model keeps the calibration set of its old part"),
     fresh(INDEX, "getattr(total, name)[where] += getattr(part, name)",

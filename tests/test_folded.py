@@ -11,7 +11,7 @@ from stocksent.nets.folded import FoldedLSTM
 from stocksent.nets.model import SentimentLSTM, build_model, load_weights
 from stocksent.scoring.ngrams import NgramModel
 from stocksent.scoring.parts import network_state
-from stocksent.scoring.scorer import FoldedScorer, NetworkScorer, make_scorer
+from stocksent.scoring.scorer import FOLD_FROM, FoldedScorer, NetworkScorer, make_scorer
 
 
 def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarray:
@@ -52,6 +52,36 @@ def test_fold_matches_every_pooling_and_starting_state(trained_model, real_rows,
     encoded = clf.encode(row["message"] for row in real_rows[:2000])
     folded = score_by_length(FoldedLSTM.fold(model), encoded)
     np.testing.assert_allclose(folded, network_logits(model, encoded), atol=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_message_s_logit_is_the_same_bit_for_bit_whatever_else_its_batch_holds(trained_model, real_rows, pooling,
+                                                                                 threads):
+    clf = SentimentClassifier.load(trained_model)
+    torch.manual_seed(2)
+    folded = FoldedLSTM.fold(SentimentLSTM(dataclasses.replace(clf.config.model, pooling=pooling, members=1)).eval())
+    flat, lengths = clf.predictor_.encode_flat(row["message"] for row in real_rows[:1500])
+    starts = np.cumsum(lengths) - lengths
+    ids, before = torch.from_numpy(flat), torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        whole = folded.score(ids, torch.from_numpy(starts), torch.from_numpy(lengths))
+        for size in (700, 97, 5, 1):  # rows end at other steps in each; the last batches are small
+            parts = [folded.score(ids, torch.from_numpy(starts[i:i + size]), torch.from_numpy(lengths[i:i + size]))
+                     for i in range(0, len(lengths), size)]
+            np.testing.assert_array_equal(np.concatenate(parts), whole)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_loaded_model_scores_a_message_alike_in_any_chunk_of_fold_from_or_more(trained_model, real_rows):
+    clf = SentimentClassifier.load(trained_model)  # two networks, the fold, and the n-gram part after them
+    texts = [row["message"] for row in real_rows[:3000]]
+    whole = clf.decision_function(texts)
+    for size in (2500, 333, FOLD_FROM):
+        parts = [clf.decision_function(texts[i:i + size]) for i in range(0, len(texts) - size + 1, size)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole[:len(parts) * size])
 
 
 def test_networks_the_fold_does_not_cover_keep_their_own_forward(trained_model):

@@ -34,6 +34,7 @@ from torch import Tensor
 
 from .model import SentimentEnsemble, SentimentLSTM
 
+MIN_ROWS = 4  # each step's matrix products take a multiple of this many rows (see _score_batch)
 
 class FoldedLSTM:
     """`folded(tokens, lengths)` or `folded.score(ids, starts, lengths)` -> logits as numpy.
@@ -80,17 +81,24 @@ class FoldedLSTM:
     @torch.inference_mode()
     def score(self, ids: Tensor, starts: Tensor, lengths: Tensor) -> np.ndarray:
         """Logits for messages given as one flat tensor of word ids: message b is
-        ids[starts[b] : starts[b] + lengths[b]], lengths >= 1."""
+        ids[starts[b] : starts[b] + lengths[b]], lengths >= 1. A message's logit is the same, bit
+        for bit, whatever else is in the batch and however many threads score it: every matrix
+        product takes a multiple of MIN_ROWS rows (_score_batch)."""
+        given = len(lengths)
+        if given % MIN_ROWS:  # scored beside copies of the first message, their results unused
+            extra = torch.zeros(MIN_ROWS - given % MIN_ROWS, dtype=torch.long)
+            starts, lengths = torch.cat([starts, starts[extra]]), torch.cat([lengths, lengths[extra]])
         return _score(self.table, self.offsets, self.w_ih, self.bias, self.w_hh, self.h_starts, self.c_starts,
-                      self.head_weight, self.head_bias, ids, starts, lengths, self.pooling).numpy()
+                      self.head_weight, self.head_bias, ids, starts, lengths, self.pooling, MIN_ROWS)[:given].numpy()
 
 
 def _score_batch(table: Tensor, offsets: Tensor, w_ih: list[Tensor], bias: list[Tensor], w_hh: list[Tensor],
                  h_starts: list[Tensor], c_starts: list[Tensor], head_weight: Tensor, head_bias: Tensor,
-                 ids: Tensor, starts: Tensor, lengths: Tensor, pooling: str) -> Tensor:
+                 ids: Tensor, starts: Tensor, lengths: Tensor, pooling: str, min_rows: int) -> Tensor:
     """The folded network over one batch (see the module's description); the logits (B,)."""
     order = torch.argsort(lengths, descending=True)
     starts, lengths = starts[order], lengths[order]
+    last = starts + lengths - 1  # rows computed past their end read their last word again
     members, batch, steps = offsets.size(0), lengths.size(0), int(lengths[0])
     alive: list[int] = (lengths.view(1, -1) > torch.arange(steps).view(-1, 1)).sum(1).tolist()  # rows going at t
     hs = [h.expand(-1, batch, -1) for h in h_starts]
@@ -98,21 +106,25 @@ def _score_batch(table: Tensor, offsets: Tensor, w_ih: list[Tensor], bias: list[
     fill = float("-inf") if pooling == "max" else 0.0
     pooled = torch.full([members, batch, w_hh[-1].size(1)], fill)
     for t in range(steps):
-        n = alive[t]
+        # A multiple of min_rows rows a step (the batch is one), the ended ones' results unused:
+        # the matrix products' kernels round a row's sums by how many rows there are, unless a
+        # whole number of their blocks.
+        n = min(-(-alive[t] // min_rows) * min_rows, batch)
         below = torch.empty(0)  # (K, n, H) from the first layer on; declared for TorchScript's types
         for layer in range(len(w_hh)):  # each layer takes step t, reading the one below
             if layer == 0:  # a table look-up per member: W_ih and the biases are in the table
-                words = ids.index_select(0, starts[:n] + t)
+                words = ids.index_select(0, torch.minimum(starts[:n] + t, last[:n]))
                 gates = table.index_select(0, (words + offsets).view(-1)).view(members, n, -1)
             else:
                 gates = torch.baddbmm(bias[layer], below, w_ih[layer])
             below, cs[layer] = _cell(gates, hs[layer][:, :n], cs[layer][:, :n], w_hh[layer])
             hs[layer] = below
-        _pool_step(pooled, below, pooling, alive[t + 1] if t + 1 < steps else 0)
+        _pool_step(pooled, below[:, :alive[t]], pooling, alive[t + 1] if t + 1 < steps else 0)
     if pooling == "mean":
         pooled /= lengths.view(1, -1, 1).to(torch.float32)
     logits = torch.empty(batch)
-    logits[order] = (torch.einsum("kbh,kh->kb", pooled, head_weight) + head_bias).mean(0)
+    # A product and a sum along each row, not a matrix-vector product, whose rows round by how many.
+    logits[order] = ((pooled * head_weight.unsqueeze(1)).sum(-1) + head_bias).mean(0)
     return logits
 
 
