@@ -56,7 +56,10 @@ def fit(clf: SentimentClassifier, texts: list[str]) -> float:
     return round(misfit(proba, np.ones(len(proba)), clf.predictor_.part(CalibrationSet).calibration()), 3)
 
 
-def one(model: str, name: str, frame: pd.DataFrame, own_tags: bool, corpora: CorpusCache) -> dict:
+def one(model: str, original: SentimentClassifier, before: dict[str, float], test: tuple, name: str,
+        frame: pd.DataFrame, own_tags: bool, corpora: CorpusCache) -> dict:
+    """One market adapted to: `original` is the model loaded once, `before` its scores on its own
+    test split `test` (texts, labels)."""
     tagged = frame[frame["sentiment"] != ""]
     half = len(tagged) // 2
     scored = tagged.iloc[half:] if own_tags else tagged
@@ -64,21 +67,18 @@ def one(model: str, name: str, frame: pd.DataFrame, own_tags: bool, corpora: Cor
     if own_tags:
         first = tagged.iloc[:half]
         tags = (first["message"].tolist(), (first["sentiment"] == "bullish").to_numpy().astype(np.int64))
-    original = SentimentClassifier.load(model)
-    test = split_messages(original, None, "test", log=lambda line: None)
-    test = (test[0], original.classes_[test[1]])
     row = {"model": model, "market": name, "messages": len(frame), "tagged scored": len(scored),
            "own tags": half if own_tags else 0, "misfit": fit(original, frame["message"].tolist()),
            "before": {"market": _scores(original, scored["message"].tolist(), scored["sentiment"].tolist()),
-                      "spy test": _scores(original, *test)}}
-    clf = SentimentClassifier.load(model)
+                      "spy test": before}}
+    clf = SentimentClassifier.load(model)  # adapted in place: a copy of the original
     try:
         adapt_to(clf, frame["message"].tolist(), log=lambda line: None, corpora=corpora, market_tags=tags)
         row["refused"] = ""
     except StocksentError as exc:
         clf, row["refused"] = original, str(exc)
     row["after"] = {"market": _scores(clf, scored["message"].tolist(), scored["sentiment"].tolist()),
-                    "spy test": _scores(clf, *test)}
+                    "spy test": _scores(clf, *test) if clf is not original else before}
     return row
 
 
@@ -91,27 +91,32 @@ def main() -> None:
     parser.add_argument("--misfit-only", action="store_true",
                         help="print each market's misfit (and the model's own test split's) without adapting")
     args = parser.parse_args()
+    corpora, found = CorpusCache(), markets()
+    found = {name: frame for name, frame in found.items() if not args.markets or name in args.markets}
     if args.misfit_only:
-        return misfits(args.models)
-    corpora, rows = CorpusCache(), []
+        return misfits(args.models, found, corpora)
+    rows = []
     for model in args.models:
-        for name, frame in markets().items():
-            if args.markets and name not in args.markets:
-                continue
+        original = SentimentClassifier.load(model)
+        texts, codes = split_messages(original, None, "test", log=lambda line: None, corpora=corpora)
+        test = (texts, original.classes_[codes])
+        before = _scores(original, *test)
+        for name, frame in found.items():
             for own_tags in {"both": (False, True), "yes": (True,), "no": (False,)}[args.own_tags]:
-                rows.append(one(model, name, frame, own_tags, corpora))
+                rows.append(one(model, original, before, test, name, frame, own_tags, corpora))
                 print(_line(rows[-1]), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "adapt_markets.json").write_text(json.dumps(rows, indent=1))
 
 
-def misfits(models: list[str]) -> None:
+def misfits(models: list[str], found: dict[str, pd.DataFrame], corpora: CorpusCache) -> None:
     table = {}
     for model in models:
         clf = SentimentClassifier.load(model)
-        table[model] = {"$SPY test split": fit(clf, split_messages(clf, None, "test", log=lambda line: None)[0])}
-        table[model].update({name: fit(clf, frame["message"].tolist()) for name, frame in markets().items()})
+        test = split_messages(clf, None, "test", log=lambda line: None, corpora=corpora)[0]
+        table[model] = {"$SPY test split": fit(clf, test), **{name: fit(clf, frame["message"].tolist())
+                                                                for name, frame in found.items()}}
     print(pd.DataFrame(table).to_string())
 
 

@@ -148,12 +148,8 @@ def unshifted(frame: pd.DataFrame, keys: list[str], scores: dict, labels: np.nda
     market, truth = market_cells(frame, keys)
     cells = [(len(index), int(round(truth[name] * len(index)))) for name, index in market]
     groups, truth = _drawn(labels, cells, UNSHIFTED_DRAWS, args.seed)
-    out = []
-    for method in methods:
-        rows = _scored(method, cal, args, groups, scores["test"], truth)
-        out.append({"method": method, "tags": "none, $SPY cells of its sizes and shares", "cells": len(rows),
-                    "mae": rows["error"].mean(), "coverage": rows["covered"].mean()})
-    return out
+    return [_summary(method, "none, $SPY cells of its sizes and shares",
+                     _scored(method, cal, args, groups, scores["test"], truth)) for method in methods]
 
 
 def market_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[list[tuple[str, np.ndarray]], dict[str, float]]:
@@ -170,21 +166,20 @@ def market_cells(frame: pd.DataFrame, keys: list[str]) -> tuple[list[tuple[str, 
 def market(frame: pd.DataFrame, keys: list[str], proba: np.ndarray, cal: Calibration, methods: list[str],
            args, tags: Callable | None = None) -> list[dict]:
     groups, truth = market_cells(frame, keys)
+    own = [] if tags is None else [(name, index, tags(name)) for name, index in groups]  # once, for every method
+    own = [(name, index, c) for name, index, c in own if c is not None]
     out = []
     for method in methods:
-        rows = _scored(method, cal, args, groups, proba, truth)
-        out.append({"method": method, "tags": "none", "cells": len(rows), "mae": rows["error"].mean(),
-                    "coverage": rows["covered"].mean()})
-        if tags is None:
-            continue
-        own = [(name, index, tags(name)) for name, index in groups]
-        own = [(name, index, c) for name, index, c in own if c is not None]
-        scored = [_scored(method, c, args, [(name, index)], proba, truth)
-                  for name, index, c in own]
-        rows = pd.concat(scored)
-        out.append({"method": method, "tags": "the stream's 12 months before", "cells": len(rows),
-                    "mae": rows["error"].mean(), "coverage": rows["covered"].mean()})
+        out.append(_summary(method, "none", _scored(method, cal, args, groups, proba, truth)))
+        if own:
+            rows = pd.concat([_scored(method, c, args, [(name, index)], proba, truth) for name, index, c in own])
+            out.append(_summary(method, "the stream's 12 months before", rows))
     return out
+
+
+def _summary(method: str, tags: str, rows: pd.DataFrame) -> dict:
+    return {"method": method, "tags": tags, "cells": len(rows), "mae": rows["error"].mean(),
+            "coverage": rows["covered"].mean()}
 
 
 def earlier_tags(frame: pd.DataFrame, proba: np.ndarray, prior: float) -> Callable[[str], Calibration | None]:

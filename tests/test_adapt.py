@@ -287,16 +287,20 @@ def test_a_round_keeps_the_sure_guesses_of_either_label_and_records_their_positi
     assert rounds == [{"round": 1, "kept": 40, "positive_share": 0.5}]
 
 
-def _posteriors(rng, n, share, trained=0.5):
-    """Calibrated posteriors at training share `trained` for n messages, a `share` of them positive."""
+def _tagged(rng, n, share, trained=0.5):
+    """Calibrated posteriors at training share `trained` for n messages, a `share` of them
+    positive, and their labels."""
     labels = rng.random(n) < share
     evidence = np.where(labels, 1.5, -1.5) + rng.normal(0, 1.7, n)
-    return sigmoid(2 * 1.5 * evidence / 1.7 ** 2 + np.log(trained / (1 - trained)))
+    return sigmoid(2 * 1.5 * evidence / 1.7 ** 2 + np.log(trained / (1 - trained))), labels
+
+
+def _posteriors(rng, n, share, trained=0.5):
+    return _tagged(rng, n, share, trained)[0]
 
 
 def _calibration(rng, trained=0.5):
-    labels = rng.random(3000) < 0.5
-    return Calibration.of(_posteriors(rng, 3000, 0.5), labels, trained)
+    return Calibration.of(*_tagged(rng, 3000, 0.5), trained)
 
 
 def test_the_market_s_share_moves_from_the_training_share_only_as_far_as_its_interval_allows():

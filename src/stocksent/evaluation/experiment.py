@@ -27,14 +27,14 @@ def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, spl
 
 
 def split_messages(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
-                   log: Log = print) -> tuple[list[str], np.ndarray]:
-    """The texts and 0 / 1 labels `evaluate_split` scores."""
+                   log: Log = print, corpora: CorpusCache | None = None) -> tuple[list[str], np.ndarray]:
+    """The texts and 0 / 1 labels `evaluate_split` scores (`corpora` keeps files read before)."""
     if split == "all":
         if data is None:
             raise StocksentError("--split all scores a file of other messages: name it with --data")
         corpus = load_corpus(find_data(data), clf.config.data, clf.config.preprocess)
         return corpus.texts, corpus.labels
-    return _splits(clf, data, (split,), log)[split]
+    return _splits(clf, data, (split,), log, corpora)[split]
 
 
 def _splits(clf: SentimentClassifier, data: str | Path | None, names: tuple[str, ...], log: Log,

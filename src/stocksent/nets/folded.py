@@ -36,6 +36,7 @@ from .model import SentimentEnsemble, SentimentLSTM
 
 MIN_ROWS = 4  # each step's matrix products take a multiple of this many rows (see _score_batch)
 
+
 class FoldedLSTM:
     """`folded(tokens, lengths)` or `folded.score(ids, starts, lengths)` -> logits as numpy.
 

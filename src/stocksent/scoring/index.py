@@ -230,9 +230,9 @@ class Estimator:
         present = np.flatnonzero(histogram)
         values, weights = CENTRES[present], histogram[present].astype(np.float64)
         share = float(method(values, weights, cal))
-        tail = (1 - self.level) / 2
         if self.method in EM_POSTERIORS:
             return (share, *self._em_interval(method, share, values, weights, cal, copies))
+        tail = (1 - self.level) / 2
         n = int(weights.sum())
         draws = rng.multinomial(n, weights / n, size=self.draws).astype(np.float64)
         low, high = np.quantile(method(values, draws, copies), [tail, 1 - tail])
@@ -244,7 +244,7 @@ class Estimator:
         understates how little they tell), widened in quadrature by the spread that resampling
         the calibration set gives."""
         posteriors, trained = EM_POSTERIORS[self.method](values, cal)
-        low, high = em_bounds(posteriors, weights, float(trained), self.level)
+        low, high = em_bounds(posteriors, weights, float(trained), share, self.level)
         tail = (1 - self.level) / 2
         cal_low, cal_high = np.quantile(method(values, weights, copies), [tail, 1 - tail])
         below = np.hypot(share - low, max(share - cal_low, 0.0))

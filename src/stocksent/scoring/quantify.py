@@ -171,17 +171,18 @@ def emq(values: np.ndarray, weights: np.ndarray, cal: Calibration) -> np.ndarray
     return em_prior(values, weights, cal.trained_prior)
 
 
-def em_bounds(values: np.ndarray, weights: np.ndarray, trained_prior: float, level: float) -> tuple[float, float]:
-    """The likelihood-ratio interval of EM's prior (one set of posteriors, one calibration): the
-    priors whose log-likelihood is within chi2(1, level) / 2 of the best. Where a set holds few
-    messages the likelihood is flat and this is wide, where resampling so few would not be."""
+def em_bounds(values: np.ndarray, weights: np.ndarray, trained_prior: float, best: float,
+              level: float) -> tuple[float, float]:
+    """The likelihood-ratio interval of EM's prior `best` (em_prior of one set of posteriors and
+    one calibration): the priors whose log-likelihood is within chi2(1, level) / 2 of the best.
+    Where a set holds few messages the likelihood is flat and this is wide, where resampling so
+    few would not be."""
     p = np.clip(values, EPS, 1 - EPS)
     a, b = p / trained_prior, (1 - p) / (1 - trained_prior)
 
     def loglik(q: float) -> float:
         return float((weights * np.log(b + q * (a - b))).sum())
 
-    best = float(em_prior(values, weights, trained_prior))
     drop = NormalDist().inv_cdf((1 + level) / 2) ** 2 / 2
     top = loglik(best)
 
