@@ -11,7 +11,7 @@ from stocksent.nets.folded import FoldedLSTM
 from stocksent.nets.model import SentimentLSTM, build_model, load_weights
 from stocksent.scoring.ngrams import NgramModel
 from stocksent.scoring.parts import network_state
-from stocksent.scoring.scorer import FOLD_FROM, FoldedScorer, NetworkScorer, make_scorer
+from stocksent.scoring.scorer import FoldedScorer, NetworkScorer, make_scorer
 
 
 def network_logits(model: SentimentLSTM, encoded: list[np.ndarray]) -> np.ndarray:
@@ -75,11 +75,11 @@ def test_a_message_s_logit_is_the_same_bit_for_bit_whatever_else_its_batch_holds
         torch.set_num_threads(before)
 
 
-def test_a_loaded_model_scores_a_message_alike_in_any_chunk_of_fold_from_or_more(trained_model, real_rows):
+def test_a_loaded_model_scores_a_message_alike_in_any_chunk(trained_model, real_rows):
     clf = SentimentClassifier.load(trained_model)  # two networks, the fold, and the n-gram part after them
     texts = [row["message"] for row in real_rows[:3000]]
     whole = clf.decision_function(texts)
-    for size in (2500, 333, FOLD_FROM):
+    for size in (2500, 333, 16, 3, 1):
         parts = [clf.decision_function(texts[i:i + size]) for i in range(0, len(texts) - size + 1, size)]
         np.testing.assert_array_equal(np.concatenate(parts), whole[:len(parts) * size])
 
@@ -91,7 +91,7 @@ def test_networks_the_fold_does_not_cover_keep_their_own_forward(trained_model):
         assert build_model(dataclasses.replace(config, **change)).merged() is None
 
 
-def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model, real_rows, monkeypatch):
+def test_the_fold_scores_sets_of_every_size_and_the_network_none(trained_model, real_rows, monkeypatch):
     clf = SentimentClassifier.load(trained_model)
     folded, network = [], []
     fold_score, network_logits_of = FoldedLSTM.score, NetworkScorer.logits
@@ -100,11 +100,10 @@ def test_the_fold_scores_large_batches_and_the_network_small_ones(trained_model,
     monkeypatch.setattr(NetworkScorer, "logits", lambda self, flat, lengths: network.append(len(lengths))
                         or network_logits_of(self, flat, lengths))
     texts = [row["message"] for row in real_rows[:100]]
-    few = clf.positive_proba(texts[:10])
-    assert (folded, network) == ([], [10])
+    one = clf.positive_proba(texts[:1])
     many = clf.positive_proba(texts)
-    assert (sum(folded), network) == (100, [10])
-    np.testing.assert_allclose(many[:10], few, atol=1e-6)
+    assert (sum(folded), network) == (101, [])
+    assert many[0] == one[0]
 
 
 @pytest.mark.parametrize("pooling,initial_state", [("max", "zero"), ("last", "learned"), ("mean", "learned")])

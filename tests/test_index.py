@@ -63,10 +63,29 @@ def test_the_sums_of_two_parts_are_the_sums_of_one_pass():
     parts = one + two
     assert parts.keys == whole.keys and len(set(whole.keys)) == len(whole.keys)
     assert {ticker for ticker, _ in whole.keys} == {"A", "B", "C"}
-    for name in ("messages", "histogram", "tagged", "tagged_positive"):
+    for name in ("messages", "proba_units", "histogram", "tagged", "tagged_positive"):
         assert np.array_equal(getattr(parts, name), getattr(whole, name)), name
-    np.testing.assert_allclose(parts.proba_sum, whole.proba_sum)
     assert whole.messages.sum() == 800 and whole.histogram.sum() == 800
+
+
+def test_the_sums_are_the_same_bit_for_bit_however_the_input_is_cut_and_in_whatever_order_added():
+    rng = np.random.default_rng(4)
+    tickers, periods, proba, tags = _chunk(rng, 3000, days=2)
+    whole = CellSums()
+    whole.add(tickers, periods, proba, tags)
+    pieces = []
+    for start, stop in [(0, 7), (7, 1500), (1500, 1501), (1501, 3000)]:
+        piece = CellSums()
+        piece.add(tickers[start:stop], periods[start:stop], proba[start:stop], tags[start:stop])
+        pieces.append(piece)
+    together = (pieces[3] + pieces[1]) + (pieces[0] + pieces[2])
+    order = [together.keys.index(key) for key in whole.keys]
+    for name in ("messages", "proba_units", "histogram", "tagged", "tagged_positive"):
+        assert np.array_equal(getattr(together, name)[order], getattr(whole, name)), name
+    cells = np.array([whole.keys.index(key) for key in zip(tickers, periods.astype("datetime64[s]").astype(int))])
+    means = Estimator("pcc").rows(whole)["mean_probability"]
+    in_rows = sorted(range(len(whole.keys)), key=lambda i: whole.keys[i])
+    np.testing.assert_allclose(means, [proba[cells == i].mean() for i in in_rows], rtol=0, atol=1e-9)
 
 
 def _calibration(rng, n=2000):

@@ -5,7 +5,7 @@ One pass over the messages, in chunks, keeps per-cell sums (CellSums): how many 
 sum of their probabilities, a histogram of them in BINS bins, and how many carry an author's tag
 and how many of those say bullish. Everything the methods need is in those sums, so memory grows
 with the number of cells, not of messages, and sums of parts of the input add up to the sums of
-the whole.
+the whole exactly, in any order: every sum is of integers.
 
 The interval resamples both the cell's messages (a multinomial draw from its histogram) and the
 calibration set (from each label's histogram): the cell's share is measured through the
@@ -40,6 +40,9 @@ from .quantify import (
 )
 
 BINS = 400  # histogram bins of a probability: 0.0025 wide
+# Probabilities are summed in these units, as integers: a float sum's last bits would depend on
+# how the input was cut into chunks or partitions.
+PROBA_UNITS = 2 ** 32
 DRAWS = 400  # bootstrap resamples per cell
 NO_TICKER = "(none)"
 FREQS = ("hour", "day", "week", "month")
@@ -115,13 +118,13 @@ def tag_codes(tags: Sequence[Any], negative: str, positive: str, where: str = "t
 
 @dataclass
 class CellSums:
-    """Per (ticker, period start in epoch seconds) cell: messages, sum of probabilities, a
-    histogram of them, and the messages tagged and tagged positive. Cells are kept in the order
-    first seen."""
+    """Per (ticker, period start in epoch seconds) cell: messages, sum of probabilities (in
+    1 / PROBA_UNITS), a histogram of them, and the messages tagged and tagged positive. Cells are
+    kept in the order first seen."""
 
     keys: list[tuple[str, int]] = field(default_factory=list)
     messages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    proba_sum: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    proba_units: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     histogram: np.ndarray = field(default_factory=lambda: np.zeros((0, BINS), np.int64))
     tagged: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     tagged_positive: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -137,7 +140,7 @@ class CellSums:
         count = len(self.keys)
         bins = np.minimum((np.asarray(proba, dtype=np.float64) * BINS).astype(np.int64), BINS - 1)
         self.messages += np.bincount(cells, minlength=count)
-        self.proba_sum += np.bincount(cells, weights=proba, minlength=count)
+        np.add.at(self.proba_units, cells, np.rint(np.asarray(proba, dtype=np.float64) * PROBA_UNITS).astype(np.int64))
         # Over the chunk's own cells: a table of every cell seen so far would be allocated per chunk.
         present, local = np.unique(cells, return_inverse=True)
         self.histogram[present] += np.bincount(local * BINS + bins, minlength=len(present) * BINS).reshape(-1, BINS)
@@ -149,9 +152,9 @@ class CellSums:
         extra = len(keys) - len(self.keys)
         if extra:
             self.keys = keys
-            self.messages, self.proba_sum, self.tagged, self.tagged_positive = (
+            self.messages, self.proba_units, self.tagged, self.tagged_positive = (
                 np.concatenate([a, np.zeros(extra, a.dtype)])
-                for a in (self.messages, self.proba_sum, self.tagged, self.tagged_positive))
+                for a in (self.messages, self.proba_units, self.tagged, self.tagged_positive))
             self.histogram = np.concatenate([self.histogram, np.zeros((extra, BINS), np.int64)])
 
     def __add__(self, other: "CellSums") -> "CellSums":
@@ -161,7 +164,7 @@ class CellSums:
             index = {key: i for i, key in enumerate(total.keys)}
             where = np.fromiter((index.setdefault(key, len(index)) for key in part.keys), np.int64, len(part.keys))
             total._grow(list(index))
-            for name in ("messages", "proba_sum", "histogram", "tagged", "tagged_positive"):
+            for name in ("messages", "proba_units", "histogram", "tagged", "tagged_positive"):
                 getattr(total, name)[where] += getattr(part, name)
         return total
 
@@ -217,7 +220,7 @@ class Estimator:
                 "bullish_share_high": high.tolist(),
                 "bullishness": np.log((1 + bullish) / (1 + bearish)).tolist(),
                 "agreement": (1 - np.sqrt(np.clip(1 - (2 * share - 1) ** 2, 0.0, 1.0))).tolist(),
-                "mean_probability": (sums.proba_sum[order] / np.maximum(n, 1)).tolist()}
+                "mean_probability": (sums.proba_units[order] / PROBA_UNITS / np.maximum(n, 1)).tolist()}
         if sums.tagged.any():
             tagged = sums.tagged[order]
             rows["tagged"] = tagged.tolist()

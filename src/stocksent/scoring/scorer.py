@@ -4,7 +4,7 @@ Every scorer takes messages as one flat array of word ids and each message's len
 returns the network's logit for each, in input order. `make_scorer` is the one place that picks:
 
     the network       any device; padded batches of similar length
-    the folded LSTM   on a CPU, for networks it can fold (folded.py); the network for a few messages
+    the folded LSTM   on a CPU, for networks it can fold (folded.py)
     onnxruntime       the directory's model.onnx (export.py), with backend "onnx"
 
 The parts after the network (parts.py) adjust what a scorer returns.
@@ -28,9 +28,6 @@ from ..nets.folded import FoldedLSTM
 
 BACKENDS = ("torch", "onnx")
 ONNX_FILE, ONNX_INFO = "model.onnx", "onnx.json"  # the exported network (export.py) and its checksums
-# The folded network runs a dozen small ops per word; below this many messages the network's one
-# fused LSTM call is quicker (bench/suite.py times both).
-FOLD_FROM = 16
 # Messages per scoring batch; bench/suite.py measures the batch sizes around it.
 SCORE_BATCH = 1024
 
@@ -74,16 +71,16 @@ class NetworkScorer(PaddedScorer):
 
 
 class FoldedScorer:
-    """The folded network, nothing padded; a handful of messages go through the network."""
+    """The folded network, nothing padded. It scores sets of every size, one message too: a
+    message's logit is then the same bit for bit whatever it is scored with (folded.py), in a
+    service's request, a file's chunk or a cluster's partition."""
 
     concurrent = True  # the fold's loop is one TorchScript call, which releases Python's lock
 
-    def __init__(self, folded: FoldedLSTM, network: NetworkScorer):
-        self.folded, self.network = folded, network
+    def __init__(self, folded: FoldedLSTM):
+        self.folded = folded
 
     def logits(self, flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        if len(lengths) < FOLD_FROM:
-            return self.network.logits(flat, lengths)
         ids, starts = torch.from_numpy(flat), np.cumsum(lengths) - lengths
         out = np.empty(len(lengths), dtype=np.float32)
         for index in by_length(lengths, SCORE_BATCH):
@@ -141,5 +138,6 @@ def make_scorer(model: nn.Module | None, device: str = "cpu", backend: str = "to
         return PaddedScorer(OnnxScorer(onnx_folder, threads))
     model, target = model.eval(), resolve_device(device)
     folded = FoldedLSTM.fold(model) if target.type == "cpu" else None  # half the work on a CPU
-    network = NetworkScorer((model.merged() or model).to(target))  # an ensemble: one LSTM call for all members
-    return FoldedScorer(folded, network) if folded is not None else network
+    if folded is not None:
+        return FoldedScorer(folded)
+    return NetworkScorer((model.merged() or model).to(target))  # an ensemble: one LSTM call for all members
