@@ -46,6 +46,20 @@ def real_rows() -> list[dict]:
 
 
 @pytest.fixture(scope="session")
+def stream_rows() -> list[dict]:
+    """Every 20th message of the four tickers' stream (2018-2022): id, time, ticker, text and the
+    author's tag where there is one."""
+    try:
+        path = find_data().parent / "stream" / "stocktwits_stream_2018_2022.csv.gz"
+    except StocksentError:
+        unavailable(NO_DATA)
+    if not path.exists():
+        unavailable(f"the stream of four tickers ({path})")
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))[::20]
+
+
+@pytest.fixture(scope="session")
 def data_slice(tmp_path_factory, real_rows) -> Path:
     """The first few thousand real messages as a gzipped CSV in the article's layout."""
     path = tmp_path_factory.mktemp("data") / "slice.csv.gz"

@@ -373,11 +373,12 @@ def test_parquet_in_for_train_evaluate_baseline_and_predict(parquet_slice, tmp_p
         read = {".parquet": pd.read_parquet, ".csv": functools.partial(pd.read_csv, keep_default_na=False),
                 ".jsonl": functools.partial(pd.read_json, lines=True)}[target.suffix]
         scored = read(target)
-        assert list(scored.columns) == ["text", "label", "prob_bullish"] and scored.text.tolist() == texts
+        assert list(scored.columns)[-4:] == ["message", "sentiment", "label", "prob_bullish"]
+        assert scored.message.tolist() == texts
         assert set(scored.label) <= {"bearish", "bullish"}
         assert ((scored.prob_bullish >= 0.5) == (scored.label == "bullish")).all()
     expected = SentimentClassifier.load(out).positive_proba(texts)
-    np.testing.assert_allclose(pd.read_parquet(tmp_path / "scored.parquet").prob_bullish, expected, atol=1e-6)
+    np.testing.assert_array_equal(pd.read_parquet(tmp_path / "scored.parquet").prob_bullish, expected)
 
 
 def test_predict_output_mistakes_are_one_line(trained_model, parquet_slice, tmp_path, capsys):

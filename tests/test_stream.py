@@ -71,7 +71,7 @@ def test_predict_file_writes_every_message_with_its_label_and_probability(messag
     assert heard == [64, 64, 64, 58]
     with open(dst, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["text"] for r in rows] == messages
+    assert [r["message"] for r in rows] == messages
     expected = KnownScores().positive_proba(messages)
     assert [float(r["prob_bullish"]) for r in rows] == expected.tolist()
     assert [r["label"] for r in rows] == ["bullish" if p >= 0.5 else "bearish" for p in expected]
@@ -99,6 +99,50 @@ def test_the_tiny_model_scores_a_file_as_it_scores_the_messages(trained_model, r
         dst = tmp_path / f"out-{workers}.jsonl"
         assert clf.predict_file(src, dst, batch_size=64, workers=workers) == 300
         rows = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
-        assert [r["text"] for r in rows] == texts
+        assert [r["message"] for r in rows] == texts
         np.testing.assert_allclose([r["prob_bullish"] for r in rows], probs, atol=1e-6)
         assert [r["label"] for r in rows] == [str(label) for label in clf.predict(texts)]
+
+
+def test_predict_file_keeps_every_column_of_the_input_in_its_order(stream_rows, tmp_path):
+    columns = ["id", "created_at", "ticker", "message", "sentiment"]
+    src = write_csv(tmp_path / "in.csv", stream_rows[:300], columns)
+    assert predict_file(KnownScores(), src, tmp_path / "out.csv", batch_size=64) == 300
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [*columns, "label", "prob_bullish"]
+    assert [{c: r[c] for c in columns} for r in rows] == [{c: r[c] for c in columns} for r in stream_rows[:300]]
+
+
+def test_a_parquet_column_empty_in_the_first_chunk_keeps_the_input_s_type(stream_rows, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    tags = [None] * 200 + [r["sentiment"] or None for r in stream_rows[200:400]]
+    assert any(tags[200:])
+    src = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"message": [r["message"] for r in stream_rows[:400]], "sentiment": tags},
+                            schema=pa.schema([("message", pa.string()), ("sentiment", pa.string())])), src)
+    assert predict_file(KnownScores(), src, tmp_path / "out.parquet", batch_size=64) == 400
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.field("sentiment").type == pa.string() and out.column("sentiment").to_pylist() == tags
+
+
+def test_predict_file_scores_several_files_in_order_and_refuses_one_of_another_layout(stream_rows, tmp_path):
+    columns = ["id", "ticker", "message"]
+    sources = [write_csv(tmp_path / f"in-{i}.csv", stream_rows[i * 70:(i + 1) * 70], columns) for i in range(3)]
+    assert predict_file(KnownScores(), sources, tmp_path / "out.jsonl", batch_size=64) == 210
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [r["id"] for r in stream_rows[:210]]
+    other = write_csv(tmp_path / "other.csv", stream_rows[:5], ["id", "message"])
+    with pytest.raises(StocksentError, match=r"other.csv: columns \['id', 'message'\] differ from those of "):
+        predict_file(KnownScores(), [sources[0], other], tmp_path / "out2.jsonl")
+    assert not (tmp_path / "out2.jsonl").exists()
+
+
+def test_an_input_with_a_label_column_is_refused_before_anything_is_written(stream_rows, tmp_path):
+    src = write_csv(tmp_path / "in.csv", [{**r, "label": "x"} for r in stream_rows[:5]], ["message", "label"])
+    with pytest.raises(StocksentError, match=r"in.csv already has column\(s\) 'label', which the scores would "
+                                             r"replace; rename them first$"):
+        predict_file(KnownScores(), src, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()

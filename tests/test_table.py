@@ -176,8 +176,8 @@ def test_read_texts_streams_parquet_in_bounded_batches(parquet_slice, real_rows,
 
     seen, iter_batches = [], pq.ParquetFile.iter_batches
 
-    def spy(self, batch_size, columns):
-        for batch in iter_batches(self, batch_size=batch_size, columns=columns):
+    def spy(self, batch_size, columns, row_groups):
+        for batch in iter_batches(self, batch_size=batch_size, columns=columns, row_groups=row_groups):
             seen.append((batch.num_rows, batch.schema.names))
             yield batch
 
@@ -383,3 +383,20 @@ def test_a_text_file_is_a_message_a_line_blank_lines_skipped(tmp_path, real_rows
     path = tmp_path / "messages.txt"
     path.write_text(f"{texts[0]}\n\n{texts[1]}\r\n   \n{texts[2]}\n\t\n{texts[3]}\n{texts[4]}", encoding="utf-8")
     assert list(table.read_texts(path, "message")) == texts
+
+
+def test_input_files_expands_a_directory_and_a_glob_sorted_and_refuses_one_naming_nothing(tmp_path):
+    (tmp_path / "day=2021-01-02").mkdir()
+    (tmp_path / "day=2021-01-01").mkdir()
+    for name in ("day=2021-01-02/part-0.parquet", "day=2021-01-01/part-1.csv", "day=2021-01-01/part-0.csv",
+                 "day=2021-01-01/.part-2.csv.tmp", "_SUCCESS", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    assert [p.relative_to(tmp_path).as_posix() for p in table.input_files([tmp_path])] == [
+        "day=2021-01-01/part-0.csv", "day=2021-01-01/part-1.csv", "day=2021-01-02/part-0.parquet"]
+    assert [p.name for p in table.input_files([str(tmp_path / "*" / "*.csv"), tmp_path / "notes.txt"])] == [
+        "part-0.csv", "part-1.csv", "notes.txt"]
+    with pytest.raises(StocksentError, match=r"\*.jsonl: no file matches$"):
+        table.input_files([str(tmp_path / "*.jsonl")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(StocksentError, match="empty: no CSV, JSONL or Parquet files there$"):
+        table.input_files([tmp_path / "empty"])

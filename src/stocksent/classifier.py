@@ -15,11 +15,12 @@ from torch import nn
 from .config import Config, as_fields, check_fields, with_fields
 from .data.corpus import tokenize_all
 from .data.store import HISTORY, read_json, read_metrics, write_json
+from .data.table import input_files
 from .errors import not_fitted
 from .nets.device import resolve_device
 from .nets.distributed import World
 from .scoring.explain import explain
-from .scoring.index import Columns, estimator_for, frame_chunks, market_index
+from .scoring.index import Columns, Estimator, estimator_for, frame_chunks, market_index
 from .scoring.metrics import sigmoid
 from .scoring.ngrams import NgramModel
 from .scoring.predictor import Predictor
@@ -277,10 +278,15 @@ class SentimentClassifier:
         read the model's calibration set, or the market's own tagged messages `calibration` =
         (texts, labels). Where `frame` has the
         model's label column, each row also holds its tagged messages and their bullish share."""
-        self._fitted("index")
-        estimator = estimator_for(self.predictor_, method, self._tagged(calibration), level)
+        estimator = self.index_estimator(method, level, calibration)
         columns = Columns(text_column, time_column, ticker_column, self.config.data.label_column)
         return pd.DataFrame(market_index(self.predictor_, frame_chunks(frame, columns, self.labels), freq, estimator))
+
+    def index_estimator(self, method: str | None = None, level: float = 0.9,
+                        calibration: tuple[Iterable[str], Iterable[Any]] | None = None) -> Estimator:
+        """What `index` estimates each cell's share with (its arguments of those names)."""
+        self._fitted("index")
+        return estimator_for(self.predictor_, method, self._tagged(calibration), level)
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -289,11 +295,13 @@ class SentimentClassifier:
         self._fitted("starting workers")
         return functools.partial(SentimentClassifier.load, *self.predictor_.loaded_from(), threads)
 
-    def predict_file(self, src: str | Path, dst: str | Path, text_column: str = "message",
+    def predict_file(self, src: str | Path | Iterable[str | Path], dst: str | Path, text_column: str = "message",
                      batch_size: int = 8192, workers: int = 1, progress: Callable[[int], None] | None = None) -> int:
-        """Score the `text_column` of a CSV, JSONL or Parquet file into `dst` (CSV, JSONL or
-        Parquet by its extension: text, label, probability of the positive label), in chunks of
-        `batch_size` so that memory stays bounded; returns the number of messages. `dst` appears
-        only once complete; `progress(n)` hears of each chunk of n messages written."""
+        """Score the `text_column` of CSV, JSONL or Parquet files (a file, a directory, a glob
+        pattern, or a list of those; all of one layout) into `dst` (CSV, JSONL or Parquet by its
+        extension: the input's columns, then label and probability of the positive label), in
+        chunks of `batch_size` so that memory stays bounded; returns the number of messages.
+        `dst` appears only once complete; `progress(n)` hears of each chunk of n messages written."""
         self._fitted("predict_file")
-        return predict_file(self.predictor_, Path(src), Path(dst), text_column, batch_size, workers, progress)
+        sources = input_files([src] if isinstance(src, (str, Path)) else list(src))
+        return predict_file(self.predictor_, sources, Path(dst), text_column, batch_size, workers, progress)

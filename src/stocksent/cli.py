@@ -28,6 +28,7 @@ from .config import (
 )
 from .data.corpus import CorpusCache, load_corpus
 from .data.dataset import DATA_URL, ensure_data, fetch, file_sha256, find_data, read_texts
+from .data.table import input_files
 from .errors import StocksentError, check_range
 from .evaluation.experiment import adapt_to, calibrate, evaluate_split
 from .nets.device import DEVICES, threads
@@ -62,10 +63,13 @@ EXAMPLES = {
             "stocksent train --config runs/tune/best_config.json",
     "report": "example: stocksent report models/default models/default-grouped --out reports/default",
     "predict": 'example: stocksent predict models/default "$SPY buy the dip" "puts printing 🐻" --format jsonl '
-               "--explain\n         stocksent predict models/default --input messages.parquet --output scored.csv",
+               "--explain\n         stocksent predict models/default --input messages.parquet --output scored.csv\n"
+               "         stocksent predict models/default --input 'archive/*.parquet' --output scored/ --dask local:2",
     "export": "example: stocksent export models/default --onnx",
     "index": "example: stocksent index models/default --input ../shared/data/stream/stocktwits_stream_2018_2022.csv.gz "
-             "--ticker-column ticker --freq month --out index.csv --plot index.png",
+             "--ticker-column ticker --freq month --out index.csv --plot index.png\n"
+             "         stocksent index models/default --input archive/ --ticker-column ticker --out index.csv "
+             "--dask tcp://scheduler:8786",
     "calibrate": "example: stocksent calibrate models/default",
     "baseline": "example: stocksent baseline --group-duplicates --json",
     "serve": "example: stocksent serve models/default --port 8000 --workers 2\n"
@@ -288,11 +292,12 @@ def _add_predict(commands) -> None:
                     EXAMPLES["predict"])
     pr.add_argument("model_dir", metavar="MODEL_DIR")
     pr.add_argument("texts", nargs="*", metavar="TEXT", help="messages to score")
-    pr.add_argument("--input", metavar="FILE", help="CSV, JSONL or Parquet file (or - for one message per line "
-                    "of stdin)")
+    pr.add_argument("--input", metavar="FILES", help="a CSV, JSONL or Parquet file, a directory of them or a "
+                    "glob pattern (or - for one message per line of stdin)")
     pr.add_argument("--text-column", default="message", help="text column of --input (default: message)")
-    pr.add_argument("--output", metavar="FILE", help="write text, label and probability to FILE instead of "
-                    "stdout: CSV, JSONL or Parquet by its extension (it appears only once complete)")
+    pr.add_argument("--output", metavar="FILE", help="write the input's columns, label and probability to FILE "
+                    "instead of stdout: CSV, JSONL or Parquet by its extension (it appears only once complete); "
+                    "with --dask, a directory of Parquet parts")
     pr.add_argument("--format", choices=["text", "jsonl"], default="text", help="stdout's format")
     pr.add_argument("--batch-size", type=int, default=8192,
                     help="messages read and scored at a time: memory stays bounded by it (default 8192)")
@@ -303,6 +308,7 @@ def _add_predict(commands) -> None:
     pr.add_argument("--workers", type=int, default=1, metavar="N",
                     help="score on N processes of one thread each, for large inputs: each loads the model "
                          "(a few seconds and about 320 MB each), output stays in input order (default 1)")
+    _add_dask(pr, "score --input's files into --output DIR, a part-NNNNN.parquet per partition in input order")
     _add_backend(pr)
     _add_device(pr)
     pr.set_defaults(handler=cmd_predict)
@@ -312,7 +318,8 @@ def _add_index(commands) -> None:
     ix = _subparser(commands, "index", "a market sentiment index: per ticker and period, the estimated share of "
                     "bullish messages with its interval, from the messages' texts", EXAMPLES["index"])
     ix.add_argument("model_dir", metavar="MODEL_DIR")
-    ix.add_argument("--input", nargs="+", required=True, metavar="FILE", help="CSV, JSONL or Parquet files")
+    ix.add_argument("--input", nargs="+", required=True, metavar="FILES",
+                    help="CSV, JSONL or Parquet files, directories of them or glob patterns")
     ix.add_argument("--out", required=True, metavar="FILE",
                     help="the index: .csv, .jsonl or .parquet (written whole, or not at all)")
     ix.add_argument("--freq", choices=FREQS, default="day", help="period of a row (default: day)")
@@ -334,8 +341,14 @@ def _add_index(commands) -> None:
     ix.add_argument("--batch-size", type=int, default=8192, help="messages scored at once (default 8192)")
     ix.add_argument("--plot", metavar="FILE.png", help="also draw each ticker's estimated share over time")
     ix.add_argument("--json", action="store_true", help="print a summary as JSON")
+    _add_dask(ix, "sum each partition's messages on the workers; the index is the same as without")
     _add_device(ix)
     ix.set_defaults(handler=cmd_index)
+
+
+def _add_dask(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--dask", metavar="ADDRESS", help=f"run on Dask: a scheduler's address (tcp://host:8786) or "
+                        f"local:N for N worker processes here; {what} (needs stocksent[dask]; see docs/dask.md)")
 
 
 def _add_calibrate(commands) -> None:
@@ -496,14 +509,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     check_range("--batch-size", args.batch_size, 1, MAX_BATCH)
     check_level(args.level)
-    predictor = SentimentClassifier.load(Path(args.model_dir), args.device).predictor_
+    clf = SentimentClassifier.load(Path(args.model_dir), args.device)
+    predictor = clf.predictor_
     tagged = file_calibration(predictor, Path(args.calibrate), _log) if args.calibrate else None
     estimator = estimator_for(predictor, args.method, tagged, args.level, args.model_dir)
     columns = Columns(args.text_column, args.time_column, args.ticker_column,
                       args.label_column or predictor.config.data.label_column)
-    with _message_bar(to_file=True) as bar:
-        rows = index_files(predictor, args.input, Path(args.out), args.freq, columns, estimator, args.batch_size,
-                           bar.update)
+    sources = input_files(args.input)
+    if args.dask:
+        from .dask.commands import index_archive
+
+        with _on_dask(args.dask) as client:
+            rows = index_archive(client, sources, clf, Path(args.out), args.freq, columns, estimator,
+                                 _parts_progress("index"))
+    else:
+        with _message_bar(to_file=True) as bar:
+            rows = index_files(predictor, sources, Path(args.out), args.freq, columns, estimator, args.batch_size,
+                               bar.update)
     if args.plot:
         from .evaluation.report import plot_index
 
@@ -720,6 +742,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise StocksentError("--output takes --input FILE and no --explain")
     # Loaded here even with workers, so that a bad model is one line before any process starts.
     clf = SentimentClassifier.load(Path(args.model_dir), args.device, args.backend)
+    if args.dask:
+        return _predict_on_dask(args, clf)
     with _message_bar(to_file=bool(args.output)) as bar:
         if args.output:
             count = clf.predict_file(args.input, args.output, args.text_column, args.batch_size, args.workers,
@@ -733,6 +757,56 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 sys.stdout.write(_format_predictions(clf.labels, *result, fmt=args.format))
                 bar.update(size)
     return 0
+
+
+def _predict_on_dask(args: argparse.Namespace, clf: SentimentClassifier) -> int:
+    from .dask.commands import predict_archive
+
+    if args.texts or args.input in (None, "-") or not args.output or args.explain:
+        raise StocksentError("--dask scores files: give --input FILES and --output DIR (no TEXT, stdin or --explain)")
+    if args.workers != 1 or args.backend != "torch":
+        raise StocksentError("with --dask the cluster's workers score, with the torch backend: leave out --workers "
+                             "and --backend")
+    sources = input_files([args.input])
+    with _on_dask(args.dask) as client:
+        count = predict_archive(client, sources, clf, Path(args.output), args.text_column, args.batch_size,
+                                _parts_progress("predict"))
+    _log(f"scored {count:,} messages into {args.output}")
+    return 0
+
+
+@contextlib.contextmanager
+def _on_dask(address: str) -> Iterable[Any]:
+    from .dask.cluster import check_address, connected
+
+    check_address(address)
+    _log(f"starting {address[len('local:'):]} local Dask workers" if address.startswith("local:")
+         else f"connecting to the Dask scheduler at {address}")
+    with connected(address) as client:
+        yield client
+
+
+def _parts_progress(desc: str) -> Any:
+    """How a Dask job's progress is shown: a bar of partitions on a terminal, else a line at
+    each tenth of them."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc=desc, unit=" part", leave=False, file=sys.stderr)
+
+        def show(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+            if done == total:
+                bar.close()
+
+        return show
+
+    def tell(done: int, total: int) -> None:
+        if done * 10 // total > (done - 1) * 10 // total:
+            _log(f"{desc}: {done:,} of {total:,} partitions done")
+
+    return tell
 
 
 def _message_bar(to_file: bool = False) -> Any:
@@ -750,7 +824,7 @@ def _predict_inputs(args: argparse.Namespace) -> Iterable[str]:
     if args.texts:
         return iter(args.texts)
     if args.input and args.input != "-":
-        return read_texts(Path(args.input), args.text_column)
+        return (text for path in input_files([args.input]) for text in read_texts(path, args.text_column))
     if args.input is None and sys.stdin.isatty():
         raise StocksentError("no messages: pass TEXT arguments, --input FILE, or pipe lines on stdin")
     return (line.rstrip("\n") for line in sys.stdin)

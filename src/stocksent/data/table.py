@@ -7,6 +7,7 @@ finds gzip by its magic bytes; writing refuses other names.
 from __future__ import annotations
 
 import csv
+import glob
 import gzip
 import io
 import itertools
@@ -51,15 +52,24 @@ def read_texts(path: Path, text_column: str) -> Iterator[str]:
 
 
 def read_columns(path: Path, required: list[str], optional: Sequence[str] = (),
-                 size: int = PARQUET_BATCH_ROWS) -> Iterator[dict[str, list]]:
+                 size: int = PARQUET_BATCH_ROWS, row_groups: Sequence[int] | None = None) -> Iterator[dict[str, list]]:
     """Chunks of up to `size` rows of a CSV, JSONL or Parquet file, as {column: values}: the
     `required` columns (one missing: one line naming the file and the row) and those of
-    `optional` the file has (by its schema, or its first row)."""
+    `optional` the file has (by its schema, or its first row). `row_groups`: only these of a
+    Parquet file."""
     with _readable(path):
-        asked = [*required, *optional]
         if _format_of(path) == "parquet":
-            asked = [*required, *(c for c in optional if c in _parquet_names(path))]
-        rows = _rows(path, asked)
+            present = _parquet_names(path)
+            asked = [*required, *(c for c in optional if c in present)]
+            empty = True
+            for batch in parquet_batches(path, asked, size, row_groups):
+                empty = empty and batch.num_rows == 0
+                if batch.num_rows:
+                    yield batch.to_pydict()
+            if empty and row_groups is None:
+                raise StocksentError(f"{path}: no rows")
+            return
+        rows = _rows(path, [*required, *optional])
         first = next(rows, None)
         if first is None:
             raise StocksentError(f"{path}: no rows")
@@ -76,6 +86,61 @@ def read_columns(path: Path, required: list[str], optional: Sequence[str] = (),
                 chunk = {c: [] for c in columns}
         if chunk[columns[0]]:
             yield chunk
+
+
+def table_columns(path: Path) -> list[str]:
+    """A CSV, JSONL or Parquet file's columns, in its order: its schema, header or first row
+    (none for a plain text file)."""
+    with _readable(path):
+        if _format_of(path) == "parquet":
+            return _parquet_names(path)
+        if _format_of(path) == "text":
+            return []
+        first = next(_rows(path, []), None)
+        return [str(c) for c in first] if first is not None else []
+
+
+def check_layout(path: Path, names: list[str], first: Path) -> None:
+    """One line unless `path` has the columns `names` of `first`, in that order (a plain text
+    file: the one column asked for)."""
+    found = table_columns(path) or names[:1]
+    if found != names:
+        raise StocksentError(f"{path}: columns {found} differ from those of {first} ({names}); "
+                             "score files of one layout together")
+
+
+def parquet_row_groups(path: Path) -> list[int]:
+    """The rows of each row group of a Parquet file (one line if it is not one)."""
+    pa, pq = _import_pyarrow("reading")
+    with _readable(path), _parquet_file(path) as parquet:
+        return [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+
+
+def parquet_schema(path: Path, columns: Sequence[str]) -> Any:
+    """The Arrow types of these columns of a Parquet file (those it has)."""
+    pa, _ = _import_pyarrow("reading")
+    with _readable(path), _parquet_file(path) as parquet:
+        schema = parquet.schema_arrow
+        return pa.schema([schema.field(c) for c in columns if c in schema.names])
+
+
+def input_files(specs: Sequence[str | Path]) -> list[Path]:
+    """The files that each of `specs` names: a file, a directory (the tables under it, at any
+    depth, sorted) or a glob pattern (its matches, sorted); one line for one that names none."""
+    files: list[Path] = []
+    for spec in map(str, specs):
+        if glob.has_magic(spec):
+            found = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        elif Path(spec).is_dir():
+            found = sorted(p for p in Path(spec).rglob("*") if p.is_file() and _format_of(p) not in (None, "text")
+                           and not p.name.startswith((".", "_")))
+        else:
+            found = [Path(spec)]  # reading it says if it is missing
+        if not found:
+            raise StocksentError(f"{spec}: no CSV, JSONL or Parquet files there" if Path(spec).is_dir()
+                                 else f"{spec}: no file matches")
+        files.extend(found)
+    return files
 
 
 def _parquet_names(path: Path) -> list[str]:
@@ -163,6 +228,27 @@ def _json_rows(f: io.TextIOBase, path: Path) -> Iterator[dict]:
 
 
 def _parquet_rows(path: Path, columns: list[str]) -> Iterator[dict]:
+    for batch in parquet_batches(path, columns):
+        yield from batch.to_pylist()
+
+
+def parquet_batches(path: Path, columns: Sequence[str], size: int | None = None,
+                    row_groups: Sequence[int] | None = None) -> Iterator[Any]:
+    """Arrow record batches of up to `size` rows of these columns (each one required) of a
+    Parquet file, of all its row groups or of `row_groups`."""
+    pa, _ = _import_pyarrow("reading")
+    with _parquet_file(path) as parquet:
+        try:
+            wanted = list(dict.fromkeys(columns))
+            _require_columns(path, wanted, parquet.schema_arrow.names)
+            yield from parquet.iter_batches(batch_size=size or PARQUET_BATCH_ROWS, columns=wanted,
+                                            row_groups=row_groups)
+        except (pa.ArrowException, OSError):
+            raise StocksentError(f"{path}: not a valid Parquet file (corrupt or truncated)") from None
+
+
+@contextmanager
+def _parquet_file(path: Path) -> Iterator[Any]:
     pa, pq = _import_pyarrow("reading")
     # Opened here, not by pyarrow, so that a missing file or a folder gets the usual message and
     # every error pyarrow raises means the bytes themselves are wrong.
@@ -173,12 +259,9 @@ def _parquet_rows(path: Path, columns: list[str]) -> Iterator[dict]:
             # Without pre-buffering: with it, pyarrow keeps every row group's bytes it has read
             # until the file is closed, so memory grows with the file.
             parquet = pq.ParquetFile(f, pre_buffer=False)
-            wanted = list(dict.fromkeys(columns))
-            _require_columns(path, wanted, parquet.schema_arrow.names)
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
-                yield from batch.to_pylist()
         except (pa.ArrowException, OSError):
             raise StocksentError(f"{path}: not a valid Parquet file (corrupt or truncated)") from None
+        yield parquet
 
 
 def _import_pyarrow(verb: str) -> tuple[Any, Any]:
@@ -223,10 +306,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def open_table(dst: Path, columns: list[str]) -> Iterator[TableWriter]:
+def open_table(dst: Path, columns: list[str], types: Any = None) -> Iterator[TableWriter]:
     """Write a table to `dst` chunk by chunk: CSV (.csv, .csv.gz), JSONL (.jsonl, .json, .ndjson,
     also .gz) or Parquet (.parquet, .pq) by its extension. The rows go to a temporary file beside
-    `dst`, renamed over it only when the block ends without an exception: all or nothing."""
+    `dst`, renamed over it only when the block ends without an exception: all or nothing.
+    `types`: an Arrow schema of some columns' types in Parquet (e.g. the input's: a column empty
+    in the first chunk has no type of its own); the others' come from the first chunk."""
     dst, columns = Path(dst), list(columns)
     fmt = _format_of(dst)
     if fmt in (None, "text"):
@@ -237,6 +322,7 @@ def open_table(dst: Path, columns: list[str]) -> Iterator[TableWriter]:
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_destination(dst) as tmp:
         writer = _WRITERS[fmt](tmp, columns, gzipped=dst.name.lower().endswith(".gz"))
+        writer.types = types
         try:
             yield writer
         finally:
@@ -248,6 +334,7 @@ class TableWriter:
 
     def __init__(self, columns: list[str]) -> None:
         self.columns = columns
+        self.types: Any = None  # Parquet's writer reads it
 
     def write(self, rows: dict[str, Any]) -> None:
         """Append one chunk of rows: every column, as equally long lists (or arrays)."""
@@ -314,7 +401,7 @@ class _ParquetWriter(TableWriter):
         self._path, self._writer = path, None
 
     def _write(self, chunk: dict[str, list]) -> None:
-        schema = self._writer.schema if self._writer else None
+        schema = self._writer.schema if self._writer else self._first_schema(chunk)
         try:
             table = self._pa.table(chunk, schema=schema)
         except (self._pa.ArrowInvalid, self._pa.ArrowTypeError) as exc:
@@ -323,6 +410,13 @@ class _ParquetWriter(TableWriter):
             self._writer = self._pq.ParquetWriter(self._path, table.schema)
         if table.num_rows:
             self._writer.write_table(table, row_group_size=table.num_rows)
+
+    def _first_schema(self, chunk: dict[str, list]) -> Any:
+        if self.types is None:
+            return None
+        given = {name: self.types.field(name) for name in self.types.names}
+        return self._pa.schema([given.get(c) or self._pa.field(c, self._pa.array(values).type)
+                                for c, values in chunk.items()])
 
     def close(self) -> None:
         if self._writer is None:  # no chunk came: still a readable file, with string columns

@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ..data.table import open_table, read_columns, read_messages
 from ..errors import StocksentError
-from ..text.labels import name_codes, spelled
+from ..text.labels import name_codes, spelled, texts_or_empty
 from ..text.preprocess import first_ticker
 from .calibration import CalibrationSet
 from .metrics import sigmoid
@@ -63,11 +63,12 @@ def check_level(level: float) -> None:
         raise StocksentError("the interval's level must be in [0.5, 1), e.g. 0.9")
 
 
-def period_starts(times: Sequence[Any], freq: str, where: str = "the input") -> np.ndarray:
+def period_starts(times: Sequence[Any], freq: str, where: str = "the input", first_row: int = 1) -> np.ndarray:
     """Each time's period start (datetime64[s], UTC): ISO 8601 text (an offset is converted to
-    UTC; none means UTC) or epoch seconds; one line naming the first that is neither."""
+    UTC; none means UTC) or epoch seconds; one line naming the first that is neither, by its row
+    in `where` (the times are its rows from `first_row` on)."""
     check_freq(freq)
-    seconds = _epoch_seconds(times, where)
+    seconds = _epoch_seconds(times, where, first_row)
     if freq in _SECONDS:
         return (seconds - seconds % _SECONDS[freq]).astype("datetime64[s]")
     if freq == "week":  # ISO weeks start on Monday; 1970-01-01 was a Thursday
@@ -76,11 +77,11 @@ def period_starts(times: Sequence[Any], freq: str, where: str = "the input") -> 
     return seconds.astype("datetime64[s]").astype("datetime64[M]").astype("datetime64[s]")
 
 
-def _epoch_seconds(times: Sequence[Any], where: str) -> np.ndarray:
+def _epoch_seconds(times: Sequence[Any], where: str, first_row: int) -> np.ndarray:
     values = pd.Series(list(times), dtype=object)
     blank = values.isna() | (values.astype(str).str.strip() == "")
     if blank.any():
-        raise StocksentError(f"{where}: row {int(np.flatnonzero(blank.to_numpy())[0]) + 1} has no time")
+        raise StocksentError(f"{where}: row {int(np.flatnonzero(blank.to_numpy())[0]) + first_row} has no time")
     numbers = pd.to_numeric(values, errors="coerce")
     text = ~numbers.notna().to_numpy()
     seconds = np.floor(numbers.fillna(0).to_numpy(dtype=np.float64)).astype(np.int64)
@@ -89,8 +90,8 @@ def _epoch_seconds(times: Sequence[Any], where: str) -> np.ndarray:
         bad = parsed.isna().to_numpy()
         if bad.any():
             first = int(np.flatnonzero(text)[np.flatnonzero(bad)[0]])
-            raise StocksentError(f"{where}: row {first + 1}: time {values.iloc[first]!r} is neither ISO 8601 nor "
-                                 "epoch seconds")
+            raise StocksentError(f"{where}: row {first + first_row}: time {values.iloc[first]!r} is neither "
+                                 "ISO 8601 nor epoch seconds")
         seconds[text] = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     return seconds
 
@@ -272,12 +273,23 @@ def model_calibration(predictor: Predictor, source: str) -> Calibration:
     return part.calibration()
 
 
-def add_chunk(sums: CellSums, predictor: Predictor, texts: list[str], times: Sequence[Any], freq: str,
-              tickers: Sequence[Any] | None = None, tags: np.ndarray | None = None, where: str = "the input") -> None:
+class Chunk(NamedTuple):
+    """Messages of an index's input: texts, times, tickers (None: their first cashtags), tag
+    codes (None: the input has no tags), and where they came from, from which row on."""
+
+    texts: list[str]
+    times: Sequence[Any]
+    tickers: Sequence[Any] | None
+    tags: np.ndarray | None
+    where: str = "the input"
+    first_row: int = 1
+
+
+def add_chunk(sums: CellSums, predictor: Predictor, chunk: Chunk, freq: str) -> None:
     """Score a chunk of messages (with a predictor from index_proba) and count them into `sums`."""
-    periods = period_starts(times, freq, where)
-    proba = sigmoid(predictor.logits(texts)).astype(np.float64) if texts else np.zeros(0)
-    sums.add(tickers_of(texts, tickers), periods, proba, tags)
+    periods = period_starts(chunk.times, freq, chunk.where, chunk.first_row)
+    proba = sigmoid(predictor.logits(chunk.texts)).astype(np.float64) if chunk.texts else np.zeros(0)
+    sums.add(tickers_of(chunk.texts, chunk.tickers), periods, proba, chunk.tags)
 
 
 @dataclass(frozen=True)
@@ -294,45 +306,56 @@ class Columns:
     def required(self) -> list[str]:
         return [self.text, self.time, *([self.ticker] if self.ticker else [])]
 
+    def chunk(self, values: dict[str, Sequence[Any]], labels: tuple[str, str], where: str,
+              first_row: int = 1) -> Chunk:
+        """A Chunk of {column: values} (rows `first_row`... of `where`)."""
+        texts = texts_or_empty(values[self.text])
+        tags = tag_codes(list(values[self.label]), *labels, where) if self.label in values else None
+        tickers = list(values[self.ticker]) if self.ticker else None
+        return Chunk(texts, list(values[self.time]), tickers, tags, where, first_row)
+
 
 def file_chunks(paths: Sequence[Path], columns: Columns, labels: tuple[str, str], size: int = 8192,
-                progress: Callable[[int], None] | None = None) -> Iterator[tuple[list[str], list, list | None,
-                                                                                np.ndarray | None, str]]:
-    """(texts, times, tickers or None, tag codes or None, file) for each chunk of the files."""
+                progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+    """The chunks of the files, in order."""
     for path in paths:
-        for chunk in read_columns(Path(path), columns.required(), [columns.label], size):
-            texts = ["" if text is None else str(text) for text in chunk[columns.text]]
-            tags = tag_codes(chunk[columns.label], *labels, str(path)) if columns.label in chunk else None
-            yield texts, chunk[columns.time], chunk.get(columns.ticker) if columns.ticker else None, tags, str(path)
+        first_row = 1
+        for values in read_columns(Path(path), columns.required(), [columns.label], size):
+            chunk = columns.chunk(values, labels, str(path), first_row)
+            yield chunk
+            first_row += len(chunk.texts)
             if progress is not None:
-                progress(len(texts))
+                progress(len(chunk.texts))
 
 
-def frame_chunks(frame: pd.DataFrame, columns: Columns, labels: tuple[str, str],
-                 size: int = 8192) -> Iterator[tuple[list[str], list, list | None, np.ndarray | None, str]]:
-    """The same chunks of a pandas DataFrame."""
+def frame_chunks(frame: pd.DataFrame, columns: Columns, labels: tuple[str, str], size: int = 8192,
+                 where: str = "the frame", first_row: int = 1) -> Iterator[Chunk]:
+    """The same chunks of a pandas DataFrame (rows `first_row`... of `where`)."""
     missing = [c for c in columns.required() if c not in frame.columns]
     if missing:
-        raise StocksentError(f"the frame has no column(s) {', '.join(map(repr, missing))} "
+        raise StocksentError(f"{where} has no column(s) {', '.join(map(repr, missing))} "
                              f"(columns: {', '.join(map(str, frame.columns))})")
+    present = [c for c in [*columns.required(), columns.label] if c in frame.columns]
     for start in range(0, len(frame), size):
         part = frame.iloc[start:start + size]
-        texts = ["" if text is None else str(text) for text in part[columns.text].tolist()]
-        tags = tag_codes(part[columns.label].tolist(), *labels, "the frame") if columns.label in part else None
-        yield (texts, part[columns.time].tolist(), part[columns.ticker].tolist() if columns.ticker else None, tags,
-               "the frame")
+        yield columns.chunk({c: part[c].tolist() for c in present}, labels, where, first_row + start)
 
 
-def market_index(predictor: Predictor, chunks: Iterable[tuple], freq: str, estimator: Estimator) -> dict[str, list]:
-    """The index's rows (COLUMNS, and TAGGED_COLUMNS when the input has tags) from chunks of
-    (texts, times, tickers or None, tag codes or None, where they came from)."""
+def market_index(predictor: Predictor, chunks: Iterable[Chunk], freq: str, estimator: Estimator) -> dict[str, list]:
+    """The index's rows (COLUMNS, and TAGGED_COLUMNS when the input has tags) from its chunks."""
     check_freq(freq)
-    sums, scorer = CellSums(), index_proba(predictor)
-    for texts, times, tickers, tags, where in chunks:
-        add_chunk(sums, scorer, texts, times, freq, tickers, tags, where)
+    sums = cell_sums(predictor, chunks, freq)
     if not sums.keys:
         raise StocksentError("no messages to index")
     return estimator.rows(sums)
+
+
+def cell_sums(predictor: Predictor, chunks: Iterable[Chunk], freq: str) -> CellSums:
+    """The per-cell sums of the chunks' messages, scored without ticker priors (index_proba)."""
+    sums, scorer = CellSums(), index_proba(predictor)
+    for chunk in chunks:
+        add_chunk(sums, scorer, chunk, freq)
+    return sums
 
 
 def tagged_calibration(predictor: Predictor, texts: list[str], codes: np.ndarray,
@@ -373,13 +396,17 @@ def file_calibration(predictor: Predictor, path: Path,
     return texts, codes
 
 
+def check_not_input(out: Path, paths: Sequence[str | Path]) -> None:
+    if any(Path(path).resolve() == Path(out).resolve() for path in paths):
+        raise StocksentError(f"{out}: the index would overwrite an input; write elsewhere")
+
+
 def index_files(predictor: Predictor, paths: Sequence[str | Path], out: Path, freq: str, columns: Columns,
                 estimator: Estimator, size: int = 8192,
                 progress: Callable[[int], None] | None = None) -> dict[str, list]:
     """Index the files into `out` (CSV, JSONL or Parquet by its extension), written whole or not at
     all; returns the rows."""
-    if any(Path(path).resolve() == Path(out).resolve() for path in paths):
-        raise StocksentError(f"{out}: the index would overwrite an input; write elsewhere")
+    check_not_input(out, paths)
     rows = market_index(predictor, file_chunks(paths, columns, predictor.labels, size, progress), freq, estimator)
     with open_table(out, list(rows)) as table:
         table.write(rows)

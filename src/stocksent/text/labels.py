@@ -9,8 +9,8 @@ import numpy as np
 
 def spelled(value: Any) -> str:
     """How a label value is compared with label names: str() (so that Parquet booleans and
-    integers match names "true" or "1"), stripped, lower case; None is ""."""
-    return "" if value is None else str(value).strip().lower()
+    integers match names "true" or "1"), stripped, lower case; a missing one (None, NaN, NA) is ""."""
+    return "" if _missing(value) else str(value).strip().lower()
 
 
 def name_codes(negative: str, positive: str) -> dict[str, int]:
@@ -28,6 +28,19 @@ def text_list(texts: Iterable[str]) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"expected strings, but item {i} is {type(text).__name__}: {text!r:.40}")
     return batch
+
+
+def texts_or_empty(values: Iterable[Any]) -> list[str]:
+    """A table column's values as texts: a missing one (None, NaN, NA) is an empty message,
+    anything else its str()."""
+    return [value if isinstance(value, str) else "" if _missing(value) else str(value) for value in values]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(value != value)  # NaN is the one value unequal to itself
+    except TypeError:  # pandas' NA: its comparisons are NA, which has no truth value
+        return True
 
 
 def label_list(labels: Iterable[Any], n: int) -> list[Any]:
