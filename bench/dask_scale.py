@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ import psutil
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 STREAM = DATA / "stream" / "stocktwits_stream_2018_2022.csv.gz"
 FILE_ROWS = 100_000
+TRIMMED = {"MALLOC_TRIM_THRESHOLD_": "65536"}  # what Dask's nanny sets by default; its workers inherit it
 EMPTY_TASKS = 500
 
 
@@ -57,11 +59,11 @@ def build(size: int, folder: Path) -> Path:
     return archive
 
 
-def measured(argv: list[str]) -> dict:
+def measured(argv: list[str], env: dict | None = None) -> dict:
     """Seconds of `stocksent ARGV`, and the peak RSS (MB) of it and of the largest process it started."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "stocksent.cli", *argv], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     peaks: dict[int, float] = {}
     stop = threading.Event()
 
@@ -152,8 +154,11 @@ def main() -> None:
             ("index", dask[1]): ["index", args.model, "--input", str(archive), "--ticker-column", "ticker",
                                  "--freq", "day", "--out", str(out / f"index-{size}-dask.csv"), *dask],
         }
+        if size == min(args.sizes):  # the workers as Dask's nanny starts them by default (cluster.UNTRIMMED)
+            runs[("predict", f"{dask[1]}, Dask's malloc trimming")] = [*runs[("predict", dask[1])][:-3],
+                                                                      str(out / f"scored-{size}-trimmed"), *dask]
         for (command, way), argv in runs.items():
-            result = measured(argv)
+            result = measured(argv, TRIMMED if "trimming" in way else None)
             rows.append({"command": command, "messages": size, "partitions": partitions, "way": way, **result,
                          "messages_per_second": round(size / result["seconds"])})
             print(json.dumps(rows[-1]), flush=True)
@@ -161,7 +166,9 @@ def main() -> None:
         same_scores = same_predictions(out / f"scored-{size}.parquet", out / f"scored-{size}")
         print(f"{size:,} messages: the same index both ways: {same_index}; the same labels and probabilities: "
               f"{same_scores}", flush=True)
-        rows[-1]["identical"] = rows[-3]["identical"] = same_index and same_scores
+        for row in rows:
+            if row["messages"] == size:
+                row["identical"] = same_index and same_scores
     overhead = empty_task_seconds(args.workers)
     print(pd.DataFrame(rows).to_string(index=False))
     print(f"scheduler's cost per partition (an empty task, {EMPTY_TASKS} on local:{args.workers}): "

@@ -7,24 +7,22 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 
+import dask.dataframe as dd
+import distributed
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_csv
-from stocksent.cli import main
 from stocksent.classifier import SentimentClassifier
+from stocksent.cli import main
+from stocksent.dask import ModelFiles, archive, cluster, index, model, predict
+from stocksent.dask.commands import predict_archive
 from stocksent.errors import StocksentError
-
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-
-from stocksent.dask import ModelFiles, index, predict  # noqa: E402
-from stocksent.dask import archive, cluster, model  # noqa: E402
-from stocksent.dask.commands import predict_archive  # noqa: E402
 
 COLUMNS = ["id", "created_at", "ticker", "message", "sentiment"]
 
@@ -79,7 +77,8 @@ def test_each_worker_loads_the_model_once_and_keeps_it_for_the_next_job(client, 
     first = client.run(lambda: {digest: id(p) for digest, p in model._loaded.items()})
     predict(dd.from_pandas(frame, npartitions=4), files).compute()
     assert client.run(lambda: {digest: id(p) for digest, p in model._loaded.items()}) == first
-    assert all(list(loaded) == [files.digest] for loaded in first.values())
+    kept = [list(loaded) for loaded in first.values()]
+    assert [f"{files.digest}:auto"] in kept and all(held in ([], [f"{files.digest}:auto"]) for held in kept)
 
 
 def test_the_command_on_dask_writes_the_parts_the_single_process_writes_in_one_file(trained_model, archive_dir,
@@ -89,8 +88,8 @@ def test_the_command_on_dask_writes_the_parts_the_single_process_writes_in_one_f
     assert main(["predict", str(trained_model), "--input", str(archive_dir / "*.parquet"), "--output", str(out),
                  "--dask", "local:2", "--batch-size", "64"]) == 0
     assert "scored 1,200 messages into" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
-    parts = pa.concat_tables([pq.read_table(p) for p in sorted(out.iterdir())])
+    assert sorted(p.name for p in out.iterdir()) == [archive.MARKER, *(f"part-0000{i}.parquet" for i in range(3))]
+    parts = pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("part-*.parquet"))])
     assert parts.equals(pq.read_table(single))
     index_dask, index_single = tmp_path / "index-dask.csv", tmp_path / "index.csv"
     for target, extra in ((index_dask, ["--dask", "local:2"]), (index_single, [])):
@@ -117,9 +116,10 @@ def test_a_worker_killed_mid_job_costs_a_retry_and_the_output_is_still_complete_
         assert predict_archive(connected, sources, clf, tmp_path / "killed", progress=kill_one) == calm == 1200
         assert killed.is_set() and pids[0] not in connected.run(os.getpid).values()
     names = sorted(p.name for p in (tmp_path / "calm").iterdir())
-    assert len(names) == 12 and sorted(p.name for p in (tmp_path / "killed").iterdir()) == names
+    assert len(names) == 13 and sorted(p.name for p in (tmp_path / "killed").iterdir()) == names
     for name in names:
-        assert pq.read_table(tmp_path / "killed" / name).equals(pq.read_table(tmp_path / "calm" / name))
+        if name != archive.MARKER:
+            assert pq.read_table(tmp_path / "killed" / name).equals(pq.read_table(tmp_path / "calm" / name))
 
 
 def test_a_bad_row_fails_on_dask_with_the_single_process_line_and_leaves_no_output(trained_model, archive_dir,
@@ -160,19 +160,58 @@ def test_the_output_folder_replaces_an_earlier_output_and_nothing_else(tmp_path)
         with archive.output_folder(out) as folder:
             (folder / "part-00000.parquet").write_bytes(content)
             (folder / ".part-00001.parquet.0a1b.tmp").write_bytes(b"a killed attempt's")
-        assert [(p.name, p.read_bytes()) for p in out.iterdir()] == [("part-00000.parquet", content)]
+        assert sorted(p.name for p in out.iterdir()) == [archive.MARKER, "part-00000.parquet"]
+        assert (out / "part-00000.parquet").read_bytes() == content
     assert [p.name for p in tmp_path.iterdir()] == ["scored"]
-    (out / "notes.txt").write_text("mine")
-    with pytest.raises(StocksentError, match="scored exists and is not an earlier output of scored parts"):
-        with archive.output_folder(out):
+    theirs = tmp_path / "theirs"  # another tool's parts, named as ours: never replaced
+    theirs.mkdir()
+    (theirs / "part-00000.parquet").write_bytes(b"their data")
+    with pytest.raises(StocksentError, match="theirs exists and is not an earlier output of stocksent's parts"):
+        with archive.output_folder(theirs):
             pass
-    assert (out / "notes.txt").read_text() == "mine"
+    assert (theirs / "part-00000.parquet").read_bytes() == b"their data"
 
 
 def test_pieces_cut_a_parquet_file_at_row_groups_and_number_rows_from_the_file_s_start(archive_dir, monkeypatch):
     monkeypatch.setattr(archive, "PARTITION_ROWS", 250)
-    path = archive_dir / "day-0.parquet"
-    assert archive.pieces([path]) == [archive.Piece(str(path), (0, 1, 2), 1), archive.Piece(str(path), (3,), 301)]
+    monkeypatch.chdir(archive_dir.parent)  # workers elsewhere get the absolute path; errors name it as given
+    where = (str(archive_dir / "day-0.parquet"), "archive/day-0.parquet")
+    assert archive.pieces([Path("archive/day-0.parquet")]) == [archive.Piece(*where, (0, 1, 2), 1),
+                                                               archive.Piece(*where, (3,), 301)]
+
+
+def test_messages_without_a_ticker_form_the_none_row_on_dask_as_in_one_process(client, trained_model, frame):
+    clf = SentimentClassifier.load(trained_model)
+    gaps = frame.assign(ticker=[None if i % 7 == 0 else t for i, t in enumerate(frame.ticker)])
+    single = clf.index(gaps, freq="month", ticker_column="ticker")
+    assert "(none)" in set(single.ticker)
+    spread = index(dd.from_pandas(gaps, npartitions=3), clf, freq="month", ticker_column="ticker")
+    pd.testing.assert_frame_equal(spread, single, check_exact=True)
+
+
+def test_files_whose_column_is_empty_in_one_are_scored_alike_both_ways(trained_model, stream_rows, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, tags in enumerate(([None] * 50, [r["sentiment"] or None for r in stream_rows[50:100]])):
+        rows = stream_rows[i * 50:(i + 1) * 50]
+        pq.write_table(pa.table({"message": [r["message"] for r in rows], "sentiment": tags}), folder / f"{i}.parquet")
+    assert pq.read_schema(folder / "0.parquet").field("sentiment").type == pa.null()
+    assert main(["predict", str(trained_model), "--input", str(folder), "--output", str(tmp_path / "one.parquet")]) == 0
+    assert main(["predict", str(trained_model), "--input", str(folder), "--output", str(tmp_path / "parts"),
+                 "--dask", "local:1"]) == 0
+    parts = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "parts").glob("part-*.parquet")))
+    assert parts.equals(pq.read_table(tmp_path / "one.parquet")) and parts.schema.field("sentiment").type == pa.string()
+
+
+def test_a_missing_text_column_is_the_single_process_line_before_any_job(trained_model, archive_dir, tmp_path,
+                                                                         capsys):
+    lines = []
+    for extra in ([], ["--dask", "local:1"]):
+        assert main(["predict", str(trained_model), "--input", str(archive_dir), "--text-column", "body",
+                     "--output", str(tmp_path / "o.parquet"), *extra]) == 1
+        lines.append(capsys.readouterr().err.strip().splitlines()[-1])
+    assert lines[0] == lines[1] and lines[0].startswith(f"stocksent: error: {archive_dir / 'day-0.parquet'}: "
+                                                        "missing column(s) 'body' (found: 'id', ")
 
 
 @pytest.mark.parametrize("argv, message", [

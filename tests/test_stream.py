@@ -146,3 +146,17 @@ def test_an_input_with_a_label_column_is_refused_before_anything_is_written(stre
                                              r"replace; rename them first$"):
         predict_file(KnownScores(), src, tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_times_of_a_parquet_input_are_written_to_jsonl_in_iso_8601(stream_rows, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import datetime
+
+    import pyarrow.parquet as pq
+
+    times = [datetime.datetime(2021, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)] * 3
+    pq.write_table(pa.table({"created_at": times, "message": [r["message"] for r in stream_rows[:3]]}),
+                   tmp_path / "in.parquet")
+    assert predict_file(KnownScores(), tmp_path / "in.parquet", tmp_path / "out.jsonl") == 3
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["created_at"] for r in rows] == ["2021-01-02T03:04:05+00:00"] * 3

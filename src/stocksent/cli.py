@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -519,9 +519,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.dask:
         from .dask.commands import index_archive
 
-        with _on_dask(args.dask) as client:
-            rows = index_archive(client, sources, clf, Path(args.out), args.freq, columns, estimator,
-                                 _parts_progress("index"))
+        with _on_dask(args.dask) as client, _parts_progress("index") as progress:
+            rows = index_archive(client, sources, clf, Path(args.out), args.freq, columns, estimator, progress,
+                                 args.batch_size, args.device)
     else:
         with _message_bar(to_file=True) as bar:
             rows = index_files(predictor, sources, Path(args.out), args.freq, columns, estimator, args.batch_size,
@@ -768,45 +768,41 @@ def _predict_on_dask(args: argparse.Namespace, clf: SentimentClassifier) -> int:
         raise StocksentError("with --dask the cluster's workers score, with the torch backend: leave out --workers "
                              "and --backend")
     sources = input_files([args.input])
-    with _on_dask(args.dask) as client:
+    with _on_dask(args.dask) as client, _parts_progress("predict") as progress:
         count = predict_archive(client, sources, clf, Path(args.output), args.text_column, args.batch_size,
-                                _parts_progress("predict"))
+                                progress, args.device)
     _log(f"scored {count:,} messages into {args.output}")
     return 0
 
 
 @contextlib.contextmanager
-def _on_dask(address: str) -> Iterable[Any]:
-    from .dask.cluster import check_address, connected
+def _on_dask(address: str) -> Iterator[Any]:
+    from .dask.cluster import connected
 
-    check_address(address)
-    _log(f"starting {address[len('local:'):]} local Dask workers" if address.startswith("local:")
-         else f"connecting to the Dask scheduler at {address}")
     with connected(address) as client:
+        _log(f"running on Dask: {len(client.scheduler_info().get('workers', {}))} workers ({address})")
         yield client
 
 
-def _parts_progress(desc: str) -> Any:
+@contextlib.contextmanager
+def _parts_progress(desc: str) -> Iterator[Callable[[int, int], None]]:
     """How a Dask job's progress is shown: a bar of partitions on a terminal, else a line at
     each tenth of them."""
-    if sys.stderr.isatty():
-        from tqdm import tqdm
+    if not sys.stderr.isatty():
+        def tell(done: int, total: int) -> None:
+            if done * 10 // total > (done - 1) * 10 // total:
+                _log(f"{desc}: {done:,} of {total:,} partitions done")
 
-        bar = tqdm(desc=desc, unit=" part", leave=False, file=sys.stderr)
+        yield tell
+        return
+    from tqdm import tqdm
 
+    with tqdm(desc=desc, unit=" part", leave=False, file=sys.stderr) as bar:
         def show(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
-            if done == total:
-                bar.close()
 
-        return show
-
-    def tell(done: int, total: int) -> None:
-        if done * 10 // total > (done - 1) * 10 // total:
-            _log(f"{desc}: {done:,} of {total:,} partitions done")
-
-    return tell
+        yield show
 
 
 def _message_bar(to_file: bool = False) -> Any:

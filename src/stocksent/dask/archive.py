@@ -9,8 +9,10 @@ Workers read and write the paths they are given: on a cluster, a file system the
 """
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,27 +22,39 @@ from typing import Any
 
 import pandas as pd
 
-from ..data.table import check_layout, parquet_row_groups, parquet_schema, read_columns, table_columns
+from ..data.store import UMASK, write_json
+from ..data.table import (
+    check_layout,
+    parquet_row_groups,
+    parquet_types,
+    read_columns,
+    require_columns,
+    table_columns,
+    table_format,
+)
 from ..errors import StocksentError
 
 PARTITION_ROWS = 200_000  # rows of a partition cut from one Parquet file's row groups
 SOURCE, FIRST_ROW = "stocksent.source", "stocksent.first_row"  # a partition frame's attrs
 PART = "part-{:05d}.parquet"
+MARKER = "_stocksent.json"  # what marks a folder as scored parts, which a new output may replace
 
 
 @dataclass(frozen=True)
 class Piece:
-    """What one partition reads: a file, or some of a Parquet file's row groups."""
+    """What one partition reads: a file (its absolute path, for workers elsewhere, and as the
+    user named it, for errors), or some of a Parquet file's row groups."""
 
     path: str
+    named: str
     row_groups: tuple[int, ...] | None = None
     first_row: int = 1
 
 
 @dataclass(frozen=True)
 class Archive:
-    """The files as a Dask DataFrame, and the Arrow types of their columns (None for JSONL,
-    whose types are each value's own)."""
+    """The files as a Dask DataFrame, and the Arrow types of its columns (None: each
+    partition's own, as for JSONL)."""
 
     frame: Any  # dask.dataframe.DataFrame
     types: Any  # pyarrow.Schema | None
@@ -48,17 +62,17 @@ class Archive:
 
 def read_archive(paths: Sequence[Path], required: list[str], optional: Sequence[str] | None = None) -> Archive:
     """The files' `required` columns and those of `optional` the first file has (None: all its
-    columns), one partition per piece (pieces)."""
+    columns, in its order, and every file must have them), one partition per piece (pieces).
+    With `optional` given, the types are each partition's own."""
     import dask.dataframe as dd
 
     paths = [Path(p) for p in paths]
+    require_columns(paths[0], required)
     found = table_columns(paths[0]) or list(required)
-    names = list(dict.fromkeys([*required, *(c for c in (found if optional is None else optional) if c in found)]))
-    if optional is None:
-        names = [c for c in found if c in names] + [c for c in names if c not in found]  # the file's order
-    types = _types(paths[0], names)
-    meta = _frame({name: [] for name in names}, types).iloc[:0]
+    names = found if optional is None else [c for c in found if c in required or c in optional]
     first = str(paths[0]) if optional is None else None  # every column: every file must have the first's
+    types = _types(paths, names) if optional is None else None
+    meta = _frame({name: [] for name in names}, types, "").iloc[:0]
     frame = dd.from_map(_read, pieces(paths), names=names, required=list(required), types=types, first=first,
                         meta=meta, enforce_metadata=False, label="read-messages")
     return Archive(frame, types)
@@ -68,59 +82,62 @@ def pieces(paths: Sequence[Path]) -> list[Piece]:
     """A piece per file, and per run of row groups of PARTITION_ROWS or more of a Parquet file."""
     found: list[Piece] = []
     for path in paths:
-        if not _parquet(path):
-            found.append(Piece(str(path)))
+        where = (str(path.resolve()), str(path))
+        if table_format(path) != "parquet":
+            found.append(Piece(*where))
             continue
         groups, first, start = [], 1, 1
         for number, rows in enumerate(parquet_row_groups(path)):
             groups.append(number)
             first += rows
             if first - start >= PARTITION_ROWS:
-                found.append(Piece(str(path), tuple(groups), start))
+                found.append(Piece(*where, tuple(groups), start))
                 groups, start = [], first
         if groups:
-            found.append(Piece(str(path), tuple(groups), start))
+            found.append(Piece(*where, tuple(groups), start))
         elif start == 1:
-            found.append(Piece(str(path)))  # no row groups: reading it says so
+            found.append(Piece(*where))  # no row groups: reading it says so
     return found
 
 
-def _parquet(path: Path) -> bool:
-    return path.name.lower().endswith((".parquet", ".pq"))
-
-
-def _types(path: Path, names: list[str]) -> Any:
+def _types(paths: list[Path], names: list[str]) -> Any:
     import pyarrow as pa
 
-    if _parquet(path):
-        given = parquet_schema(path, names)
+    kind = table_format(paths[0])
+    if kind == "parquet":
+        given = parquet_types(paths, names)
         return pa.schema([given.field(n) if n in given.names else pa.field(n, pa.string()) for n in names])
-    if path.name.lower().removesuffix(".gz").endswith((".jsonl", ".json", ".ndjson")):
-        return None
-    return pa.schema([pa.field(n, pa.string()) for n in names])  # CSV and text: strings
+    return None if kind == "jsonl" else pa.schema([pa.field(n, pa.string()) for n in names])  # CSV: text
 
 
 def _read(piece: Piece, names: list[str], required: list[str], types: Any, first: str | None) -> pd.DataFrame:
     path = Path(piece.path)
-    if first is not None:
-        check_layout(path, names, Path(first))
-    optional = [name for name in names if name not in required]
-    values: dict[str, list] = {name: [] for name in names}
-    for chunk in read_columns(path, required, optional, row_groups=piece.row_groups):
-        rows = len(chunk[required[0]])
-        for name in names:
-            values[name].extend(chunk.get(name, [None] * rows))
-    frame = _frame(values, types)
-    frame.attrs.update({SOURCE: str(path), FIRST_ROW: piece.first_row})
+    try:
+        if first is not None:
+            check_layout(path, names, Path(first))
+        values: dict[str, list] = {name: [] for name in names}
+        optional = [name for name in names if name not in required]
+        for chunk in read_columns(path, required, optional, row_groups=piece.row_groups):
+            rows = len(chunk[required[0]])
+            for name in names:
+                values[name].extend(chunk.get(name, [None] * rows))
+        frame = _frame(values, types, piece.path)
+    except StocksentError as exc:  # as the user named the file, as the single process says it
+        raise StocksentError(str(exc).replace(piece.path, piece.named)) from None
+    frame.attrs.update({SOURCE: piece.named, FIRST_ROW: piece.first_row})
     return frame
 
 
-def _frame(values: dict[str, list], types: Any) -> pd.DataFrame:
+def _frame(values: dict[str, list], types: Any, where: str) -> pd.DataFrame:
     if types is None:
         return pd.DataFrame(values)
     import pyarrow as pa
 
-    return pa.Table.from_pydict(values, schema=types).to_pandas()
+    try:
+        return pa.Table.from_pydict(values, schema=types).to_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StocksentError(f"{where}: its values do not fit the first file's column types "
+                             f"({str(exc).splitlines()[0]})") from None
 
 
 def output_types(types: Any, added: list[str]) -> Any:
@@ -141,8 +158,14 @@ def write_partition(frame: pd.DataFrame, folder: str, number: int, types: Any) -
 
     target = Path(folder) / PART.format(number)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    table = pa.Table.from_pandas(frame, schema=types, preserve_index=False)
+    try:
+        table = pa.Table.from_pandas(frame, schema=types, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        where = frame.attrs.get(SOURCE, f"partition {number}")
+        raise StocksentError(f"{where}: cannot write its scores ({str(exc).splitlines()[0]})") from None
     pq.write_table(table.replace_schema_metadata(None), partial)  # as the single process writes: no pandas notes
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
     partial.replace(target)
     return len(frame)
 
@@ -150,18 +173,20 @@ def write_partition(frame: pd.DataFrame, folder: str, number: int, types: Any) -
 @contextmanager
 def output_folder(out: Path) -> Iterator[Path]:
     """A temporary folder beside `out` to write the parts into, put in `out`'s place when the
-    block ends without an exception and removed when it does not. `out` must be new, or hold only
-    the parts of an earlier output, which it then replaces."""
-    out = Path(out)
-    if out.exists() and not (out.is_dir() and all(p.is_file() and _is_part(p.name) for p in out.iterdir())):
-        raise StocksentError(f"{out} exists and is not an earlier output of scored parts; name a new directory")
+    block ends without an exception and removed when it does not. `out` must be new, or an
+    earlier output (it holds MARKER), which it then replaces."""
+    out = Path(out).absolute()
+    if out.exists() and not (out / MARKER).is_file():
+        raise StocksentError(f"{out} exists and is not an earlier output of stocksent's parts; name a new directory")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    work.chmod(0o777 & ~UMASK)  # as a folder made the usual way: workers of another user may write in it
     try:
         yield work
         for stray in work.iterdir():  # what an attempt killed mid-write left
             if not _is_part(stray.name):
                 stray.unlink()
+        write_json(work / MARKER, {"parts": len(list(work.iterdir()))})
         if out.exists():
             old = out.with_name(f".{out.name}.{uuid.uuid4().hex}.old")
             out.rename(old)
@@ -170,7 +195,11 @@ def output_folder(out: Path) -> Iterator[Path]:
         else:
             work.rename(out)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        for _ in range(3):  # a task still running when a job fails may write a part as it goes
+            shutil.rmtree(work, ignore_errors=True)
+            if not work.exists():
+                break
+            time.sleep(1)
 
 
 def _is_part(name: str) -> bool:

@@ -19,6 +19,10 @@ from ..scoring.stream import MAX_WORKERS
 
 LOCAL = "local:"
 CONNECT_SECONDS = 10
+# Dask's nanny starts workers with glibc's malloc trimming at 64 KiB, which also fixes the size
+# from which malloc maps memory afresh at 128 KiB: scoring, which allocates many arrays of that
+# size, then takes twice as long (bench/dask_scale.py). The workers of local:N go without it.
+UNTRIMMED = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def check_address(address: str) -> None:
@@ -37,12 +41,14 @@ def connected(address: str) -> Iterator[Any]:
     single-threaded workers for local:N (closed with the block)."""
     check_address(address)
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise StocksentError("--dask needs Dask: pip install 'stocksent[dask]'") from None
     if address.startswith(LOCAL):
-        with LocalCluster(n_workers=int(address[len(LOCAL):]), threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        with dask.config.set({UNTRIMMED: None}), LocalCluster(
+                n_workers=int(address[len(LOCAL):]), threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
             yield client
         return
     try:
@@ -57,20 +63,22 @@ def computed(client: Any, parts: Sequence[Any], total: Any, progress: Callable[[
     """`total` (a Delayed computed from `parts`), computed on the client's cluster; progress(1)
     hears of each part done. The first part to fail raises its error."""
     from distributed import as_completed
+    from distributed.scheduler import KilledWorker
 
     with warnings.catch_warnings():  # the graph carries the model's files on purpose: sent once, and recomputable
         warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-        futures = client.compute([*parts, total])
-    # On an error the rest are left to closing the client, which drops them: cancelling them here
-    # trips an assertion in the scheduler when parts are also inputs of the total.
-    from distributed.scheduler import KilledWorker
-
+        whole, *each = client.compute([total, *parts])
+    # Each part's future is dropped once counted, so that its result is freed once the total has
+    # used it. On an error the rest are left to closing the client, which drops them: cancelling
+    # them here trips an assertion in the scheduler when parts are also inputs of the total.
+    done = as_completed(each)
+    del each
     try:
-        for future in as_completed(futures[:-1]):
+        for future in done:
             if future.status == "error":
                 future.result()  # raises the task's own exception
             if progress is not None:
                 progress(1)
-        return futures[-1].result()
+        return whole.result()
     except KilledWorker as exc:
         raise StocksentError(f"a task died with every worker that ran it (out of memory?): {exc.task}") from None

@@ -9,17 +9,18 @@ from typing import Any
 from ..classifier import SentimentClassifier
 from ..data.table import open_table
 from ..errors import StocksentError
-from ..scoring.index import Columns, Estimator, check_not_input
+from ..scoring.index import Columns, Estimator, check_not_input, index_rows
 from .archive import output_folder, output_types, read_archive, write_partition
 from .cluster import computed
-from .frames import index_rows, index_sums, predict
+from .frames import index_sums, predict
 from .model import ModelFiles
 
 Progress = Callable[[int, int], None]  # (parts done, parts in all)
 
 
 def predict_archive(client: Any, sources: Sequence[Path], clf: SentimentClassifier, out: Path,
-                    text_column: str = "message", batch_size: int = 8192, progress: Progress | None = None) -> int:
+                    text_column: str = "message", batch_size: int = 8192, progress: Progress | None = None,
+                    device: str = "auto") -> int:
     """Score the files into out/part-NNNNN.parquet, a part per partition in input order: every
     column of the input, then label and prob_<positive>. Returns the messages scored."""
     from dask import delayed
@@ -29,7 +30,7 @@ def predict_archive(client: Any, sources: Sequence[Path], clf: SentimentClassifi
         if out.resolve() in (Path(source).resolve(), *Path(source).resolve().parents):
             raise StocksentError(f"{out}: the output would replace an input; write elsewhere")
     archive = read_archive(sources, [text_column])
-    scored = predict(archive.frame, ModelFiles.of(clf), text_column, batch_size)
+    scored = predict(archive.frame, ModelFiles.of(clf), text_column, batch_size, device, str(sources[0]))
     types = output_types(archive.types, list(scored.columns[-2:]))
     with output_folder(out) as folder:
         parts = [delayed(write_partition, pure=True)(part, str(folder), number, types)
@@ -38,11 +39,12 @@ def predict_archive(client: Any, sources: Sequence[Path], clf: SentimentClassifi
 
 
 def index_archive(client: Any, sources: Sequence[Path], clf: SentimentClassifier, out: Path, freq: str,
-                  columns: Columns, estimator: Estimator, progress: Progress | None = None) -> dict[str, list]:
+                  columns: Columns, estimator: Estimator, progress: Progress | None = None, batch_size: int = 8192,
+                  device: str = "auto") -> dict[str, list]:
     """Index the files into `out` (CSV, JSONL or Parquet by its extension); returns the rows."""
     check_not_input(out, sources)
     archive = read_archive(sources, columns.required(), [columns.label])
-    parts, total = index_sums(archive.frame, clf, freq, columns)
+    parts, total = index_sums(archive.frame, clf, freq, columns, batch_size, device)
     rows = index_rows(computed(client, parts, total, _counted(progress, len(parts))), estimator)
     with open_table(out, list(rows)) as table:
         table.write(rows)

@@ -20,7 +20,7 @@ from ..classifier import SentimentClassifier
 from ..config import Config
 from ..data.store import CONFIG
 from ..errors import StocksentError, check_range
-from ..scoring.index import CellSums, Columns, cell_sums, check_freq, frame_chunks
+from ..scoring.index import CellSums, Columns, cell_sums, check_freq, frame_chunks, index_rows
 from ..scoring.stream import MAX_BATCH, chunks, labelled, probabilities, scored_columns
 from ..text.labels import texts_or_empty
 from .archive import FIRST_ROW, SOURCE
@@ -29,18 +29,20 @@ from .model import ModelFiles, loaded
 Model = str | Path | SentimentClassifier | ModelFiles
 
 
-def predict(frame: Any, model: Model, text_column: str = "message", batch_size: int = 8192) -> Any:
+def predict(frame: Any, model: Model, text_column: str = "message", batch_size: int = 8192,
+            device: str = "auto", where: str = "the frame") -> Any:
     """`frame` (a Dask DataFrame) with two more columns: each message's label and its
     probability of the positive label (prob_<positive>). Lazy, as Dask is: compute it, or write
-    it with to_parquet. `model`: a model directory, a fitted classifier, or ModelFiles."""
+    it with to_parquet. `model`: a model directory, a fitted classifier, or ModelFiles; `device`:
+    the workers' (cpu, cuda, or auto: a GPU where a worker has one)."""
     check_range("batch_size", batch_size, 1, MAX_BATCH)
     files = _files(model)
     labels = _labels(files)
     if text_column not in frame.columns:
-        raise StocksentError(f"the frame has no column {text_column!r} (columns: {', '.join(map(str, frame.columns))})")
-    added = scored_columns(labels, list(frame.columns), "the frame")
+        raise StocksentError(f"{where} has no column {text_column!r} (columns: {', '.join(map(str, frame.columns))})")
+    added = scored_columns(labels, list(frame.columns), where)
     meta = frame._meta.assign(**{added[0]: pd.Series(dtype=str), added[1]: pd.Series(dtype=np.float64)})
-    return frame.map_partitions(_scored, _shared(files), text_column, batch_size, added, meta=meta)
+    return frame.map_partitions(_scored, _shared(files), text_column, batch_size, added, device, meta=meta)
 
 
 def index(frame: Any, model: Model, freq: str = "day", text_column: str = "message", time_column: str = "created_at",
@@ -57,14 +59,16 @@ def index(frame: Any, model: Model, freq: str = "day", text_column: str = "messa
     return pd.DataFrame(index_rows(dask.compute(total)[0], estimator))
 
 
-def index_sums(frame: Any, model: Model, freq: str, columns: Columns) -> tuple[list, Any]:
+def index_sums(frame: Any, model: Model, freq: str, columns: Columns, batch_size: int = 8192,
+               device: str = "auto") -> tuple[list, Any]:
     """Per partition, the CellSums of its messages (Dask Delayed), and their total."""
     from dask import delayed
 
     check_freq(freq)
+    check_range("batch_size", batch_size, 1, MAX_BATCH)
     files = _files(model)
     shared, labels = _shared(files), _labels(files)
-    parts = [delayed(_summed, pure=True)(part, shared, freq, columns, labels, number)
+    parts = [delayed(_summed, pure=True)(part, shared, freq, columns, labels, number, batch_size, device)
              for number, part in enumerate(frame.to_delayed())]
     level = parts
     while len(level) > 1:  # a tree: each task adds two, in input order
@@ -73,16 +77,9 @@ def index_sums(frame: Any, model: Model, freq: str, columns: Columns) -> tuple[l
     return parts, level[0] if level else delayed(CellSums, pure=True)()
 
 
-def index_rows(sums: CellSums, estimator: Any) -> dict[str, list]:
-    """The index's rows from the total sums; one line when there were no messages."""
-    if not sums.keys:
-        raise StocksentError("no messages to index")
-    return estimator.rows(sums)
-
-
-def _scored(part: pd.DataFrame, files: ModelFiles, text_column: str, batch_size: int,
-            added: list[str]) -> pd.DataFrame:
-    predictor = loaded(files)
+def _scored(part: pd.DataFrame, files: ModelFiles, text_column: str, batch_size: int, added: list[str],
+            device: str) -> pd.DataFrame:
+    predictor = loaded(files, device)
     texts = texts_or_empty(part[text_column].tolist())
     scores = [probabilities(predictor, chunk)[1] for chunk in chunks(texts, batch_size)]
     prob = np.concatenate(scores) if scores else np.zeros(0, np.float32)
@@ -90,10 +87,10 @@ def _scored(part: pd.DataFrame, files: ModelFiles, text_column: str, batch_size:
 
 
 def _summed(part: pd.DataFrame, files: ModelFiles, freq: str, columns: Columns, labels: tuple[str, str],
-            number: int) -> CellSums:
+            number: int, batch_size: int, device: str) -> CellSums:
     where = part.attrs.get(SOURCE, f"partition {number}")
-    rows = frame_chunks(part, columns, labels, where=where, first_row=part.attrs.get(FIRST_ROW, 1))
-    return cell_sums(loaded(files), rows, freq)
+    rows = frame_chunks(part, columns, labels, batch_size, where, part.attrs.get(FIRST_ROW, 1))
+    return cell_sums(loaded(files, device), rows, freq)
 
 
 def _files(model: Model) -> ModelFiles:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..classifier import SentimentClassifier
-from ..data.store import CONFIG, VOCAB, WEIGHTS, load_model, read_json, read_verified
+from ..data.store import CONFIG, VOCAB, WEIGHTS, load_model, read_json, read_verified, weights_file
 from ..scoring.predictor import Predictor
 
 KEPT = 2  # models a worker process keeps loaded: a job's, and the one before it
@@ -37,8 +37,9 @@ class ModelFiles:
         folder = Path(model)
         load_model(folder)  # one line for a missing, partial or corrupt model, before any job starts
         weights_sha = read_json(folder / CONFIG).get("weights_sha256")
-        weights = read_verified(folder / WEIGHTS, weights_sha, f"{folder}: no {WEIGHTS}",
-                                f"{folder / WEIGHTS}: checksum does not match {CONFIG}")
+        stored = weights_file(folder, weights_sha)  # as loading takes them, after a save cut short too
+        weights = read_verified(stored, weights_sha, f"{folder}: no {WEIGHTS}",
+                                f"{stored}: checksum does not match {CONFIG}")
         files = ((CONFIG, (folder / CONFIG).read_bytes()), (VOCAB, (folder / VOCAB).read_bytes()), (WEIGHTS, weights))
         digest = hashlib.sha256()
         for name, data in files:
@@ -50,14 +51,16 @@ _loaded: dict[str, Predictor] = {}
 _loading = threading.Lock()
 
 
-def loaded(model: ModelFiles) -> Predictor:
-    """The model, loaded in this process at its first use (on a GPU where the worker has one)."""
+def loaded(model: ModelFiles, device: str = "auto") -> Predictor:
+    """The model, loaded in this process at its first use on `device` (auto: a GPU where the
+    worker has one)."""
+    key = f"{model.digest}:{device}"
     with _loading:  # a worker's threads share one copy
-        if model.digest not in _loaded:
+        if key not in _loaded:
             while len(_loaded) >= KEPT:
                 _loaded.pop(next(iter(_loaded)))
             with tempfile.TemporaryDirectory(prefix="stocksent-model-") as folder:
                 for name, data in model.files:
                     (Path(folder) / name).write_bytes(data)
-                _loaded[model.digest] = Predictor.load(folder, device="auto")
-        return _loaded[model.digest]
+                _loaded[key] = Predictor.load(folder, device=device)
+        return _loaded[key]

@@ -35,8 +35,8 @@ WEIGHTS, CONFIG, VOCAB, METRICS, HISTORY = (
 PREVIOUS_WEIGHTS = "model.prev.safetensors"
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 
 @contextmanager
@@ -45,7 +45,7 @@ def atomic_destination(dest: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a saved file gets the usual mode
+    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; a saved file gets the usual mode
     try:
         yield tmp
         with open(tmp, "rb") as f:
@@ -110,7 +110,7 @@ def _keep_previous(folder: Path) -> None:
         named = json.loads((folder / CONFIG).read_text(encoding="utf-8")).get("weights_sha256")
     except (OSError, ValueError, AttributeError):
         return  # no model here yet, or none that loads: nothing to keep
-    current, previous = _named_weights(folder, named), folder / PREVIOUS_WEIGHTS
+    current, previous = weights_file(folder, named), folder / PREVIOUS_WEIGHTS
     if current == previous or not current.exists():
         return
     tmp = previous.with_name(f".{previous.name}.link")
@@ -139,14 +139,14 @@ def load_model(folder: Path) -> tuple[Config, Vocab, dict[str, torch.Tensor]]:
                              f"(this stocksent reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     config = Config.from_dict(raw)
     vocab = Vocab.from_dict(read_json(folder / VOCAB))
-    state = read_weights(_named_weights(folder, raw.get("weights_sha256")), raw.get("weights_sha256"))
+    state = read_weights(weights_file(folder, raw.get("weights_sha256")), raw.get("weights_sha256"))
     if len(vocab) != config.model.vocab_size:
         raise StocksentError(f"{folder}: vocab.json has {len(vocab)} tokens but the model expects "
                              f"{config.model.vocab_size}")
     return config, vocab, state
 
 
-def _named_weights(folder: Path, expected_sha: str | None) -> Path:
+def weights_file(folder: Path, expected_sha: str | None) -> Path:
     """model.safetensors, or the previous weights a crash mid-save left beside it if they are
     the ones config.json names."""
     previous = folder / PREVIOUS_WEIGHTS

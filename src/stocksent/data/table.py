@@ -111,36 +111,47 @@ def check_layout(path: Path, names: list[str], first: Path) -> None:
 
 def parquet_row_groups(path: Path) -> list[int]:
     """The rows of each row group of a Parquet file (one line if it is not one)."""
-    pa, pq = _import_pyarrow("reading")
     with _readable(path), _parquet_file(path) as parquet:
         return [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
 
 
-def parquet_schema(path: Path, columns: Sequence[str]) -> Any:
-    """The Arrow types of these columns of a Parquet file (those it has)."""
+def parquet_types(paths: Sequence[Path], columns: Sequence[str]) -> Any:
+    """The Arrow types of these columns over Parquet files, one type per column that holds every
+    file's (a column with no values in one file takes the others' type); one line when the files
+    disagree. None when the first file is not Parquet."""
+    if not paths or table_format(paths[0]) != "parquet":
+        return None
     pa, _ = _import_pyarrow("reading")
-    with _readable(path), _parquet_file(path) as parquet:
-        schema = parquet.schema_arrow
-        return pa.schema([schema.field(c) for c in columns if c in schema.names])
+    schemas = []
+    for path in paths:
+        with _readable(path), _parquet_file(path) as parquet:
+            found = parquet.schema_arrow
+        schemas.append(pa.schema([found.field(c) for c in columns if c in found.names]))
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise StocksentError(f"the files' column types differ ({_first_line(exc)}); convert them to one type "
+                             "first") from None
 
 
 def input_files(specs: Sequence[str | Path]) -> list[Path]:
     """The files that each of `specs` names: a file, a directory (the tables under it, at any
-    depth, sorted) or a glob pattern (its matches, sorted); one line for one that names none."""
+    depth, sorted, leaving out hidden names and names starting with _) or a glob pattern (its
+    matches, sorted); one line for one that names none."""
     files: list[Path] = []
     for spec in map(str, specs):
         if glob.has_magic(spec):
             found = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         elif Path(spec).is_dir():
             found = sorted(p for p in Path(spec).rglob("*") if p.is_file() and _format_of(p) not in (None, "text")
-                           and not p.name.startswith((".", "_")))
+                           and not any(part.startswith((".", "_")) for part in p.relative_to(spec).parts))
         else:
             found = [Path(spec)]  # reading it says if it is missing
         if not found:
             raise StocksentError(f"{spec}: no CSV, JSONL or Parquet files there" if Path(spec).is_dir()
                                  else f"{spec}: no file matches")
         files.extend(found)
-    return files
+    return list(dict.fromkeys(files))  # a file named twice is read once
 
 
 def _parquet_names(path: Path) -> list[str]:
@@ -149,6 +160,18 @@ def _parquet_names(path: Path) -> list[str]:
         return list(pq.read_schema(path).names)
     except (pa.ArrowException, OSError):
         return []  # reading the rows says what is wrong with the file
+
+
+def table_format(path: Path) -> str | None:
+    """parquet, jsonl, csv or text by a file's name; None for a name of none of them."""
+    return _format_of(path)
+
+
+def require_columns(path: Path, wanted: list[str]) -> None:
+    """One line unless the file has these columns (by its schema, header or first row)."""
+    found = table_columns(path)
+    if table_format(path) != "text":
+        _require_columns(path, wanted, found)
 
 
 def _format_of(path: Path) -> str | None:
@@ -386,10 +409,17 @@ class _JsonlWriter(TableWriter):
 
     def _write(self, chunk: dict[str, list]) -> None:
         for values in zip(*chunk.values()):
-            self._file.write(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False) + "\n")
+            self._file.write(json.dumps(dict(zip(self.columns, values)), ensure_ascii=False, default=_json_value)
+                             + "\n")
 
     def close(self) -> None:
         self._file.close()
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON has no type for, as a Parquet input can hold: times and dates in ISO 8601,
+    anything else (decimals, bytes) as its str()."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 class _ParquetWriter(TableWriter):

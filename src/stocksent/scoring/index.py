@@ -101,7 +101,7 @@ def tickers_of(texts: Sequence[str], column: Sequence[Any] | None = None) -> lis
     column, its first cashtag; NO_TICKER where there is none."""
     if column is None:
         return [first_ticker(text) or NO_TICKER for text in texts]
-    names = (str(value).strip().lstrip("$").upper() if value is not None else "" for value in column)
+    names = (text.strip().lstrip("$").upper() for text in texts_or_empty(column))
     return [name or NO_TICKER for name in names]
 
 
@@ -344,7 +344,11 @@ def frame_chunks(frame: pd.DataFrame, columns: Columns, labels: tuple[str, str],
 def market_index(predictor: Predictor, chunks: Iterable[Chunk], freq: str, estimator: Estimator) -> dict[str, list]:
     """The index's rows (COLUMNS, and TAGGED_COLUMNS when the input has tags) from its chunks."""
     check_freq(freq)
-    sums = cell_sums(predictor, chunks, freq)
+    return index_rows(cell_sums(predictor, chunks, freq), estimator)
+
+
+def index_rows(sums: CellSums, estimator: Estimator) -> dict[str, list]:
+    """The index's rows from the sums of all its messages; one line when there were none."""
     if not sums.keys:
         raise StocksentError("no messages to index")
     return estimator.rows(sums)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..data.table import check_layout, open_table, parquet_schema, read_columns, table_columns
+from ..data.table import check_layout, open_table, parquet_types, read_columns, table_columns
 from ..errors import StocksentError, check_range
 from ..text.labels import texts_or_empty
 from .explain import explain
@@ -97,7 +97,7 @@ def predict_file(predictor: Predictor, sources: Path | Sequence[Path], dst: Path
     pending: deque = deque()  # each chunk's columns, until its scores come back
     parts = _column_chunks(sources, names, text_column, batch_size, pending)
     scored = scored_parts(predictor, parts, workers)
-    types = parquet_schema(sources[0], names) if sources[0].suffix.lower() in (".parquet", ".pq") else None
+    types = parquet_types(sources, names)
     written = 0
     # closing: an error while writing stops the workers now, not when the generator is collected
     with contextlib.closing(scored), open_table(dst, [*names, *added], types) as table:
