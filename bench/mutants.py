@@ -49,6 +49,7 @@ STREAM = "stocksent.scoring.stream"
 NGRAMS = "stocksent.scoring.ngrams"
 PREPROCESS = "stocksent.text.preprocess"
 FOLDED = "stocksent.nets.folded"
+DASK_ARCHIVE = "stocksent.dask.archive"
 
 # The test files that cover each module (a mutant may name others).
 COVERS = {
@@ -65,6 +66,7 @@ COVERS = {
     STREAM: ("tests/test_stream.py",),
     NGRAMS: ("tests/test_ngrams.py",),
     PREPROCESS: ("tests/test_preprocess.py",),
+    DASK_ARCHIVE: ("tests/test_dask.py",),
 }
 
 
@@ -192,6 +194,15 @@ MUTANTS: list[Mutant] = [
     fresh(INDEX, "return ((days - (days + 3) % 7) * 86400)", "return ((days - days % 7) * 86400)",
           "weeks start on Thursday"),
     fresh(INDEX, '"agreement": (1 - np.sqrt(', '"agreement": (np.sqrt(', "agreement upside down"),
+    fresh(INDEX, "* PROBA_UNITS).astype(np.int64))", "* PROBA_UNITS / 2).astype(np.int64))",
+          "probabilities summed at half their value"),
+    Mutant(INDEX, 'raise StocksentError(f"{where}: row {first + first_row}: time',
+           'raise StocksentError(f"{where}: row {first + 1}: time', "a bad time's row counted from its chunk",
+           ("tests/test_index.py", "tests/test_dask.py")),
+    fresh(DASK_ARCHIVE, "found.append(Piece(*where, tuple(groups), start))\n                groups,",
+          "found.append(Piece(*where, tuple(groups)))\n                groups,",
+          "a partition's rows numbered from its own start, not its file's"),
+    fresh(DASK_ARCHIVE, "if not _is_part(stray.name):", "if False:", "a killed attempt's leftovers kept in the output"),
     fresh(ADAPT, "if not 0 <= rounds <= MAX_ROUNDS:", "if not 0 <= rounds < MAX_ROUNDS:",
           "MAX_ROUNDS rounds refused"),
     fresh(ADAPT, '"positive_share": round(float(guessed.mean()), 4)',
@@ -214,7 +225,7 @@ MUTANTS: list[Mutant] = [
     fresh(TABLE, 'gzipped = probe.read(2) == b"\\x1f\\x8b"', 'gzipped = probe.read(3) == b"\\x1f\\x8b"',
           "gzip never recognised by its magic bytes"),
 
-    fresh(STORE, "os.chmod(tmp, 0o666 & ~_UMASK)", "os.chmod(tmp, 0o600)",
+    fresh(STORE, "os.chmod(tmp, 0o666 & ~UMASK)", "os.chmod(tmp, 0o600)",
           "saved files left owner-only, the umask ignored"),
     fresh(STORE, "        _fsync_dir(dest.parent)", "        pass", "no fsync of the folder after the rename"),
     fresh(STORE, "        return previous\n", "        return folder / WEIGHTS\n",
@@ -233,13 +244,14 @@ MUTANTS: list[Mutant] = [
     fresh(STREAM, "if len(chunk) >= size:", "if len(chunk) > size:", "chunks one text too long"),
     fresh(STREAM, "yield sizes[number], result", "yield sizes[0], result",
           "every chunk reported at the first's size"),
-    fresh(STREAM, "np.where(prob >= 0.5, positive, negative)", "np.where(prob > 0.5, positive, negative)",
+    fresh(STREAM, "np.where(prob >= 0.5, labels[1], labels[0])", "np.where(prob > 0.5, labels[1], labels[0])",
           "predict_file labels p = 0.5 negative"),
     fresh(STREAM, "written += size", "written = size", "predict_file counts only the last chunk"),
-    fresh(STREAM, "if src.resolve() == dst.resolve():", "if src == dst:",
+    fresh(STREAM, "if any(src.resolve() == Path(dst).resolve() for src in sources):",
+          "if any(src == Path(dst) for src in sources):",
           "output over the input not seen through another spelling of the path"),
-    fresh(STREAM, 'check_range("batch_size", batch_size, 1, MAX_BATCH)',
-          'check_range("batch_size", batch_size, 0, MAX_BATCH)', "a batch size of 0 accepted"),
+    fresh(STREAM, 'check_range("batch_size", batch_size, 1, MAX_BATCH)\n    return scored_parts',
+          'check_range("batch_size", batch_size, 0, MAX_BATCH)\n    return scored_parts', "a batch size of 0 accepted"),
     fresh(STREAM, "    if chunk:\n", "    if len(chunk) > 1:\n", "a last chunk of one text dropped"),
 
     fresh(NGRAMS, "at = np.flatnonzero(left >= n)", "at = np.flatnonzero(left > n)",

@@ -120,3 +120,15 @@ def test_neighbours_counts_the_nearest_words_of_each_leaning_word(data_slice, tm
     word, nearest = lines[2].split(":")
     assert word.split()[0] == "calls" and float(word.split()[1]) > 0  # bullish on $SPY in 2017
     assert "calls" not in nearest.replace(",", " ").split()  # a word is not its own neighbour
+
+
+def test_every_mutant_names_source_text_found_once_in_its_module():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import mutants
+    finally:
+        sys.path.remove(str(BENCH))
+    src = BENCH.parent / "src"
+    counts = {m.description: (src / (m.module.replace(".", "/") + ".py")).read_text(encoding="utf-8").count(m.original)
+              for m in mutants.MUTANTS}
+    assert {description: n for description, n in counts.items() if n != 1} == {}

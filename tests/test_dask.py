@@ -130,9 +130,9 @@ def test_a_bad_row_fails_on_dask_with_the_single_process_line_and_leaves_no_outp
     bad[250]["created_at"] = "yesterday"
     write_csv(archive_dir / "late.csv", bad, COLUMNS)
     lines = []
-    for extra in ([], ["--dask", "local:2"]):
+    for extra in ([], ["--dask", "local:2"]):  # chunks of 100: the bad row is in a file's third
         assert main(["index", str(trained_model), "--input", str(archive_dir), "--out", str(tmp_path / "i.csv"),
-                     *extra]) == 1
+                     "--batch-size", "100", *extra]) == 1
         lines.append(capsys.readouterr().err.strip().splitlines()[-1])
     assert lines[0] == lines[1] == (f"stocksent: error: {archive_dir / 'late.csv'}: row 251: time 'yesterday' is "
                                     "neither ISO 8601 nor epoch seconds")

@@ -29,7 +29,6 @@ from ..data.table import (
     parquet_types,
     read_columns,
     require_columns,
-    table_columns,
     table_format,
 )
 from ..errors import StocksentError
@@ -67,13 +66,15 @@ def read_archive(paths: Sequence[Path], required: list[str], optional: Sequence[
     import dask.dataframe as dd
 
     paths = [Path(p) for p in paths]
-    require_columns(paths[0], required)
-    found = table_columns(paths[0]) or list(required)
+    found = require_columns(paths[0], required) or list(required)
     names = found if optional is None else [c for c in found if c in required or c in optional]
-    first = str(paths[0]) if optional is None else None  # every column: every file must have the first's
-    types = _types(paths, names) if optional is None else None
+    types = None
+    if optional is None:  # every column: every file must have the first's, checked before any job starts
+        for path in paths[1:]:
+            check_layout(path, names, paths[0])
+        types = _types(paths, names)
     meta = _frame({name: [] for name in names}, types, "").iloc[:0]
-    frame = dd.from_map(_read, pieces(paths), names=names, required=list(required), types=types, first=first,
+    frame = dd.from_map(_read, pieces(paths), names=names, required=list(required), types=types,
                         meta=meta, enforce_metadata=False, label="read-messages")
     return Archive(frame, types)
 
@@ -110,11 +111,9 @@ def _types(paths: list[Path], names: list[str]) -> Any:
     return None if kind == "jsonl" else pa.schema([pa.field(n, pa.string()) for n in names])  # CSV: text
 
 
-def _read(piece: Piece, names: list[str], required: list[str], types: Any, first: str | None) -> pd.DataFrame:
+def _read(piece: Piece, names: list[str], required: list[str], types: Any) -> pd.DataFrame:
     path = Path(piece.path)
     try:
-        if first is not None:
-            check_layout(path, names, Path(first))
         values: dict[str, list] = {name: [] for name in names}
         optional = [name for name in names if name not in required]
         for chunk in read_columns(path, required, optional, row_groups=piece.row_groups):

@@ -21,7 +21,7 @@ LOCAL = "local:"
 CONNECT_SECONDS = 10
 # Dask's nanny starts workers with glibc's malloc trimming at 64 KiB, which also fixes the size
 # from which malloc maps memory afresh at 128 KiB: scoring, which allocates many arrays of that
-# size, then takes twice as long (bench/dask_scale.py). The workers of local:N go without it.
+# size, is then much slower (bench/dask_scale.py times both). The workers of local:N go without it.
 UNTRIMMED = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..classifier import SentimentClassifier
-from ..data.store import CONFIG, VOCAB, WEIGHTS, load_model, read_json, read_verified, weights_file
+from ..data.store import CONFIG, VOCAB, WEIGHTS, load_model, read_json, weights_file
 from ..scoring.predictor import Predictor
 
 KEPT = 2  # models a worker process keeps loaded: a job's, and the one before it
@@ -36,10 +36,8 @@ class ModelFiles:
             model = source[0]
         folder = Path(model)
         load_model(folder)  # one line for a missing, partial or corrupt model, before any job starts
-        weights_sha = read_json(folder / CONFIG).get("weights_sha256")
-        stored = weights_file(folder, weights_sha)  # as loading takes them, after a save cut short too
-        weights = read_verified(stored, weights_sha, f"{folder}: no {WEIGHTS}",
-                                f"{stored}: checksum does not match {CONFIG}")
+        # The weights loading takes (after a save cut short too); each worker checks them again as it loads.
+        weights = weights_file(folder, read_json(folder / CONFIG).get("weights_sha256")).read_bytes()
         files = ((CONFIG, (folder / CONFIG).read_bytes()), (VOCAB, (folder / VOCAB).read_bytes()), (WEIGHTS, weights))
         digest = hashlib.sha256()
         for name, data in files:

@@ -58,15 +58,15 @@ def read_columns(path: Path, required: list[str], optional: Sequence[str] = (),
     `optional` the file has (by its schema, or its first row). `row_groups`: only these of a
     Parquet file."""
     with _readable(path):
-        if _format_of(path) == "parquet":
+        if table_format(path) == "parquet":
             present = _parquet_names(path)
             asked = [*required, *(c for c in optional if c in present)]
-            empty = True
+            rows = 0
             for batch in parquet_batches(path, asked, size, row_groups):
-                empty = empty and batch.num_rows == 0
                 if batch.num_rows:
+                    rows += batch.num_rows
                     yield batch.to_pydict()
-            if empty and row_groups is None:
+            if not rows and row_groups is None:
                 raise StocksentError(f"{path}: no rows")
             return
         rows = _rows(path, [*required, *optional])
@@ -92,9 +92,9 @@ def table_columns(path: Path) -> list[str]:
     """A CSV, JSONL or Parquet file's columns, in its order: its schema, header or first row
     (none for a plain text file)."""
     with _readable(path):
-        if _format_of(path) == "parquet":
+        if table_format(path) == "parquet":
             return _parquet_names(path)
-        if _format_of(path) == "text":
+        if table_format(path) == "text":
             return []
         first = next(_rows(path, []), None)
         return [str(c) for c in first] if first is not None else []
@@ -143,7 +143,7 @@ def input_files(specs: Sequence[str | Path]) -> list[Path]:
         if glob.has_magic(spec):
             found = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
         elif Path(spec).is_dir():
-            found = sorted(p for p in Path(spec).rglob("*") if p.is_file() and _format_of(p) not in (None, "text")
+            found = sorted(p for p in Path(spec).rglob("*") if p.is_file() and table_format(p) not in (None, "text")
                            and not any(part.startswith((".", "_")) for part in p.relative_to(spec).parts))
         else:
             found = [Path(spec)]  # reading it says if it is missing
@@ -162,19 +162,17 @@ def _parquet_names(path: Path) -> list[str]:
         return []  # reading the rows says what is wrong with the file
 
 
-def table_format(path: Path) -> str | None:
-    """parquet, jsonl, csv or text by a file's name; None for a name of none of them."""
-    return _format_of(path)
-
-
-def require_columns(path: Path, wanted: list[str]) -> None:
-    """One line unless the file has these columns (by its schema, header or first row)."""
+def require_columns(path: Path, wanted: list[str]) -> list[str]:
+    """The file's columns (table_columns); one line unless `wanted` are among them (a plain text
+    file has whichever is asked for)."""
     found = table_columns(path)
     if table_format(path) != "text":
         _require_columns(path, wanted, found)
+    return found
 
 
-def _format_of(path: Path) -> str | None:
+def table_format(path: Path) -> str | None:
+    """parquet, jsonl, csv or text by a file's name; None for a name of none of them."""
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
@@ -205,7 +203,7 @@ def _readable(path: Path) -> Iterator[None]:
 
 def _rows(path: Path, columns: list[str]) -> Iterator[dict]:
     """The rows as dicts; `columns` are the ones the caller needs (Parquet reads only those)."""
-    fmt = _format_of(path)
+    fmt = table_format(path)
     if fmt == "parquet":
         yield from _parquet_rows(path, columns)
         return
@@ -336,7 +334,7 @@ def open_table(dst: Path, columns: list[str], types: Any = None) -> Iterator[Tab
     `types`: an Arrow schema of some columns' types in Parquet (e.g. the input's: a column empty
     in the first chunk has no type of its own); the others' come from the first chunk."""
     dst, columns = Path(dst), list(columns)
-    fmt = _format_of(dst)
+    fmt = table_format(dst)
     if fmt in (None, "text"):
         raise StocksentError(f"{dst}: cannot write this kind of file; name it .csv, .csv.gz, .jsonl, "
                              ".json, .ndjson (or those with .gz), .parquet or .pq")
