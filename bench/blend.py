@@ -27,7 +27,7 @@ def halves(folder: str, data: str | None) -> dict[str, dict]:
     network = clf.predictor_.network_logits(flat, lengths)  # the model's own scorer, without the parts
     logits = {"networks": network, "n-gram part": part.logits(flat, lengths),
               "blend": part.blend(network, flat, lengths)}
-    return {name: scored(z, labels, clf.config.train.loss, clf.labels) for name, z in logits.items()}
+    return {name: scored(z, labels, clf.config.train, clf.labels) for name, z in logits.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,10 @@ NGRAMS = "stocksent.scoring.ngrams"
 PREPROCESS = "stocksent.text.preprocess"
 FOLDED = "stocksent.nets.folded"
 DASK_ARCHIVE = "stocksent.dask.archive"
+MODEL = "stocksent.nets.model"
+CORPUS = "stocksent.data.corpus"
+TRAIN = "stocksent.training.train"
+PRETRAIN = "stocksent.training.pretrain"
 
 # The test files that cover each module (a mutant may name others).
 COVERS = {
@@ -67,6 +71,10 @@ COVERS = {
     NGRAMS: ("tests/test_ngrams.py",),
     PREPROCESS: ("tests/test_preprocess.py",),
     DASK_ARCHIVE: ("tests/test_dask.py",),
+    MODEL: ("tests/test_model.py",),
+    CORPUS: ("tests/test_runs.py",),
+    TRAIN: ("tests/test_train.py",),
+    PRETRAIN: ("tests/test_runs.py",),
 }
 
 
@@ -203,6 +211,16 @@ MUTANTS: list[Mutant] = [
           "found.append(Piece(*where, tuple(groups)))\n                groups,",
           "a partition's rows numbered from its own start, not its file's"),
     fresh(DASK_ARCHIVE, "if not _is_part(stray.name):", "if False:", "a killed attempt's leftovers kept in the output"),
+    fresh(MODEL, "target[len(tensor):] = tensor[UNKNOWN]", "target[len(tensor):] = 0.0",
+          "a grown word table's new words start at zero, not as the unknown word"),
+    fresh(CORPUS, "np.concatenate([splits[\"train\"], splits.get(name, [])])", "splits[\"train\"]",
+          "the data file's share of a split given as a file is lost, not trained on"),
+    fresh(TRAIN, "return (losses * each).sum() / each.sum()", "return losses.mean()",
+          "a balanced loss weighs every message alike"),
+    fresh(NGRAMS, "z = z + offset", "z = z",
+          "the n-gram part's corrections fitted without the source's logits under them"),
+    fresh(PRETRAIN, 'shape["ngrams"] = pretrained.ngrams.longest', "pass",
+          "a run corrects a part of longer n-grams than its own config scores"),
     fresh(ADAPT, "if not 0 <= rounds <= MAX_ROUNDS:", "if not 0 <= rounds < MAX_ROUNDS:",
           "MAX_ROUNDS rounds refused"),
     fresh(ADAPT, '"positive_share": round(float(guessed.mean()), 4)',

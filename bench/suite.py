@@ -86,7 +86,7 @@ def bench_time_to_target(run: Run, device: torch.device) -> tuple[dict, torch.nn
                             batches[first:first + CHECK_EVERY], cfg, bf16=run.config.run.bf16)
             training += time.perf_counter() - tick
             steps += len(batches[first:first + CHECK_EVERY])
-            accuracy = evaluate(model, run.encoded["test"], run.labels["test"], cfg.loss, run.names)["accuracy"]
+            accuracy = evaluate(model, run.encoded["test"], run.labels["test"], cfg, run.names)["accuracy"]
             if accuracy >= TARGET:
                 return {"train_seconds": training, "wall_seconds": time.perf_counter() - started,
                         "steps": steps, "epochs": steps / len(batches), "test_accuracy": accuracy}, model

@@ -389,3 +389,22 @@ def test_predict_output_mistakes_are_one_line(trained_model, parquet_slice, tmp_
     _fails(["predict", str(trained_model), "--input", str(parquet_slice), "--output", str(parquet_slice)],
            capsys, "would overwrite the input")
     assert not (tmp_path / "x.xlsx").exists() and not (tmp_path / "x.csv").exists()
+
+
+def test_fine_tuning_on_labels_the_source_does_not_know_is_one_line_and_writes_nothing(trained_model, real_rows,
+                                                                                      tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in trained_model.iterdir() if p.is_file()}
+    rows = [dict(r) for r in real_rows[:300]]
+    rows[7]["sentiment"] = "neutral"
+    three = write_csv(tmp_path / "three.csv", rows, ["message", "sentiment"])
+    renamed = write_csv(tmp_path / "renamed.csv", [{**r, "sentiment": "up" if r["sentiment"] == "bullish" else "down"}
+                                                   for r in real_rows[:300]], ["message", "sentiment"])
+    start = ["train", "--init", str(trained_model), "--epochs", "1", "--threads", "1", "--out"]
+    _fails([*start, str(tmp_path / "a"), "--data", str(three)], capsys,
+           f"unknown label value(s) 'neutral' in column 'sentiment'; expected 'bearish' or 'bullish': the two that "
+           f"{trained_model} tells apart")
+    _fails([*start, str(tmp_path / "b"), "--data", str(renamed)], capsys, "'down', 'up'")
+    _fails([*start, str(tmp_path / "c"), "--data", str(renamed), "--negative-label", "down", "--positive-label", "up"],
+           capsys, f"{trained_model} tells 'bearish' from 'bullish', not 'down' from 'up'")
+    assert not any((tmp_path / name).exists() for name in "abc")
+    assert {p.name: p.read_bytes() for p in trained_model.iterdir() if p.is_file()} == before

@@ -47,3 +47,10 @@ def test_a_runtime_setting_of_the_wrong_kind_or_range_is_named():
         RunConfig(device="tpu")
     with pytest.raises(StocksentError, match="threads must be 0"):
         RunConfig(threads=-1)
+
+
+def test_the_finetune_preset_is_the_default_weighing_both_labels_alike_over_more_epochs():
+    tuned, default = preset("finetune"), preset("default")
+    assert tuned.model == default.model and tuned.preprocess == default.preprocess
+    assert (tuned.train.balanced, tuned.train.epochs, tuned.train.patience) == (True, 50, 3)
+    assert dataclasses.replace(tuned.train, balanced=False, epochs=8, patience=2) == default.train

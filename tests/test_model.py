@@ -1,7 +1,12 @@
+import dataclasses
+
+import pytest
 import torch
 
 from stocksent.config import ModelConfig
-from stocksent.nets.model import SentimentEnsemble, SentimentLSTM, build_model
+from stocksent.errors import StocksentError
+from stocksent.nets.model import SentimentEnsemble, SentimentLSTM, build_model, grow_into
+from stocksent.text.vocab import UNKNOWN
 
 
 def make(**kw) -> SentimentLSTM:
@@ -135,3 +140,25 @@ def test_each_ensemble_member_learns_from_its_own_loss_only():
     alone = compute_loss(model.members()[0](tokens, lengths), targets, "bce") / 2  # the loss is a mean over members
     alone.backward()
     torch.testing.assert_close(together, model.members()[0].head.weight.grad)
+
+
+def test_a_grown_network_scores_as_the_trained_one_until_its_new_words_train():
+    config = ModelConfig(vocab_size=30, embedding_dim=8, lstm_sizes=[6], members=2, pooling="max")
+    trained = build_model(config).eval()
+    grown = build_model(dataclasses.replace(config, vocab_size=45)).eval()
+    grow_into(grown, trained.state_dict(), "src")
+    tokens = torch.tensor([[3, 31, 44, 7], [40, 2, 0, 0]])  # ids 30 and up: words only the grown one knows
+    lengths = torch.tensor([4, 2])
+    as_trained_read_them = torch.where(tokens >= 30, UNKNOWN, tokens)
+    torch.testing.assert_close(grown(tokens, lengths), trained(as_trained_read_them, lengths), rtol=0, atol=0)
+    rows = grown.members()[0].embedding.weight
+    assert torch.equal(rows[:30], trained.members()[0].embedding.weight) and torch.equal(rows[44], rows[UNKNOWN])
+
+
+def test_growing_into_another_shape_is_one_clear_error():
+    trained = build_model(ModelConfig(vocab_size=30, embedding_dim=8, lstm_sizes=[6]))
+    for other in (ModelConfig(vocab_size=30, embedding_dim=8, lstm_sizes=[7]),
+                  ModelConfig(vocab_size=20, embedding_dim=8, lstm_sizes=[6]),
+                  ModelConfig(vocab_size=30, embedding_dim=8, lstm_sizes=[6], members=2)):
+        with pytest.raises(StocksentError, match="src"):
+            grow_into(build_model(other), trained.state_dict(), "src")

@@ -171,3 +171,41 @@ def test_a_model_saved_before_its_part_was_fitted_loads_as_the_network_alone(tra
     network = full.predictor_.network_logits(*full.predictor_.encode_flat(texts))
     np.testing.assert_allclose(clf.decision_function(texts), network,
                                atol=1e-5)
+
+
+def test_a_balanced_fit_weighs_the_rarer_label_as_much_as_the_other(sliced):
+    encoded, labels, _, config = sliced
+    keep = np.flatnonzero((labels == 1) | (np.arange(len(labels)) % 4 == 0))  # a quarter of the bearish ones
+    encoded, labels = [encoded[i] for i in keep], labels[keep]
+    plain, balanced = (fit_ngrams(encoded, labels, config, TrainConfig(balanced=b)) for b in (False, True))
+    flat, lengths = flat_ids(encoded)
+    said_bearish = [float((part.logits(flat, lengths) < 0).mean()) for part in (plain, balanced)]
+    assert said_bearish[1] > said_bearish[0]
+    assert balanced.bias < plain.bias  # its intercept no longer leans to the common label
+
+
+def test_two_parts_add_up_to_one_whose_logits_are_their_sum(sliced):
+    encoded, labels, part, model = sliced
+    other = fit_ngrams(encoded[:800], labels[:800], ModelConfig(ngrams=2, vocab_size=model.vocab_size),
+                       TrainConfig(ngram_min_count=1))
+    both = part.plus(other)
+    flat, lengths = flat_ids(encoded[1000:1300])
+    np.testing.assert_allclose(both.logits(flat, lengths), part.logits(flat, lengths) + other.logits(flat, lengths),
+                               rtol=0, atol=1e-4)
+    assert both.longest == 3 and set(part.keys) | set(other.keys) == set(both.keys)
+
+
+def test_a_part_fitted_on_a_prior_corrects_it_and_a_heavy_penalty_leaves_it_as_it_was(sliced):
+    encoded, labels, prior, model = sliced
+    new, new_labels = encoded[2000:], labels[2000:]
+    flat, lengths = flat_ids(new)
+    held = fit_ngrams(new, new_labels, model, TrainConfig(ngram_c=1e-6), prior)
+    shift = held.logits(flat, lengths) - prior.logits(flat, lengths)
+    assert np.ptp(shift) < 1e-3  # only the unpenalised intercept moved, to where the prior's
+    proba = 1 / (1 + np.exp(-held.logits(flat, lengths).astype(np.float64)))  # logits then meet the labels' share
+    assert abs(proba.mean() - new_labels.mean()) < 1e-3
+    free = fit_ngrams(new, new_labels, model, TrainConfig(), prior)
+    assert set(prior.keys) <= set(free.keys)
+    loss = [float(torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.from_numpy(p.logits(flat, lengths)), torch.from_numpy(new_labels).float())) for p in (prior, free)]
+    assert loss[1] < loss[0]  # the corrections fit the new messages

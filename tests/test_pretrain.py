@@ -126,8 +126,10 @@ def test_pretraining_mistakes_are_one_line(tmp_path, trained_model, data_slice, 
     fails(["pretrain", "--text", str(tmp_path / "one.txt"), "--out", str(tmp_path / "b")], "too little text")
     fails(["pretrain", "--text", str(tmp_path / "one.txt"), "--out", str(tmp_path / "c"), "--held-out", "0.9"],
           "held_out must be in")
-    fails(["train", "--data", str(data_slice), "--out", str(tmp_path / "d"), "--init", str(trained_model)],
-          "is not a pretrained language model")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text('{"kind": "something else"}')
+    fails(["train", "--data", str(data_slice), "--out", str(tmp_path / "d"), "--init", str(tmp_path / "other")],
+          "is neither a pretrained language model (stocksent pretrain) nor a trained classifier")
     fails(["train", "--data", str(data_slice), "--out", str(tmp_path / "f"), "--init", str(tmp_path / "a"),
            "--unlabelled", str(tmp_path / "one.txt")], "not both")
     rows = write_csv(tmp_path / "rows.csv", [{"message": "a b"}, {"message": "c d"}], ["message"])

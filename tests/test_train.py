@@ -7,12 +7,12 @@ from safetensors.torch import load_file
 
 from conftest import TINY
 from stocksent.cli import main
-from stocksent.config import preset
+from stocksent.config import TrainConfig, preset
 from stocksent.data.corpus import load_corpus
 from stocksent.data.store import load_model, split_prefix
 from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.parts import network_state
-from stocksent.training.train import Run, train_network
+from stocksent.training.train import Run, class_weights, compute_loss, train_network
 
 
 def test_epoch_lines_history_and_metrics(trained_model, capsys):
@@ -327,3 +327,16 @@ def test_tensorboard_logs_every_epoch(data_slice, tmp_path, monkeypatch):
     assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "n"), *TINY,
                  "--tensorboard", str(board)]) == 1
     assert not (tmp_path / "n" / "config.json").exists()
+
+
+def test_a_balanced_loss_is_the_mean_of_each_label_s_mean_loss():
+    logits = torch.tensor([2.0, -1.0, 0.5, 3.0, -2.0, 0.1])
+    targets = np.array([1, 1, 1, 1, 0, 0])
+    each = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.from_numpy(targets).float(),
+                                                                reduction="none")
+    weights = class_weights(targets, TrainConfig(balanced=True))
+    balanced = compute_loss(logits, torch.from_numpy(targets).float(), "bce", weights)
+    torch.testing.assert_close(balanced, (each[:4].mean() + each[4:].mean()) / 2)
+    assert class_weights(targets, preset("default").train) is None  # not asked: every message alike
+    ensemble = torch.stack([logits, logits], dim=1)  # each member's loss weighted the same way
+    torch.testing.assert_close(compute_loss(ensemble, torch.from_numpy(targets).float(), "bce", weights), balanced)

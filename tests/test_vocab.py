@@ -59,3 +59,10 @@ def test_encode_decode_is_stable_on_any_text():
         built = Vocab.build([tokenize(t) for t in texts])
         assert built.itos[:2] == [PAD, UNK] and Vocab.from_dict(built.to_dict()).itos == built.itos
     run_property(st.lists(_texts(), max_size=5), check, examples=1500)
+
+
+def test_a_vocabulary_grown_by_new_text_keeps_every_id_and_adds_only_the_words_it_lacks():
+    old = Vocab.build([["buy", "calls"], ["buy", "puts"]])
+    new = old.extended([["buy", "the", "dip"], ["the", "dip"], ["once"]], min_freq=2)
+    assert new.itos[:len(old)] == old.itos
+    assert new.itos[len(old):] == ["dip", "the"]  # by frequency then text; "once" is under min_freq

@@ -25,9 +25,10 @@ from .scoring.metrics import sigmoid
 from .scoring.ngrams import NgramModel
 from .scoring.predictor import Predictor
 from .scoring.stream import predict_file
-from .text.labels import known_codes, label_codes, recorded_classes, text_list
+from .text.labels import codes_only, known_codes, label_codes, recorded_classes, text_list
 from .text.vocab import Vocab
 from .training.adapt import Check, adapt
+from .training.pretrain import classifier_labels
 from .training.runs import memory_source, train_run
 from .training.train import progress_bar, scored
 
@@ -40,7 +41,8 @@ class SentimentClassifier:
     array(['bullish'], dtype='<U7')
     >>> SentimentClassifier.load("models/default").predict_proba(["puts printing"])  # (n, 2)
 
-    `preset` names the recipe to start from ("default" or "tutorial"); any field of its config
+    `preset` names the recipe to start from ("default", "tutorial", or "finetune" with
+    `init=` a trained model's directory); any field of its config
     (embedding_dim, lstm_sizes, lr, epochs, seed, val_fraction, ...) can be set as a keyword.
     """
 
@@ -94,7 +96,9 @@ class SentimentClassifier:
         config = self.build_config()
         texts = text_list(texts)
         codes, classes = label_codes(labels, len(texts), config.data.negative_label, config.data.positive_label)
-        config = config.override("data", negative_label=str(classes[0]), positive_label=str(classes[1]))
+        started = classifier_labels(config.run.init) if config.run.init else None
+        names = started if started and codes_only(classes) else (str(classes[0]), str(classes[1]))
+        config = config.override("data", negative_label=names[0], positive_label=names[1])
         source = memory_source(texts, codes, classes, validation)
         source(config)  # its mistakes (no usable messages, one label) told before anything trains
         untagged = tokenize_all(text_list(unlabelled), config.preprocess)[0] if unlabelled is not None else []
@@ -254,7 +258,7 @@ class SentimentClassifier:
         self._fitted("evaluate")
         texts = text_list(texts)
         codes = known_codes(labels, len(texts), self.classes_)
-        return scored(self.decision_function(texts), codes, self.config.train.loss, self.labels)
+        return scored(self.decision_function(texts), codes, self.config.train, self.labels)
 
     def explain(self, text: str, top: int = 5, in_order: bool = False) -> list[tuple[str, float]]:
         """The `top` tokens that moved this message's score most, by occlusion (explain.py):

@@ -49,7 +49,9 @@ EXAMPLES = {
              "         stocksent data fetch --if-missing --url https://example.org/StockTwits_SPY_Sentiment_2017.gz",
     "train": "example: stocksent train --preset default --out models/default\n"
              "         stocksent train --unlabelled ../shared/data/unlabelled/stocktwits_gme_2021.csv "
-             "--out models/adapted",
+             "--out models/adapted\n"
+             "         stocksent train --preset finetune --init models/default --data mine.csv "
+             "--val-data mine-val.csv --test-data mine-test.csv --out models/mine",
     "pretrain": "example: stocksent pretrain --text ../shared/data/unlabelled/stocktwits_gme_2021.csv --out models/lm"
                 " && stocksent train --init models/lm",
     "adapt": "example: stocksent adapt models/default --text ../shared/data/ood/stocktwits_trending_2020.csv "
@@ -209,9 +211,14 @@ def _add_data(commands) -> None:
 def _add_train(commands) -> None:
     train = _subparser(commands, "train", "train a model, then report its test metrics", EXAMPLES["train"])
     train.add_argument("--preset", choices=list(PRESETS),
-                       help="default (the default): the best fast recipe; tutorial: the article's recipe")
+                       help="default (the default): the best fast recipe; tutorial: the article's recipe; "
+                            "finetune: for a trained classifier (--init) on a market's own tags")
     train.add_argument("--config", metavar="FILE", help="a config.json to start from instead of a preset")
     train.add_argument("--data", metavar="PATH", help=DATA_HELP)
+    train.add_argument("--val-data", metavar="FILE", help="a file of validation messages, used as it is instead "
+                       "of a share of --data (the same columns and labels)")
+    train.add_argument("--test-data", metavar="FILE", help="a file of test messages, used as it is instead of a "
+                       "share of --data (the same columns and labels)")
     train.add_argument("--out", metavar="DIR", help="model directory (default: models/PRESET)")
     train.add_argument("--seeds", type=int, nargs="+", metavar="N",
                        help="train once per seed into OUT/seed-N and report the mean and standard "
@@ -630,7 +637,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         metrics = train_file(config, out, args.data, args.seeds or (), args.resume, args.unlabelled or (), named,
                              args.preset, log, progress_bar("train") if world.main else None, world, board,
-                             progress_bar("pretrain") if world.main else None)
+                             progress_bar("pretrain") if world.main else None, args.val_data, args.test_data)
         if world.main and args.seeds:
             _report_seeds(metrics, out)
         elif world.main:

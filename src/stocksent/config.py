@@ -134,6 +134,15 @@ class TrainConfig:
                                     "epoch one layer more")
     warmup: float = setting(0.0, "share of the steps over which the learning rate rises linearly from 0 to --lr "
                                   "(0: none)")
+    balanced: bool = setting(False, "weigh each label's messages so that both labels count alike in the loss, "
+                                    "early stopping and the n-gram part (for data that lean one way, where "
+                                    "macro-F1 matters)")
+    source_mix: float = setting(0.0, "with --init of a trained classifier: also train on this many of its own "
+                                     "training messages per new one, drawn by the seed, so that it does not forget "
+                                     "them (0: none)")
+    ngram_from_source: bool = setting(True, "with --init of a trained classifier: fit the n-gram part as "
+                                            "corrections to its own, which the penalty pulls to none, rather than "
+                                            "anew on this data alone")
     ngram_c: float = setting(1.0, "the n-gram model's inverse L2 penalty (scikit-learn's C)")
     ngram_min_count: int = setting(2, "leave the n-grams found in fewer training messages than this out of the "
                                       "n-gram model")
@@ -151,6 +160,7 @@ class TrainConfig:
         _check(self.pretraining in PRETRAINING, "pretraining must be none, next-word or word2vec")
         _check(0.0 < self.layer_decay <= 1.0, "layer_decay must be in (0, 1]")
         _check(0.0 <= self.warmup < 1.0, "warmup must be in [0, 1)")
+        _check(0.0 <= self.source_mix <= 100.0, "source_mix must be between 0 and 100")
         _check(self.ngram_c > 0, "ngram_c must be positive")
         _check(self.ngram_min_count >= 1, "ngram_min_count must be at least 1")
 
@@ -195,8 +205,10 @@ class RunConfig:
     threads: int = setting(0, "torch CPU threads (0: torch's default)")
     device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
     bf16: bool = setting(False, "bfloat16 autocast in the forward pass (for GPUs; default: off)")
-    init: str = setting("", "start from a pretrained language model (stocksent pretrain --out DIR): its "
-                            "vocabulary, embedding and LSTM layers")
+    init: str = setting("", "start from a trained classifier (stocksent train --out DIR), fine-tuning its "
+                            "networks on this data, its vocabulary grown by the data's words; or from a "
+                            "pretrained language model (stocksent pretrain --out DIR): its vocabulary, "
+                            "embedding and LSTM layers")
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -314,7 +326,17 @@ def default() -> Config:
     )
 
 
-PRESETS = {"default": default, "tutorial": tutorial}
+def finetune() -> Config:
+    """The default's recipe for fine-tuning a trained classifier (--init MODEL_DIR) on a market's own
+    few tags: both labels weighed alike, and up to 50 epochs with early stopping."""
+    # Markets lean one way; weighed as they come, a few tags teach the networks their prior and
+    # little else, and the source's bearish messages are forgotten. A few thousand tags make
+    # short epochs, so more of them are allowed. docs/finetune.md gives the runs behind both.
+    config = default().override("train", balanced=True, epochs=50, patience=3)
+    return dataclasses.replace(config, preset="finetune")
+
+
+PRESETS = {"default": default, "tutorial": tutorial, "finetune": finetune}
 
 
 def preset(name: str) -> Config:

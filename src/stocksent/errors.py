@@ -6,6 +6,14 @@ class StocksentError(ValueError):
     """A user-facing error; the CLI prints its message on one line and exits non-zero."""
 
 
+class UnknownLabels(StocksentError):
+    """Label values in a data file that are not the two label names read."""
+
+    def __init__(self, message: str, values: list[str]):
+        super().__init__(message)
+        self.values = values
+
+
 def check_range(name: str, value: int, low: int, high: int) -> None:
     """A StocksentError naming `name` when value is outside [low, high]."""
     if not low <= value <= high:

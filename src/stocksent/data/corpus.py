@@ -1,7 +1,7 @@
 """A labelled data file turned into tokenised messages and its seeded split."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,20 @@ class Corpus:
     source: Path
     sha256: str
     dropped: int  # messages empty after normalisation
+    # Splits given as files of their own (with_files): their messages follow the main file's,
+    # at these positions, with each file's record.
+    fixed: dict[str, np.ndarray] = field(default_factory=dict)
+    fixed_record: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def split(self, cfg: DataConfig) -> dict[str, np.ndarray]:
-        splits = split_messages(self.tokens, cfg)
+        """The seeded split of the main file's messages; a split given as a file of its own is
+        that file's messages, and the main file's share of it goes to training."""
+        own = len(self.labels) - sum(len(index) for index in self.fixed.values())
+        splits = {"train": np.arange(own)} if {"val", "test"} <= set(self.fixed) \
+            else split_messages(self.tokens[:own], cfg)
+        for name, index in self.fixed.items():
+            splits["train"] = np.sort(np.concatenate([splits["train"], splits.get(name, [])])).astype(np.int64)
+            splits[name] = index
         seen = np.unique(self.labels[splits["train"]])
         if len(seen) < 2:  # nothing to tell apart: training would "succeed" at a useless model
             only = (cfg.negative_label, cfg.positive_label)[int(seen[0])]
@@ -42,8 +53,26 @@ class Corpus:
     @property
     def record(self) -> dict[str, Any]:
         """What a model trained on it records of its data."""
-        return {"source": str(self.source.resolve()), "sha256": self.sha256, "messages": len(self.texts),
-                "dropped_empty": self.dropped}
+        own = {"source": str(self.source.resolve()), "sha256": self.sha256,
+               "messages": len(self.texts) - sum(len(index) for index in self.fixed.values()),
+               "dropped_empty": self.dropped}
+        return {**own, **self.fixed_record}
+
+
+def with_files(corpus: Corpus, given: dict[str, Corpus]) -> Corpus:
+    """`corpus` with the splits named in `given` ("val", "test") taken from those files'
+    messages, as a user's own fixed splits, instead of the seeded split of its own."""
+    if not given:
+        return corpus
+    texts, tokens, labels, fixed = list(corpus.texts), list(corpus.tokens), [corpus.labels], {}
+    for name, other in given.items():
+        fixed[name] = np.arange(len(texts), len(texts) + len(other.texts))
+        texts += other.texts
+        tokens += other.tokens
+        labels.append(other.labels)
+    record = {name: {"source": str(other.source.resolve()), "sha256": other.sha256, "messages": len(other.texts)}
+              for name, other in given.items()}
+    return Corpus(texts, tokens, np.concatenate(labels), corpus.source, corpus.sha256, corpus.dropped, fixed, record)
 
 
 def tokenize_all(texts: list[str], prep: PreprocessConfig) -> tuple[list[list[str]], list[int]]:
@@ -84,9 +113,13 @@ class CorpusCache:
     def __init__(self) -> None:
         self._loaded: dict[tuple, Corpus] = {}
 
-    def load(self, path: Path, data: DataConfig, prep: PreprocessConfig) -> Corpus:
-        key = (str(path), data.text_column, data.label_column, data.negative_label.strip().lower(),
+    def load(self, path: Path, data: DataConfig, prep: PreprocessConfig,
+             given: dict[str, Path] | None = None) -> Corpus:
+        """The file's corpus; with `given` ("val" or "test": a file), those splits from those files."""
+        key = (data.text_column, data.label_column, data.negative_label.strip().lower(),
                data.positive_label.strip().lower(), prep.keep_emoji, prep.max_tokens)
-        if key not in self._loaded:
-            self._loaded[key] = load_corpus(path, data, prep)
-        return self._loaded[key]
+        for file in [path, *(given or {}).values()]:
+            if (str(file), *key) not in self._loaded:
+                self._loaded[(str(file), *key)] = load_corpus(file, data, prep)
+        return with_files(self._loaded[(str(path), *key)],
+                          {name: self._loaded[(str(file), *key)] for name, file in (given or {}).items()})

@@ -69,6 +69,20 @@ def data_for_model(explicit: str | os.PathLike | None, dataset: dict) -> Path:
     return find_data(explicit)
 
 
+def split_files(dataset: dict, val: str | os.PathLike | None = None,
+                test: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The files a run's validation and test splits come from, where they are files of their own:
+    those given, else those a model's or checkpoint's `dataset` record names."""
+    files = {}
+    for name, given in (("val", val), ("test", test)):
+        recorded = dataset.get(name)
+        if given:
+            files[name] = _existing(Path(given), f"--{name}-data")
+        elif isinstance(recorded, dict) and recorded.get("source"):
+            files[name] = _existing(Path(recorded["source"]), f"the {name} split it was trained with")
+    return files
+
+
 def _existing(path: Path, where: str) -> Path:
     if not path.exists():
         raise StocksentError(f"data file not found ({where}): {path}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DataConfig
-from ..errors import StocksentError
+from ..errors import StocksentError, UnknownLabels
 from ..text.labels import name_codes, spelled
 from .store import atomic_destination
 
@@ -317,8 +317,8 @@ def _labelled(rows: list[dict], path: Path, cfg: DataConfig) -> tuple[list[str],
         labels.append(names[raw_label])
     if unknown:
         shown = ", ".join(repr(u) for u in sorted(unknown)[:10])
-        raise StocksentError(f"{path}: unknown label value(s) {shown} in column {cfg.label_column!r}; "
-                             f"expected {cfg.negative_label!r} or {cfg.positive_label!r}")
+        raise UnknownLabels(f"{path}: unknown label value(s) {shown} in column {cfg.label_column!r}; "
+                            f"expected {cfg.negative_label!r} or {cfg.positive_label!r}", sorted(unknown))
     return texts, labels
 
 

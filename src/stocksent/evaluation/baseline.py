@@ -59,6 +59,7 @@ class LogisticOverFeatures:
     """Features of the joined tokens into a logistic regression whose C is chosen on validation."""
 
     what = "linear"
+    class_weight: str | None = None  # "balanced": both labels weigh alike in the fit
 
     def fit_features(self, texts: list[str], labels: np.ndarray) -> Any:
         """Learn the features from the training texts; return theirs."""
@@ -70,7 +71,8 @@ class LogisticOverFeatures:
     def fit(self, train: Part, val: Part) -> dict[str, Any]:
         LogisticRegression = _sklearn()[2]
         x_train, x_val = self.fit_features(_joined(train[0]), train[1]), self.features(_joined(val[0]))
-        fits = {c: LogisticRegression(C=c, max_iter=2000).fit(x_train, train[1]) for c in C_GRID}
+        fits = {c: LogisticRegression(C=c, max_iter=2000, class_weight=self.class_weight).fit(x_train, train[1])
+                for c in C_GRID}
         self.C = max(C_GRID, key=lambda c: fits[c].score(x_val, val[1]))
         self.model = fits[self.C]
         return {"C": self.C, "features": x_train.shape[1]}
@@ -177,19 +179,26 @@ def majority(labels: dict[str, np.ndarray], names: tuple[str, str]) -> dict[str,
             for name in labels if name != "train"}
 
 
-def make_baseline(name: str, seed: int = 0) -> Baseline:
+def make_baseline(name: str, seed: int = 0, balanced: bool = False) -> Baseline:
+    """Baseline `name`; `balanced`: its fit weighs both labels alike (the linear ones only)."""
     if name not in BASELINES:
         raise StocksentError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)} or all")
     kind = BASELINES[name][1]
-    return kind(seed) if kind is FastText else kind()
+    if kind is FastText:
+        if balanced:
+            raise StocksentError("fastText has no label weights; the balanced baselines are tfidf and nbsvm")
+        return kind(seed)
+    baseline = kind()
+    baseline.class_weight = "balanced" if balanced else None
+    return baseline
 
 
-def score_baseline(name: str, parts: dict[str, Part], names: tuple[str, str],
-                   seed: int = 0) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def score_baseline(name: str, parts: dict[str, Part], names: tuple[str, str], seed: int = 0,
+                   balanced: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Fit baseline `name` on parts["train"], tune on parts["val"], score every part but train
     (val, test, and any other, such as an out-of-domain set): its settings and metrics, and its
     probabilities of the positive label per part."""
-    baseline = make_baseline(name, seed)
+    baseline = make_baseline(name, seed, balanced)
     settings = baseline.fit(parts["train"], parts["val"])
     prob = {part: baseline.proba(tokens) for part, (tokens, _) in parts.items() if part != "train"}
     return {**settings, **{part: binary_metrics(parts[part][1], p, names) for part, p in prob.items()}}, prob

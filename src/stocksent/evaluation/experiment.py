@@ -9,12 +9,12 @@ import numpy as np
 
 from ..classifier import SentimentClassifier
 from ..data.corpus import CorpusCache, load_corpus
-from ..data.dataset import data_for_model, find_data
+from ..data.dataset import data_for_model, find_data, split_files
 from ..errors import StocksentError
 from ..scoring.calibration import CalibrationSet
 from ..scoring.index import index_proba
 from ..scoring.metrics import sigmoid
-from ..training.train import Log
+from ..training.train import Log, trained_share
 
 
 def evaluate_split(clf: SentimentClassifier, data: str | Path | None = None, split: str = "test",
@@ -42,7 +42,12 @@ def _splits(clf: SentimentClassifier, data: str | Path | None, names: tuple[str,
     """The `names` splits of the file the model was trained on (or of `data`, split the same
     way): each one's texts and 0 / 1 labels. `corpora` keeps files read before."""
     dataset = clf.metrics.get("dataset", {})
-    corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), clf.config.data, clf.config.preprocess)
+    corpus = (corpora or CorpusCache()).load(data_for_model(data, dataset), clf.config.data, clf.config.preprocess,
+                                             split_files(dataset))
+    changed = [record["source"] for name, record in corpus.fixed_record.items()
+               if dataset.get(name, {}).get("sha256") != record["sha256"]]
+    if changed:
+        log(f"warning: {', '.join(changed)} changed since this model was trained (sha256 differs)")
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         log(f"warning: {corpus.source} is not the file this model was trained on "
             "(sha256 differs); the split will not match training")
@@ -81,5 +86,6 @@ def calibrate(clf: SentimentClassifier, data: str | Path | None = None, log: Log
     splits = _splits(clf, data, ("train", "val"), log)
     texts, codes = splits["val"]
     proba = sigmoid(index_proba(clf.predictor_).logits(texts))
-    clf.predictor_ = clf.predictor_.with_part(CalibrationSet(proba, codes, float(splits["train"][1].mean())))
+    clf.predictor_ = clf.predictor_.with_part(CalibrationSet(proba, codes, trained_share(splits["train"][1],
+                                                                                         clf.config.train)))
     return len(texts)

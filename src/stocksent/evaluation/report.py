@@ -18,7 +18,7 @@ import numpy as np
 from .. import __version__
 from ..classifier import SentimentClassifier
 from ..data.corpus import CorpusCache
-from ..data.dataset import data_for_model, find_data
+from ..data.dataset import data_for_model, find_data, split_files
 from ..data.store import HISTORY, read_json, write_bytes, write_json
 from ..errors import StocksentError
 from ..scoring.index import Columns, estimator_for, file_chunks, market_index
@@ -61,7 +61,7 @@ def score(model_dir: Path, data: str | None = None, corpora: CorpusCache | None 
     score both on every message of an out-of-domain file `ood` too, if one is named."""
     clf, corpora = SentimentClassifier.load(model_dir), corpora or CorpusCache()
     config, dataset = clf.config, clf.metrics.get("dataset", {})
-    corpus = corpora.load(data_for_model(data, dataset), config.data, config.preprocess)
+    corpus = corpora.load(data_for_model(data, dataset), config.data, config.preprocess, split_files(dataset))
     if dataset.get("sha256") and dataset["sha256"] != corpus.sha256:
         raise StocksentError(f"{corpus.source} is not the file {model_dir} was trained on (sha256 differs); "
                              "pass that file with --data")

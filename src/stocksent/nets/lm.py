@@ -15,7 +15,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import StocksentError
-from .model import SentimentEnsemble, SentimentLSTM
+from .model import SentimentEnsemble, SentimentLSTM, grow_into
 
 BODY = "body."  # the prefix of the layers a classifier takes over
 
@@ -58,8 +58,12 @@ def body_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def initialise_from(model: SentimentLSTM | SentimentEnsemble, body: dict[str, torch.Tensor], source: str) -> None:
-    """Copy pretrained layers into a classifier (into every member of an ensemble); the head and
-    anything the language model lacks keep their own initialisation."""
+    """Copy pretrained layers into a classifier: a language model's into every member of an
+    ensemble (the head and anything the language model lacks keep their own initialisation), or
+    a trained classifier's whole network, its word table grown to the new vocabulary (grow_into)."""
+    if any(name.startswith(("head.", "members.")) for name in body):
+        grow_into(model, body, source)
+        return
     members = model.members()
     for member in members:
         own = member.state_dict()

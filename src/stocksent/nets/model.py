@@ -9,6 +9,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import StocksentError
+from ..text.vocab import UNKNOWN
 from .dropout import Dropout
 
 
@@ -221,3 +222,26 @@ def load_weights(model: nn.Module, state: dict[str, torch.Tensor], source: str) 
         detail = " ".join(line.strip() for line in str(exc).splitlines()[1:3])
         raise StocksentError(f"{source}: the weights do not fit the model its config describes ({detail})") from None
     return model
+
+
+@torch.no_grad()
+def grow_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Copy a trained network's weights into `model`, a network of the same shape whose word
+    table may have more rows: the words its vocabulary gained. Each new row starts as the trained
+    network's unknown word, which is how it read those words, so `model` scores every message as
+    the trained network did until training moves the rows apart (but for a word-pair bag, whose
+    rows are hashed from word ids)."""
+    own = model.state_dict()
+    if set(own) != set(state):
+        raise StocksentError(f"{source}: its network is not of this config's shape (the layers differ)")
+    for name, tensor in state.items():
+        target = own[name]
+        if target.shape == tensor.shape:
+            target.copy_(tensor)
+        elif name.endswith("embedding.weight") and target.shape[1:] == tensor.shape[1:] \
+                and len(target) >= len(tensor):
+            target[:len(tensor)].copy_(tensor)
+            target[len(tensor):] = tensor[UNKNOWN]
+        else:
+            raise StocksentError(f"{source}: its {name} ({tuple(tensor.shape)}) does not fit this network "
+                                 f"({tuple(target.shape)})")

@@ -9,6 +9,13 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
+def label_weights(labels: np.ndarray) -> np.ndarray:
+    """(2,) each label's weight n / (2 n_label), so that both weigh alike in a sum over these
+    messages (scikit-learn's class_weight="balanced"); a label absent gets n / 2."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=2)
+    return len(labels) / (2 * np.maximum(counts, 1))
+
+
 def binary_metrics(labels: np.ndarray, prob: np.ndarray, names: tuple[str, str]) -> dict:
     """Accuracy, per-class precision / recall / F1, ROC-AUC, confusion matrix, majority baseline."""
     labels = np.asarray(labels, dtype=np.int64)

@@ -6,7 +6,7 @@ L2 penalty is fitted on those features once the network is trained. The message'
 (1 - share) * the network's + share * this part's. A bag of n-grams and an LSTM err on different
 messages, so their blend errs less than either (docs/experiments.md gives the runs).
 
-    fit_ngrams(ids per message, labels, model config, train config) -> NgramModel
+    fit_ngrams(ids per message, labels, model config, train config[, prior part]) -> NgramModel
     NgramModel.logits(flat ids, lengths) -> (N,) logits;  .blend(network logits, flat, lengths)
 
 Scoring is numpy alone, so it runs the same beside every scorer (torch, folded, onnxruntime).
@@ -25,6 +25,7 @@ import torch
 from ..config import Config, ModelConfig, TrainConfig
 from ..errors import StocksentError
 from ..text.vocab import UNKNOWN
+from .metrics import label_weights
 
 PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this prefix
 ID_BITS = 20
@@ -86,6 +87,15 @@ class NgramModel:
         at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         return np.where(self.keys[at] == keys, self.weights[at], 0.0)
 
+    def plus(self, other: "NgramModel") -> "NgramModel":
+        """One part whose logits are this part's plus `other`'s (the union of their n-grams, the
+        weights of those in both added), at `other`'s share."""
+        keys = np.union1d(self.keys, other.keys)
+        weights = np.zeros(len(keys), dtype=np.float32)
+        for part in (self, other):
+            weights[np.searchsorted(keys, part.keys)] += part.weights
+        return NgramModel(keys, weights, self.bias + other.bias, max(self.longest, other.longest), other.share)
+
     def tensors(self) -> dict[str, torch.Tensor]:
         return {f"{PREFIX}keys": torch.from_numpy(self.keys.copy()),
                 f"{PREFIX}weights": torch.from_numpy(self.weights.copy()),
@@ -133,8 +143,11 @@ def check_fits(model: ModelConfig) -> None:
                              f"{model.vocab_size}; raise min_freq or set ngrams to 0")
 
 
-def fit_ngrams(encoded: list[np.ndarray], labels: np.ndarray, model: ModelConfig, train: TrainConfig) -> NgramModel:
-    """Fit the part on training messages (word ids) and their 0 / 1 labels."""
+def fit_ngrams(encoded: list[np.ndarray], labels: np.ndarray, model: ModelConfig, train: TrainConfig,
+               prior: NgramModel | None = None) -> NgramModel:
+    """Fit the part on training messages (word ids) and their 0 / 1 labels; with a `prior` part
+    (a trained model's, on the same word ids), fit corrections to its logits, which the penalty
+    pulls to none, and return the prior plus them."""
     if not 1 <= model.ngrams <= LONGEST:
         raise StocksentError(f"ngrams must be between 1 and {LONGEST}")
     check_fits(model)
@@ -148,8 +161,11 @@ def fit_ngrams(encoded: list[np.ndarray], labels: np.ndarray, model: ModelConfig
         warnings.simplefilter("ignore", UserWarning)
         x = torch.sparse_coo_tensor(np.stack([rows, column]), torch.from_numpy(ratio[column]),
                                     (len(encoded), len(table))).coalesce().to_sparse_csr()
-    coef, bias = _logistic(x, torch.from_numpy(np.asarray(labels, dtype=np.float32)), train.ngram_c)
-    return NgramModel(table, (coef * ratio).astype(np.float32), bias, model.ngrams, model.ngram_share)
+    offset = None if prior is None else torch.from_numpy(prior.logits(*flat_ids(encoded)))
+    coef, bias = _logistic(x, torch.from_numpy(np.asarray(labels, dtype=np.float32)), train.ngram_c,
+                           _weights(labels, train.balanced), offset)
+    fitted = NgramModel(table, (coef * ratio).astype(np.float32), bias, model.ngrams, model.ngram_share)
+    return fitted if prior is None else prior.plus(fitted)
 
 
 def _log_count_ratio(column: np.ndarray, positive: np.ndarray, features: int) -> np.ndarray:
@@ -160,9 +176,19 @@ def _log_count_ratio(column: np.ndarray, positive: np.ndarray, features: int) ->
     return np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
 
 
-def _logistic(x: torch.Tensor, y: torch.Tensor, c: float) -> tuple[np.ndarray, float]:
-    """Coefficients and intercept minimising summed log-loss + |w|^2 / (2 C), by L-BFGS (the
-    intercept is not penalised, as scikit-learn's)."""
+def _weights(labels: np.ndarray, balanced: bool) -> torch.Tensor | None:
+    """Each message's weight in the fit when balanced, else None (all 1)."""
+    if not balanced:
+        return None
+    labels = np.asarray(labels, dtype=np.int64)
+    return torch.from_numpy(label_weights(labels)[labels].astype(np.float32))
+
+
+def _logistic(x: torch.Tensor, y: torch.Tensor, c: float, weights: torch.Tensor | None = None,
+              offset: torch.Tensor | None = None) -> tuple[np.ndarray, float]:
+    """Coefficients and intercept minimising summed (weighted) log-loss + |w|^2 / (2 C), by
+    L-BFGS (the intercept is not penalised, as scikit-learn's); `offset`: each message's logit
+    before them."""
     w = torch.zeros(x.shape[1], requires_grad=True)
     b = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=ITERATIONS, history_size=20,
@@ -171,7 +197,9 @@ def _logistic(x: torch.Tensor, y: torch.Tensor, c: float) -> tuple[np.ndarray, f
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         z = (x @ w.unsqueeze(1)).squeeze(1) + b
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="sum")
+        if offset is not None:
+            z = z + offset
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, weight=weights, reduction="sum")
         loss = loss + (w * w).sum() / (2 * c)
         loss.backward()
         return loss

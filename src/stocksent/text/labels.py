@@ -18,6 +18,11 @@ def name_codes(negative: str, positive: str) -> dict[str, int]:
     return {spelled(negative): 0, spelled(positive): 1}
 
 
+def codes_only(classes: Iterable[Any]) -> bool:
+    """Whether two classes are codes (0 / 1, False / True) rather than names."""
+    return sorted(map(spelled, classes)) in (["0", "1"], ["false", "true"])
+
+
 def text_list(texts: Iterable[str]) -> list[str]:
     """The texts as a list (from a list, tuple, numpy array or pandas Series), or a TypeError
     naming the first thing that is not a string."""

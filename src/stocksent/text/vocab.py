@@ -24,6 +24,12 @@ class Vocab:
         kept = [t for t, n in counts.items() if n >= min_freq]
         return cls(sorted(kept, key=lambda t: (-counts[t], t)))
 
+    def extended(self, messages: Iterable[list[str]], min_freq: int = 1) -> "Vocab":
+        """This vocabulary, every id kept, then the words of `messages` it lacks (seen at least
+        `min_freq` times), by frequency: a trained model's vocabulary grown for new text."""
+        new = Vocab.build(messages, min_freq)
+        return Vocab([*self.itos[2:], *(t for t in new.itos[2:] if t not in self.stoi)])
+
     def __len__(self) -> int:
         return len(self.itos)
 

@@ -8,6 +8,9 @@ checkpoints for --resume, and the directory it is saved in:
       model.safetensors  the language model's weights (body.* are the classifier's layers)
       metrics.json       held-out loss and perplexity, message and word counts, seconds
       history.json       one row per epoch
+
+A run may also start from a trained classifier's directory (fine-tuning it on new tags):
+load_pretrained reads either kind, and adopt shapes the new run's config to it.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from ..config import (
     FORMAT_VERSION,
     VERSION_1_PRETRAIN_RUNTIME,
     Config,
+    DataConfig,
     ModelConfig,
     PreprocessConfig,
     PretrainConfig,
@@ -36,11 +40,27 @@ from ..config import (
 )
 from ..data.batches import bucket_batches, by_length, pad_batch
 from ..data.corpus import tokenize_all
-from ..data.store import CONFIG, HISTORY, METRICS, VOCAB, WEIGHTS, read_json, read_weights, write_bytes, write_json
+from ..data.store import (
+    CONFIG,
+    HISTORY,
+    METRICS,
+    VOCAB,
+    WEIGHTS,
+    load_model,
+    read_json,
+    read_metrics,
+    read_weights,
+    split_prefix,
+    write_bytes,
+    write_json,
+)
 from ..errors import StocksentError
 from ..nets.device import resolve_device, to_device
 from ..nets.lm import NextWordLSTM, body_state
 from ..nets.word2vec import SkipGram
+from ..scoring.ngrams import NgramModel
+from ..scoring.parts import network_state
+from ..text.labels import spelled
 from ..text.vocab import Vocab
 from .optim import clip_gradients, make_optimizer
 from .train import (
@@ -58,17 +78,34 @@ from .train import (
 )
 
 KIND = "language-model"
+CLASSIFIER = "classifier"  # what started a run from a trained classifier instead of an OBJECTIVES entry
+# The fields of a trained classifier's config that a run started from it takes: its networks'
+# shape and how they read a message (the rest of the recipe is the new run's own).
+CLASSIFIER_SHAPE = ("embedding_dim", "lstm_sizes", "bidirectional", "initial_state", "pooling", "bigram_buckets",
+                    "bigram_dim", "members")
 
 
 @dataclass
 class Pretrained:
-    """A language model's vocabulary, the shape of its layers and their weights (body_state)."""
+    """What a run starts from: a language model's vocabulary, the shape of its layers and their
+    weights (body_state); or a trained classifier's, its whole network, with its labels and the
+    data it was trained on."""
 
     model: ModelConfig
     preprocess: PreprocessConfig
     vocab: Vocab
     body: dict[str, torch.Tensor]
-    objective: str = "next-word"  # the OBJECTIVES entry that trained it
+    objective: str = "next-word"  # the OBJECTIVES entry that trained it, or CLASSIFIER
+    labels: tuple[str, str] | None = None  # a classifier's negative and positive label
+    dataset: dict[str, Any] = dataclasses.field(default_factory=dict)  # a classifier's data record (metrics.json)
+    weights_sha256: str = ""
+    data: DataConfig | None = None  # how a classifier read and split its data
+    ngrams: NgramModel | None = None  # a classifier's n-gram part
+
+    def vocabulary(self, messages: list[list[str]], min_freq: int) -> Vocab:
+        """The vocabulary a run on `messages` uses: a language model's as it is; a
+        classifier's with the words it lacks added (ids of its own words kept)."""
+        return self.vocab.extended(messages, min_freq) if self.objective == CLASSIFIER else self.vocab
 
 
 @dataclass(frozen=True)
@@ -306,14 +343,39 @@ def _deciding(saved: dict[str, Any]) -> dict[str, Any]:
 def adopt(config: Config, pretrained: Pretrained, source: str = "") -> Config:
     """`config` with the pretrained model's layer sizes and the preprocessing its vocabulary was
     built with (a classifier can only start from layers of its own shape)."""
-    names = OBJECTIVES[pretrained.objective].shape
-    if "lstm_sizes" in names and config.model.bidirectional:
+    if pretrained.labels is not None:
+        config = _same_labels(config, pretrained.labels, source)
+    names = CLASSIFIER_SHAPE if pretrained.objective == CLASSIFIER else OBJECTIVES[pretrained.objective].shape
+    if "lstm_sizes" in names and config.model.bidirectional and pretrained.objective != CLASSIFIER:
         raise StocksentError("a pretrained model's layers read forwards only: start from it without "
                              "--bidirectional")
     shape = {name: getattr(pretrained.model, name) for name in names}
+    if pretrained.ngrams is not None and config.train.ngram_from_source and config.model.ngrams:
+        shape["ngrams"] = pretrained.ngrams.longest  # the part it corrects reads n-grams this long
     prep = {name: getattr(pretrained.preprocess, name) for name in ("keep_emoji", "max_tokens")}
     config = config.override("model", **shape).override("preprocess", **prep)
     return config.override("run", init=source) if source else config
+
+
+def _same_labels(config: Config, labels: tuple[str, str], source: str) -> Config:
+    """`config` reading the trained classifier's two labels (as data files spell them: any case),
+    or one line saying they differ."""
+    asked = (config.data.negative_label, config.data.positive_label)
+    if tuple(map(spelled, asked)) != tuple(map(spelled, labels)):
+        raise StocksentError(f"{source or 'the model started from'} tells {labels[0]!r} from {labels[1]!r}, not "
+                             f"{asked[0]!r} from {asked[1]!r}: a model started from it reads the same two labels")
+    return config.override("data", negative_label=labels[0], positive_label=labels[1])
+
+
+def classifier_labels(folder: str | Path) -> tuple[str, str] | None:
+    """The two labels of the trained classifier in `folder`, or None when it holds none (a
+    language model, or nothing readable)."""
+    try:
+        raw = read_json(Path(folder) / CONFIG)
+    except StocksentError:
+        return None
+    labels = raw.get("labels") if isinstance(raw, dict) and "kind" not in raw else None
+    return (str(labels[0]), str(labels[1])) if isinstance(labels, list) and len(labels) == 2 else None
 
 
 def start_from(config: Config) -> tuple[Config, Pretrained | None]:
@@ -326,13 +388,17 @@ def start_from(config: Config) -> tuple[Config, Pretrained | None]:
 
 
 def load_pretrained(folder: str | Path) -> Pretrained:
-    """A pretrained directory's shape, preprocessing, vocabulary and classifier layers."""
+    """A pretrained directory's shape, preprocessing, vocabulary and classifier layers; or a
+    trained classifier's (load_classifier)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise StocksentError(f"pretrained model not found: {folder}")
     raw = read_json(folder / CONFIG)
+    if isinstance(raw, dict) and "labels" in raw and "kind" not in raw:
+        return load_classifier(folder)
     if not isinstance(raw, dict) or raw.get("kind") != KIND:
-        raise StocksentError(f"{folder} is not a pretrained language model (make one with stocksent pretrain)")
+        raise StocksentError(f"{folder} is neither a pretrained language model (stocksent pretrain) nor a trained "
+                             "classifier (stocksent train)")
     try:
         shape, prep = ModelConfig(**raw["model"]), PreprocessConfig(**raw["preprocess"])
         objective = PretrainConfig(**_recipe(raw["pretrain"])).objective
@@ -343,3 +409,14 @@ def load_pretrained(folder: str | Path) -> Pretrained:
         raise StocksentError(f"{folder}: vocab.json has {len(vocab)} tokens but the model expects {shape.vocab_size}")
     return Pretrained(shape, prep, vocab, body_state(read_weights(folder / WEIGHTS, raw.get("weights_sha256"))),
                       objective)
+
+
+def load_classifier(folder: Path) -> Pretrained:
+    """A trained classifier as a run's start: its network and n-gram part (which the run's
+    corrects; its other parts are fitted again), vocabulary, labels and the record of its data."""
+    config, vocab, state = load_model(folder)
+    ngrams = NgramModel.restore(split_prefix(state, NgramModel.prefix)[1], config, str(folder))[0]
+    return Pretrained(config.model, config.preprocess, vocab, network_state(state), CLASSIFIER,
+                      (config.data.negative_label, config.data.positive_label),
+                      read_metrics(folder).get("dataset", {}), read_json(folder / CONFIG)["weights_sha256"],
+                      config.data, ngrams)

@@ -20,15 +20,16 @@ import numpy as np
 
 from ..config import SECTION_NAMES, Config
 from ..data.corpus import Corpus, CorpusCache, tokenize_all
-from ..data.dataset import data_for_model, find_data
+from ..data.dataset import data_for_model, find_data, split_files
 from ..data.split import split_messages
 from ..data.store import CONFIG, METRICS, read_json, write_json
-from ..errors import StocksentError
+from ..errors import StocksentError, UnknownLabels
 from ..nets.device import check_precision, resolve_device, threads
 from ..nets.distributed import World, barrier
 from ..scoring.predictor import Predictor
 from ..text.labels import known_codes, text_list
 from .pretrain import (
+    CLASSIFIER,
     Pretrained,
     adopt,
     pretrain_settings,
@@ -72,25 +73,41 @@ Source = Callable[[Config], Messages]  # the messages a config's split (its seed
 
 def corpus_messages(corpus: Corpus, config: Config, names: Sequence[str] = ("train", "val", "test")) -> Messages:
     """The seeded split of a data file's corpus, as `stocksent train` makes it (only `names`)."""
-    parts = corpus.parts(config.data, tuple(names))
-    sizes = ", ".join(f"{name} {len(labels)}" for name, (_, labels) in parts.items())
-    return Messages(parts, corpus.record, f"{corpus.source}: {len(corpus.texts)} messages ({corpus.dropped} empty "
-                                          f"after normalisation dropped); {sizes}")
+    parts, record = corpus.parts(config.data, tuple(names)), corpus.record
+    sizes = ", ".join(f"{name} {len(labels)}" + (f" (from {record[name]['source']})" if name in corpus.fixed else "")
+                      for name, (_, labels) in parts.items())
+    return Messages(parts, record, f"{corpus.source}: {record['messages']} messages ({corpus.dropped} empty "
+                                   f"after normalisation dropped); {sizes}")
 
 
-def file_source(path: Path, started: dict[str, str] | None = None) -> Source:
+def file_source(path: Path, started: dict[str, Any] | None = None, given: dict[str, Path] | None = None) -> Source:
     """A data file's seeded split, read as each config reads it (its columns, labels and
-    preprocessing: a pretrained model's, once adopted); a file other than the one a resumed run
-    `started` on (its source and sha256, as the checkpoint records them) is refused."""
-    cache, expected = CorpusCache(), (started or {}).get("sha256")
+    preprocessing: a pretrained model's, once adopted), with the splits `given` as files of their
+    own ("val", "test") taken from those; a file other than the one a resumed run `started` on
+    (its source and sha256, as the checkpoint records them) is refused."""
+    cache, started = CorpusCache(), started or {}
 
     def split(config: Config) -> Messages:
-        corpus = cache.load(path, config.data, config.preprocess)
-        if expected and expected != corpus.sha256:
-            raise StocksentError(f"{corpus.source} is not the file this run started on (sha256 differs); "
-                                 f"resume with --data {(started or {}).get('source', 'FILE')}")
+        corpus = cache.load(path, config.data, config.preprocess, given)
+        now = _files(corpus.record)
+        if started and set(_files(started)) != set(now):
+            raise StocksentError("this run started with " + " and ".join(FLAGS[name] for name in _files(started))
+                                 + "; resume it with the same files")
+        for name, was in _files(started).items():
+            if was.get("sha256") and was["sha256"] != now.get(name, {}).get("sha256"):
+                raise StocksentError(f"{now.get(name, {}).get('source', f'the seeded {name} split')} is not the file "
+                                     f"this run started on (sha256 differs); resume with {FLAGS[name]} "
+                                     f"{was.get('source', 'FILE')}")
         return corpus_messages(corpus, config)
     return split
+
+
+FLAGS = {"data": "--data", "val": "--val-data", "test": "--test-data"}  # where each file of a run is given
+
+
+def _files(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A data record's files: the data file's, and each split's that is a file of its own."""
+    return {"data": record, **{name: record[name] for name in ("val", "test") if isinstance(record.get(name), dict)}}
 
 
 def memory_source(texts: list[str], codes: np.ndarray, classes: np.ndarray,
@@ -159,16 +176,21 @@ def train_run(config: Config, source: Source, out: Path | None = None, resume: b
     their parts (`untagged_from` names where the untagged came from, for the log). With `out`,
     every epoch is checkpointed there, the model saved and its metrics written; `resume`
     continues the run checkpointed there (or its interrupted pretraining)."""
+    if out is not None and config.run.init and Path(config.run.init).resolve() == out.resolve():
+        raise StocksentError(f"--init and --out both name {out}: the model started from would be overwritten; "
+                             "give another --out")
     with threads(config.run.threads):
         config = for_world(config, world, log)
         if resume and out is not None and started(out):
             config, pretrained = start_from(config)
+            _check_same_source(pretrained, config, checkpoint_dataset(out))
         else:
             config, pretrained, resume = _pretrained_start(config, source, out, resume, untagged, untagged_from,
                                                            log, pretrain_bar or bar, world)
-        messages = source(config)
-        run = Run.prepare(config, messages.parts, messages.dataset,
-                          (pretrained.vocab, pretrained.body) if pretrained else None)
+        messages = mixed_in(_read(source, config, pretrained), pretrained, config)
+        run = Run.prepare(config, messages.parts, {**messages.dataset, **started_from(pretrained, config)},
+                          (pretrained.vocabulary(messages.parts["train"][0], config.preprocess.min_freq),
+                           pretrained.body) if pretrained else None, pretrained and pretrained.ngrams)
         if messages.summary:
             log(f"{messages.summary}; vocabulary {len(run.vocab)}; device {world.device}"
                 + (f", {world.size} processes" if world.size > 1 else ""))
@@ -177,6 +199,56 @@ def train_run(config: Config, source: Source, out: Path | None = None, resume: b
         if out is not None and world.main:
             write_json(out / METRICS, metrics)
         return Outcome(run, trained, metrics)
+
+
+def _read(source: Source, config: Config, pretrained: Pretrained | None) -> Messages:
+    """The run's messages; labels other than those of the classifier it starts from, named."""
+    try:
+        return source(config)
+    except UnknownLabels as exc:
+        if pretrained is None or pretrained.labels is None:
+            raise
+        raise StocksentError(f"{exc}: the two that {config.run.init} tells apart, and a model started from it "
+                             "reads only those") from None
+
+
+def mixed_in(messages: Messages, pretrained: Pretrained | None, config: Config) -> Messages:
+    """With train.source_mix, the training split plus that many of the trained classifier's own
+    training messages (its file, its split) per message of it, drawn by the run's seed."""
+    share = config.train.source_mix
+    if not share or pretrained is None or pretrained.objective != CLASSIFIER or pretrained.data is None:
+        return messages
+    recorded = pretrained.dataset.get("source")
+    if not recorded or not Path(recorded).is_file():
+        raise StocksentError(f"{config.run.init}: source_mix needs the data it was trained on "
+                             f"({recorded or 'not recorded'}), which is not there")
+    corpus = CorpusCache().load(Path(recorded), pretrained.data, pretrained.preprocess,
+                                split_files(pretrained.dataset))
+    if corpus.sha256 != pretrained.dataset.get("sha256"):
+        raise StocksentError(f"{recorded} is no longer the file {config.run.init} was trained on (sha256 differs)")
+    tokens, labels = corpus.parts(pretrained.data, ("train",))["train"]
+    new_tokens, new_labels = messages.parts["train"]
+    count = min(len(labels), round(share * len(new_labels)))
+    drawn = np.sort(np.random.default_rng(config.data.seed).choice(len(labels), count, replace=False))
+    train = (list(new_tokens) + [tokens[i] for i in drawn], np.concatenate([new_labels, labels[drawn]]))
+    summary = messages.summary and f"{messages.summary}; {count} of {recorded}'s training messages mixed in"
+    return Messages({**messages.parts, "train": train}, {**messages.dataset, "source_mix": count}, summary)
+
+
+def _check_same_source(pretrained: Pretrained | None, config: Config, dataset: dict[str, Any]) -> None:
+    """A resumed run starts from the classifier it started from, not one retrained since."""
+    recorded = dataset.get("init", {}).get("weights_sha256")
+    if pretrained is not None and recorded and recorded != pretrained.weights_sha256:
+        raise StocksentError(f"{config.run.init} is not the model this run started from (its weights' sha256 "
+                             "differs): it was trained again since")
+
+
+def started_from(pretrained: Pretrained | None, config: Config) -> dict[str, Any]:
+    """What metrics.json records of the trained classifier a run started from: its directory and
+    the checksum of its weights."""
+    if pretrained is None or pretrained.objective != CLASSIFIER:
+        return {}
+    return {"init": {"source": config.run.init, "weights_sha256": pretrained.weights_sha256}}
 
 
 def _pretrained_start(config: Config, source: Source, out: Path | None, resume: bool,
@@ -213,23 +285,40 @@ def train_file(config: Config, out: Path, data: str | Path | None = None, seeds:
                resume: bool = False, unlabelled: Sequence[str | Path] = (), named: set[str] | None = None,
                preset: str | None = None, log: Log = print, bar: Callable | None = None, world: World = World(),
                on_epoch: Callable[[Progress], None] | None = None,
-               pretrain_bar: Callable | None = None) -> dict[str, Any]:
+               pretrain_bar: Callable | None = None, val_data: str | Path | None = None,
+               test_data: str | Path | None = None) -> dict[str, Any]:
     """`stocksent train`: train on the seeded split of a data file into `out`, or once per seed
-    into OUT/seed-N; returns the metrics, or the seeds' summary. `resume` continues what was
+    into OUT/seed-N; returns the metrics, or the seeds' summary. `val_data` and `test_data`:
+    files that are those splits as they are (the data file's messages then all train but for
+    the split not given). `resume` continues what was
     interrupted, with the settings the command names (`named`, field names, or None for a whole
     config file; `preset` if it names one) checked against the checkpoint's (resumed_config).
     `unlabelled` files are pretrained on beside the training split's texts."""
     if seeds:
-        return train_seeds(config, out, list(seeds), data, unlabelled, resume, named, preset, log, bar, world)
+        return train_seeds(config, out, list(seeds), data, unlabelled, resume, named, preset, log, bar, world,
+                           _seeds_files(out, seeds, resume, val_data, test_data))
     going = resume and started(out)
     if resume and not going and not (out / PRETRAINED).is_dir():
         raise nothing_to_resume(out)  # and no pretraining to continue either
     if going:
         config = resumed_config(out, config, named, preset)
-    source = training_source(data, out, going)
+    source = training_source(data, out, going, val_data, test_data)
     untagged = [] if going else _untagged(unlabelled, config)
     return train_run(config, source, out, resume, untagged, log, bar, world, on_epoch, pretrain_bar,
                      ", ".join(map(str, unlabelled))).metrics
+
+
+def _seeds_files(out: Path, seeds: Sequence[int], resume: bool, val_data: str | Path | None,
+                 test_data: str | Path | None) -> dict[str, Path]:
+    """The split files of a run over seeds: those given, or, resumed without them, those its
+    seeds recorded (so that the seeds yet to start use them too)."""
+    if resume and not (val_data or test_data):
+        for seed in seeds:
+            folder = out / f"seed-{seed}"
+            record = _metrics(folder).get("dataset") or (checkpoint_dataset(folder) if started(folder) else {})
+            if record:
+                return split_files(record)
+    return split_files({}, val_data, test_data)
 
 
 def _untagged(files: Sequence[str | Path], config: Config) -> list[list[str]]:
@@ -239,14 +328,14 @@ def _untagged(files: Sequence[str | Path], config: Config) -> list[list[str]]:
 def train_seeds(config: Config, out: Path, seeds: list[int], data: str | Path | None = None,
                 unlabelled: Sequence[str | Path] = (), resume: bool = False, named: set[str] | None = None,
                 preset: str | None = None, log: Log = print, bar: Callable | None = None,
-                world: World = World()) -> dict[str, Any]:
+                world: World = World(), given: dict[str, Path] | None = None) -> dict[str, Any]:
     """One run per seed into OUT/seed-N on one read of the data; the test metrics' mean and
     standard deviation over the seeds are written to OUT/seeds.json and returned. Resumed, the
     seeds already finished are read back, an interrupted one continues and the others start.
     A seed that pretrains does so on its own training split, into OUT/seed-N/pretrained."""
     if len(set(seeds)) < len(seeds):
         raise StocksentError("the seeds name a seed more than once")
-    source = file_source(find_data(data))  # each file read once for every seed
+    source = file_source(find_data(data), given=given)  # each file read once for every seed
     runs = {}
     for seed in seeds:
         folder, asked = out / f"seed-{seed}", config.override("data", seed=seed)
@@ -312,12 +401,14 @@ def resumed_config(out: Path, asked: Config, named: set[str] | None = None, pres
     return saved
 
 
-def training_source(data: str | Path | None, out: Path, resume: bool) -> Source:
-    """The data to train on; a resumed run reads the file it started with, and no other."""
+def training_source(data: str | Path | None, out: Path, resume: bool, val_data: str | Path | None = None,
+                    test_data: str | Path | None = None) -> Source:
+    """The data to train on (validation and test files of their own, when given); a resumed run
+    reads the files it started with, and no other."""
     if not resume:
-        return file_source(find_data(data))
+        return file_source(find_data(data), given=split_files({}, val_data, test_data))
     started = checkpoint_dataset(out)
-    return file_source(data_for_model(data, started), started)
+    return file_source(data_for_model(data, started), started, split_files(started, val_data, test_data))
 
 
 def for_world(config: Config, world: World, log: Log) -> Config:

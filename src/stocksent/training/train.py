@@ -27,7 +27,7 @@ from ..nets.distributed import World, all_sum, barrier, from_main, shard, wrap
 from ..nets.lm import initialise_from
 from ..nets.model import build_model, load_weights
 from ..scoring.calibration import CalibrationSet
-from ..scoring.metrics import binary_metrics, sigmoid
+from ..scoring.metrics import binary_metrics, label_weights, sigmoid
 from ..scoring.ngrams import NgramModel, check_fits, fit_ngrams, flat_ids
 from ..scoring.parts import network_state, part_tensors
 from ..scoring.scorer import NetworkScorer
@@ -81,13 +81,32 @@ def seed_everything(seed: int, epoch: int = 0, rank: int = 0) -> np.random.Gener
     return np.random.default_rng([seed, epoch])
 
 
-def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str) -> torch.Tensor:
-    """Mean loss of logits (B,), or of an ensemble's (B, K): every member against the targets."""
+def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str,
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean loss of logits (B,), or of an ensemble's (B, K): every member against the targets;
+    with `weights` (one per label, class_weights), the mean weighted by each message's label."""
     if logits.dim() == 2:
         targets = targets.unsqueeze(1).expand_as(logits)
+    if weights is not None:
+        each = weights.to(logits.device)[targets.long()]
+        losses = nn.functional.mse_loss(torch.sigmoid(logits), targets, reduction="none") if loss == "mse" \
+            else nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        return (losses * each).sum() / each.sum()
     if loss == "mse":  # the article: squared error of the sigmoid output
         return nn.functional.mse_loss(torch.sigmoid(logits), targets)
     return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+
+
+def class_weights(labels: np.ndarray, cfg: TrainConfig) -> torch.Tensor | None:
+    """With cfg.balanced, each label's weight (label_weights), so that both labels weigh alike in
+    a loss over these messages; else None (every message alike)."""
+    return torch.tensor(label_weights(labels), dtype=torch.float32) if cfg.balanced else None
+
+
+def trained_share(labels: np.ndarray, cfg: TrainConfig) -> float:
+    """The share of positives a model's probabilities were learnt at: its training messages',
+    or one half when both labels weighed alike (what the market index and adapt start from)."""
+    return 0.5 if cfg.balanced else float(np.mean(labels))
 
 
 def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.ndarray],
@@ -102,6 +121,7 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
     the forward pass under bfloat16 autocast."""
     model.train()
     device = model_device(model)
+    weights = class_weights(labels, cfg)
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for step, index in enumerate(bar(batches) if bar else batches):
@@ -111,7 +131,7 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
                                              torch.from_numpy(labels[index]))
         with autocast(device, bf16):
             logits = model(tokens, lengths).float()
-        loss = compute_loss(logits, targets.float(), cfg.loss)
+        loss = compute_loss(logits, targets.float(), cfg.loss, weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -132,20 +152,22 @@ def predict_logits(model: nn.Module, encoded: list[np.ndarray]) -> np.ndarray:
     return NetworkScorer(model).logits(*flat_ids(encoded))
 
 
-def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, loss: str,
+def evaluate(model: nn.Module, encoded: list[np.ndarray], labels: np.ndarray, cfg: TrainConfig,
              names: tuple[str, str], ngrams: NgramModel | None = None) -> dict[str, Any]:
     """Score every message (no batch is dropped), blending in an n-gram part when given: metrics
     plus the training loss function."""
     logits = predict_logits(model, encoded)
     if ngrams is not None:
         logits = ngrams.blend(logits, *flat_ids(encoded))
-    return scored(logits, labels, loss, names)
+    return scored(logits, labels, cfg, names)
 
 
-def scored(logits: np.ndarray, labels: np.ndarray, loss: str, names: tuple[str, str]) -> dict[str, Any]:
-    """Metrics of these logits, plus the training loss function."""
+def scored(logits: np.ndarray, labels: np.ndarray, cfg: TrainConfig, names: tuple[str, str]) -> dict[str, Any]:
+    """Metrics of these logits, plus the training loss function (balanced over these labels
+    when the training's was)."""
     metrics = binary_metrics(labels, sigmoid(logits), names)
-    metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(labels).float(), loss))
+    metrics["loss"] = float(compute_loss(torch.from_numpy(logits), torch.from_numpy(labels).float(), cfg.loss,
+                                         class_weights(labels, cfg)))
     return metrics
 
 
@@ -162,10 +184,12 @@ class Run:
     labels: dict[str, np.ndarray]
     dataset: dict[str, Any] = field(default_factory=dict)  # source file, its sha256, message counts
     init: dict[str, torch.Tensor] | None = None  # pretrained layers the network starts from (lm.py)
+    ngram_prior: NgramModel | None = None  # a trained classifier's n-gram part, which the run's corrects
 
     @classmethod
     def prepare(cls, config: Config, parts: dict[str, Labelled], dataset: dict[str, Any] | None = None,
-                pretrained: tuple[Vocab, dict[str, torch.Tensor]] | None = None) -> "Run":
+                pretrained: tuple[Vocab, dict[str, torch.Tensor]] | None = None,
+                ngram_prior: NgramModel | None = None) -> "Run":
         """The vocabulary is built from the "train" part alone, or is a pretrained model's, given
         with the layers to start from."""
         vocab = pretrained[0] if pretrained else Vocab.build(parts["train"][0], config.preprocess.min_freq)
@@ -173,7 +197,8 @@ class Run:
         check_fits(config.model)
         encoded = {name: encode(vocab, tokens) for name, (tokens, _) in parts.items()}
         labels = {name: np.asarray(part_labels, dtype=np.int64) for name, (_, part_labels) in parts.items()}
-        return cls(config, vocab, encoded, labels, dataset or {}, pretrained[1] if pretrained else None)
+        return cls(config, vocab, encoded, labels, dataset or {}, pretrained[1] if pretrained else None,
+                   ngram_prior if config.train.ngram_from_source else None)
 
     @classmethod
     def from_corpus(cls, config: Config, corpus: Corpus,
@@ -258,18 +283,21 @@ def _finish(run: Run, trained: Trained, best_val: dict[str, Any] | None, log: Lo
     one) on the training split, then the calibration set, the validation split as the two score
     it; and their validation metrics (`best_val`: the network's own, when its epoch scored it)."""
     logits = predict_logits(trained.model, run.encoded["val"])
-    val = best_val or scored(logits, run.labels["val"], run.config.train.loss, run.names)
+    val = best_val or scored(logits, run.labels["val"], run.config.train, run.names)
     if run.config.model.ngrams:
         started = time.perf_counter()
-        trained.ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train)
+        trained.ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train,
+                                    run.ngram_prior)
         logits = trained.ngrams.blend(logits, *flat_ids(run.encoded["val"]))
-        alone, val = val, scored(logits, run.labels["val"], run.config.train.loss, run.names)
-        log(f"n-gram part: {len(trained.ngrams.keys)} 1-{trained.ngrams.longest} grams in "
+        alone, val = val, scored(logits, run.labels["val"], run.config.train, run.names)
+        what = "n-gram part (the source's, corrected)" if run.ngram_prior else "n-gram part"
+        log(f"{what}: {len(trained.ngrams.keys)} 1-{trained.ngrams.longest} grams in "
             f"{time.perf_counter() - started:.0f} s; val accuracy {alone['accuracy']:.4f} alone, "
             f"{val['accuracy']:.4f} with it")
     trained.val = val
     if len(np.unique(run.labels["val"])) == 2:  # a validation split of one label calibrates nothing
-        trained.calibration = CalibrationSet(sigmoid(logits), run.labels["val"], float(run.labels["train"].mean()))
+        trained.calibration = CalibrationSet(sigmoid(logits), run.labels["val"], trained_share(run.labels["train"],
+                                                                                              run.config.train))
     return trained
 
 
@@ -331,7 +359,7 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
 
 def _validate(run: Run, model: nn.Module, world: World) -> dict[str, Any]:
     """Rank 0 scores the validation split; every rank gets its loss and accuracy."""
-    val = evaluate(model, run.encoded["val"], run.labels["val"], run.config.train.loss, run.names) \
+    val = evaluate(model, run.encoded["val"], run.labels["val"], run.config.train, run.names) \
         if world.main else {}
     loss, accuracy = from_main([val.get("loss", 0.0), val.get("accuracy", 0.0)], world)
     return {**val, "loss": loss, "accuracy": accuracy}
@@ -479,6 +507,6 @@ def run_metrics(run: Run, trained: Trained) -> dict[str, Any]:
         "epochs_run": progress.epoch,
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 1),
         "val": trained.val,
-        **({"test": evaluate(trained.model, run.encoded["test"], run.labels["test"], run.config.train.loss,
+        **({"test": evaluate(trained.model, run.encoded["test"], run.labels["test"], run.config.train,
                              run.names, trained.ngrams)} if "test" in run.encoded else {}),
     }
