@@ -15,13 +15,12 @@ there), and --plot draws the curves (mean and spread over the seeds).
 `--word2vec` names, per seed, the same text's word2vec embedding (stocksent pretrain --objective
 word2vec).
 
-Recipes (hyperparameters on top of the `default` preset; "{init}" and "{word2vec}" are the seed's
-pretrained models):
+Recipes (hyperparameters on top of the `default` preset, or the preset named; "{init}",
+"{word2vec}" and "{stream}" are the seed's pretrained models):
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -29,11 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from stocksent import SentimentClassifier
-from stocksent.config import DataConfig
-from stocksent.data.corpus import load_corpus
-from stocksent.data.dataset import find_data
-from stocksent.evaluation.baseline import score_baseline
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench's own helpers
+import runlog  # noqa: E402
+from stocksent import SentimentClassifier  # noqa: E402
+from stocksent.config import DataConfig  # noqa: E402
+from stocksent.data.corpus import load_corpus  # noqa: E402
+from stocksent.data.dataset import find_data  # noqa: E402
+from stocksent.evaluation.baseline import score_baseline  # noqa: E402
 
 # The networks alone (no n-gram part), as these recipes were first run; "+ngrams" blends it in.
 PRETRAINED = {"init": "{init}", "ngrams": 0}
@@ -50,8 +51,11 @@ RECIPES = {
     "word2vec-warmup": {**WORD2VEC, **WARMUP},
     "word2vec-decay": {**WORD2VEC, "layer_decay": 0.4},
     "word2vec-warmup+ngrams": {**WORD2VEC, **WARMUP, "ngrams": 3},
+    # Fine-tuned from a model trained on another market's tags (the stream's four tickers):
+    "from-stream": {"preset": "finetune", "init": "{stream}"},
 }
 __doc__ += "".join(f"    {name}: {settings}\n" for name, settings in RECIPES.items())
+NAMES = np.array(["bearish", "bullish"])  # the data's labels, 0 and 1
 SELF_TRAINING = "+self"  # a recipe name ending so: then retrained with confident guesses on the untagged text
 
 
@@ -76,11 +80,12 @@ def lstm_run(recipe: str, seed: int, tagged: np.ndarray, untagged: np.ndarray, c
     base = recipe.removesuffix(SELF_TRAINING)
     settings = {k: (v.format(**init) if isinstance(v, str) else v) for k, v in RECIPES[base].items()}
     settings.update(seed=seed, **epochs_for(len(tagged)))
+    preset = settings.pop("preset", "default")
     texts = [corpus.texts[i] for i in tagged]
-    labels = corpus.labels[tagged]
-    validation = ([corpus.texts[i] for i in splits["val"]], corpus.labels[splits["val"]])
+    labels = NAMES[corpus.labels[tagged]]  # by name: a model started from a trained one reads its labels
+    validation = ([corpus.texts[i] for i in splits["val"]], NAMES[corpus.labels[splits["val"]]])
     started = time.perf_counter()
-    clf = SentimentClassifier(**settings).fit(texts, labels, validation=validation)
+    clf = SentimentClassifier(preset, **settings).fit(texts, labels, validation=validation)
     extra = {}
     if recipe.endswith(SELF_TRAINING) and len(untagged):
         pool = [corpus.texts[i] for i in untagged]
@@ -89,10 +94,10 @@ def lstm_run(recipe: str, seed: int, tagged: np.ndarray, untagged: np.ndarray, c
         guesses = (proba[sure] >= 0.5).astype(np.int64)
         extra = {"pseudo_labelled": int(len(sure)),
                  "pseudo_accuracy": float((guesses == corpus.labels[untagged[sure]]).mean()) if len(sure) else None}
-        clf = SentimentClassifier(**{**settings, **epochs_for(len(tagged) + len(sure))}).fit(
-            texts + [pool[i] for i in sure], np.concatenate([labels, guesses]), validation=validation)
+        clf = SentimentClassifier(preset, **{**settings, **epochs_for(len(tagged) + len(sure))}).fit(
+            texts + [pool[i] for i in sure], np.concatenate([labels, NAMES[guesses]]), validation=validation)
     seconds = time.perf_counter() - started
-    test = clf.evaluate([corpus.texts[i] for i in splits["test"]], corpus.labels[splits["test"]])
+    test = clf.evaluate([corpus.texts[i] for i in splits["test"]], NAMES[corpus.labels[splits["test"]]])
     return {"accuracy": test["accuracy"], "roc_auc": test["roc_auc"], "seconds": round(seconds, 1),
             "epochs": len(clf.history_), **extra}
 
@@ -116,13 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baselines", nargs="*", default=["tfidf", "nbsvm", "fasttext"])
     parser.add_argument("--pretrained", default="runs/pre-plain-{seed}/pretrained")
     parser.add_argument("--word2vec", default="runs/w2v-{seed}")
+    parser.add_argument("--stream", default="runs/stream-{seed}",
+                        help="per seed, the default preset trained on the stream's tagged messages (all four "
+                             "tickers, 2018-2022; no $SPY message)")
     parser.add_argument("--threshold", type=float, default=0.9, help="self-training: confidence to keep a guess")
     parser.add_argument("--data")
     parser.add_argument("--out", default="docs/fewer_labels.json")
     parser.add_argument("--plot", help="write the curves to this PNG (from --out's results)")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
+    results = runlog.load(out)
     for seed in args.seeds:
         corpus, order, splits = split_for(seed, args.data)
         for size in args.sizes:
@@ -134,12 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 if name.removesuffix(SELF_TRAINING) in RECIPES:
                     row = lstm_run(name, seed, tagged, untagged, corpus, splits,
                                    {"init": args.pretrained.format(seed=seed),
-                                    "word2vec": args.word2vec.format(seed=seed)}, args.threshold)
+                                    "word2vec": args.word2vec.format(seed=seed),
+                                    "stream": args.stream.format(seed=seed)}, args.threshold)
                 else:
                     row = baseline_run(name, seed, tagged, corpus, splits)
-                results[key] = row
-                print(f"{key}: {json.dumps(row)}", flush=True)
-                out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+                runlog.record(results, out, key, row)
     print(table(results))
     if args.plot:
         plot(results, Path(args.plot))
@@ -150,25 +157,17 @@ def main(argv: list[str] | None = None) -> int:
 LABELS = {"scratch": "LSTM, no pretraining", "pretrained": "LSTM from the next-word model",
           "word2vec-warmup": "LSTM from word2vec (+ warm-up)",
           "word2vec-warmup+ngrams": "LSTM from word2vec (+ warm-up) + n-gram part",
-          "word2vec-warmup+ngrams+self": "LSTM + n-gram part, self-trained", "tfidf": "TF-IDF + LR",
+          "word2vec-warmup+ngrams+self": "LSTM + n-gram part, self-trained",
+          "from-stream": "LSTM fine-tuned from the stream's model", "tfidf": "TF-IDF + LR",
           "nbsvm": "NBSVM", "fasttext": "fastText"}
 
 
-def summary(results: dict) -> dict[str, dict[int, list[float]]]:
-    curves: dict[str, dict[int, list[float]]] = {}
-    for key, row in results.items():
-        name, size, _ = key.split("|")
-        curves.setdefault(name, {}).setdefault(int(size), []).append(row["accuracy"])
-    return curves
-
-
 def table(results: dict) -> str:
-    curves = summary(results)
+    curves = runlog.curves(results, "accuracy")
     sizes = sorted({size for curve in curves.values() for size in curve})
     lines = ["| model | " + " | ".join(f"{s:,} tags" for s in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
     for name, curve in curves.items():
-        cells = [f"{np.mean(curve[s]):.4f} ± {np.std(curve[s], ddof=1) if len(curve[s]) > 1 else 0:.4f} "
-                 f"({len(curve[s])})" if s in curve else "" for s in sizes]
+        cells = [runlog.cell(curve.get(s)) for s in sizes]
         lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -180,7 +179,7 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, curve in summary(results).items():
+    for name, curve in runlog.curves(results, "accuracy").items():
         sizes = sorted(curve)
         mean = np.array([np.mean(curve[s]) for s in sizes])
         spread = np.array([np.std(curve[s]) for s in sizes])
