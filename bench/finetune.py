@@ -120,10 +120,8 @@ def baseline_run(name: str, seed: int, splits: dict[str, pd.DataFrame]) -> dict:
     prep = SentimentClassifier().build_config().preprocess
     parts = {}
     for part, frame in splits.items():
-        tokens, keep = tokenize_all(frame.message.tolist(), prep)
-        kept = set(keep)
-        labels = (frame.sentiment == "bullish").to_numpy().astype(np.int64)
-        parts[part] = ([tokens[i] if i in kept else [] for i in range(len(tokens))], labels)
+        tokens = tokenize_all(frame.message.tolist(), prep)[0]  # a message empty after normalisation: []
+        parts[part] = (tokens, (frame.sentiment == "bullish").to_numpy().astype(np.int64))
     started = time.perf_counter()
     _, proba = score_baseline(name.removesuffix(BALANCED_SUFFIX), parts, ("bearish", "bullish"), seed,
                               name.endswith(BALANCED_SUFFIX))

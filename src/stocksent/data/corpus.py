@@ -32,7 +32,7 @@ class Corpus:
     def split(self, cfg: DataConfig) -> dict[str, np.ndarray]:
         """The seeded split of the main file's messages; a split given as a file of its own is
         that file's messages, and the main file's share of it goes to training."""
-        own = len(self.labels) - sum(len(index) for index in self.fixed.values())
+        own = self.own_messages
         splits = {"train": np.arange(own)} if {"val", "test"} <= set(self.fixed) \
             else split_messages(self.tokens[:own], cfg)
         for name, index in self.fixed.items():
@@ -51,10 +51,14 @@ class Corpus:
                 for name, index in self.split(cfg).items() if name in names}
 
     @property
+    def own_messages(self) -> int:
+        """How many of its messages are the main file's (they come first)."""
+        return len(self.labels) - sum(len(index) for index in self.fixed.values())
+
+    @property
     def record(self) -> dict[str, Any]:
         """What a model trained on it records of its data."""
-        own = {"source": str(self.source.resolve()), "sha256": self.sha256,
-               "messages": len(self.texts) - sum(len(index) for index in self.fixed.values()),
+        own = {"source": str(self.source.resolve()), "sha256": self.sha256, "messages": self.own_messages,
                "dropped_empty": self.dropped}
         return {**own, **self.fixed_record}
 

@@ -87,14 +87,15 @@ def compute_loss(logits: torch.Tensor, targets: torch.Tensor, loss: str,
     with `weights` (one per label, class_weights), the mean weighted by each message's label."""
     if logits.dim() == 2:
         targets = targets.unsqueeze(1).expand_as(logits)
-    if weights is not None:
-        each = weights.to(logits.device)[targets.long()]
-        losses = nn.functional.mse_loss(torch.sigmoid(logits), targets, reduction="none") if loss == "mse" \
-            else nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-        return (losses * each).sum() / each.sum()
+    reduction = "mean" if weights is None else "none"
     if loss == "mse":  # the article: squared error of the sigmoid output
-        return nn.functional.mse_loss(torch.sigmoid(logits), targets)
-    return nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        losses = nn.functional.mse_loss(torch.sigmoid(logits), targets, reduction=reduction)
+    else:
+        losses = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction=reduction)
+    if weights is None:
+        return losses
+    each = weights.to(logits.device)[targets.long()]
+    return (losses * each).sum() / each.sum()
 
 
 def class_weights(labels: np.ndarray, cfg: TrainConfig) -> torch.Tensor | None:
