@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	$(BIN)/stocksent data fetch --if-missing $(if $(strip $(DATA_URL)),--url $(DATA_URL))
-	$(BIN)/stocksent train --preset $(PRESET) --out models/$(PRESET) --force
+	$(BIN)/stocksent train --preset $(PRESET) --out models/$(PRESET) --reuse
 
 test: install
 	$(BIN)/ruff check .
@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/suite.py --json bench/results/suite.json
+	$(BIN)/python bench/train_time.py --json bench/results/train_time.json
 
 clean:
 	rm -rf $(VENV) models runs

@@ -54,6 +54,9 @@ MODEL = "stocksent.nets.model"
 CORPUS = "stocksent.data.corpus"
 TRAIN = "stocksent.training.train"
 PRETRAIN = "stocksent.training.pretrain"
+OPTIM = "stocksent.training.optim"
+MEMBERS = "stocksent.training.members"
+RUNS = "stocksent.training.runs"
 
 # The test files that cover each module (a mutant may name others).
 COVERS = {
@@ -75,6 +78,9 @@ COVERS = {
     CORPUS: ("tests/test_runs.py",),
     TRAIN: ("tests/test_train.py",),
     PRETRAIN: ("tests/test_runs.py",),
+    OPTIM: ("tests/test_optim.py",),
+    MEMBERS: ("tests/test_members.py",),
+    RUNS: ("tests/test_runs.py",),
 }
 
 
@@ -217,7 +223,7 @@ MUTANTS: list[Mutant] = [
           "the data file's share of a split given as a file is lost, not trained on"),
     fresh(TRAIN, "return (losses * each).sum() / each.sum()", "return losses.mean()",
           "a balanced loss weighs every message alike"),
-    fresh(NGRAMS, "z = z + offset", "z = z",
+    fresh(NGRAMS, "z = x @ w + b + offset", "z = x @ w + b",
           "the n-gram part's corrections fitted without the source's logits under them"),
     fresh(PRETRAIN, 'shape["ngrams"] = pretrained.ngrams.longest', "pass",
           "a run corrects a part of longer n-grams than its own config scores"),
@@ -285,7 +291,7 @@ MUTANTS: list[Mutant] = [
     fresh(NGRAMS, "np.any(keys[1:] <= keys[:-1])", "np.any(keys[1:] < keys[:-1])", "saved repeated keys load"),
     fresh(NGRAMS, "at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)",
           "at = np.searchsorted(self.keys, keys)", "a key past the last one indexes out of range"),
-    fresh(NGRAMS, "loss = loss + (w * w).sum() / (2 * c)", "loss = loss + (w * w).sum() / c",
+    fresh(NGRAMS, "train.ngram_c, _weights(", "train.ngram_c / 2, _weights(",
           "L2 penalty doubled"),
 
     fresh(PREPROCESS, 'return found.group()[1:].upper() if found else ""',
@@ -298,6 +304,14 @@ MUTANTS: list[Mutant] = [
     fresh(PREPROCESS, "if ascii_only:", "if not ascii_only:", "fast path taken for non-ASCII text"),
     fresh(PREPROCESS, "_CONTROLS = bytes([*range(32), 127])", "_CONTROLS = bytes(range(32))",
           "DEL joins words"),
+    fresh(TRAIN, '> self.best_val_loss * (1 + margin))', '> self.best_val_loss * (1 - margin))',
+          "early stopping at a nearly level epoch"),
+    fresh(OPTIM, "[rows].lerp_(g, 1 - beta1)", "[rows].lerp_(g, beta1)",
+          "the sparse Adam's first moment decays at the wrong rate"),
+    fresh(MEMBERS, "own = loss(logits, targets) * share", "own = loss(logits, targets)",
+          "each member on its thread learns from the whole loss, not its share"),
+    fresh(RUNS, 'or recorded.get("sha256") != file_sha256(find_data(data))', "",
+          "a model trained on another data file reused"),
 ]
 
 

@@ -132,3 +132,18 @@ def test_every_mutant_names_source_text_found_once_in_its_module():
     counts = {m.description: (src / (m.module.replace(".", "/") + ".py")).read_text(encoding="utf-8").count(m.original)
               for m in mutants.MUTANTS}
     assert {description: n for description, n in counts.items() if n != 1} == {}
+
+
+def test_train_time_reads_each_phase_off_the_second_its_log_line_arrived():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import train_time
+    finally:
+        sys.path.remove(str(BENCH))
+    lines = [(2.0, "pretraining (word2vec) on 77572 training messages"), (2.1, "pretraining on 75167 messages (...)"),
+             (3.0, "epoch   1/3  held-out loss 2.4690  (1 s)"), (5.0, "/d/spy.csv.gz: 96966 messages (1 empty ...)"),
+             (9.0, "epoch   1/4  loss 0.55  train_acc 0.71  val_loss 0.50  val_acc 0.75 *"),
+             (13.0, "epoch   2/4  loss 0.46  train_acc 0.78  val_loss 0.47  val_acc 0.77 *"),
+             (15.5, "n-gram part: 163156 1-3 grams in 3 s; ..."), (16.0, "model saved to /m")]
+    assert train_time.phases(17.0, lines) == {"start-up and data": 2.0, "word vectors": 3.0, "epochs": 8.0,
+                                              "n-gram part": 2.5, "scoring and saving": 1.5}

@@ -325,6 +325,23 @@ def test_evaluate_defaults_to_the_file_the_model_was_trained_on(trained_model, c
     assert json.loads(capsys.readouterr().out)["n"] == 300  # the 3,000-row slice, not the full set
 
 
+def test_train_reuse_reports_a_model_trained_before_and_trains_a_changed_recipe(data_slice, tmp_path, capsys):
+    out = tmp_path / "m"
+    command = ["train", "--data", str(data_slice), "--out", str(out), *TINY, "--epochs", "1", "--pretraining", "none",
+               "--reuse"]
+    assert main(command) == 0  # nothing there yet: it trains
+    first = capsys.readouterr()
+    saved = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert main(command) == 0
+    again = capsys.readouterr()
+    assert again.err == f"{out}: trained before with this recipe on this data; reused (--force trains again)\n"
+    assert again.out == first.out  # the same report
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == saved  # nothing written
+    assert main([*command, "--lr", "0.01"]) == 0  # another recipe: trained over the old one
+    assert "reused" not in capsys.readouterr().err
+    assert json.loads((out / "config.json").read_text())["train"]["lr"] == 0.01
+
+
 def test_train_several_seeds_reports_mean_and_std(data_slice, tmp_path, capsys):
     out = tmp_path / "seeds"
     assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY,

@@ -1,8 +1,11 @@
+import copy
+
 import torch
 
 from stocksent.config import ModelConfig, TrainConfig
 from stocksent.nets.model import SentimentLSTM
 from stocksent.training.optim import (
+    LazyAdam,
     SparseAdadelta,
     SplitOptimizer,
     clip_gradients,
@@ -59,6 +62,33 @@ def test_sparse_adadelta_is_dense_adadelta_on_the_rows_it_touches():
     torch.testing.assert_close(sparse_model.head.weight, dense_model.head.weight)
     state = optimizer.sparse.state[sparse_model.embedding.weight]
     assert state["square_avg"][[0, 1, 2, 6]].abs().sum() == 0 and state["square_avg"][3].abs().sum() > 0
+
+
+def test_lazy_adam_moves_the_rows_as_torch_s_sparse_adam_and_resumes_from_its_state():
+    torch.manual_seed(0)
+    start = torch.randn(40, 6)
+    tables = [torch.nn.Embedding(40, 6, sparse=True) for _ in range(3)]
+    for table in tables:
+        table.weight.data.copy_(start)
+    ours, torchs = LazyAdam([tables[0].weight], lr=0.01, eps=1e-8), torch.optim.SparseAdam([tables[1].weight], lr=0.01)
+    for step in range(5):
+        rows = torch.randint(0, 40, (3, 7))  # repeated rows within a batch: their gradients add up
+        for table, optimizer in ((tables[0], ours), (tables[1], torchs)):
+            optimizer.zero_grad()
+            (table(rows) * torch.arange(6.0)).sum().backward()
+            optimizer.step()
+        if step == 2:  # resume the third from torch's state so far
+            tables[2].weight.data.copy_(tables[1].weight.data)
+            resumed = LazyAdam([tables[2].weight], lr=0.01, eps=1e-8)
+            resumed.load_state_dict(copy.deepcopy(torchs.state_dict()))  # as read from a checkpoint
+        elif step > 2:
+            resumed.zero_grad()
+            (tables[2](rows) * torch.arange(6.0)).sum().backward()
+            resumed.step()
+    torch.testing.assert_close(tables[0].weight, tables[1].weight)
+    torch.testing.assert_close(tables[2].weight, tables[1].weight)
+    untouched = (tables[0].weight == start).all(dim=1)
+    assert untouched.any() and ours.state[tables[0].weight]["exp_avg"][untouched].abs().sum() == 0
 
 
 def test_linear_schedule_falls_to_zero_and_reaches_both_halves():

@@ -159,7 +159,7 @@ def test_the_language_model_scores_only_words_that_have_a_next_word():
 def test_word2vec_pretrains_the_embedding_alone(texts_file, real_rows, tmp_path, capsys):
     from stocksent import SentimentClassifier
 
-    assert _pretrain(tmp_path / "w2v", texts_file, "--objective", "word2vec", "--epochs", "2", "--lr", "0.01") == 0
+    assert _pretrain(tmp_path / "w2v", texts_file, "--objective", "word2vec", "--epochs", "2") == 0
     captured = capsys.readouterr()
     assert "perplexity" not in captured.out + captured.err  # a skip-gram loss is no word's probability
     history = json.loads((tmp_path / "w2v" / "history.json").read_text())
@@ -173,6 +173,19 @@ def test_word2vec_pretrains_the_embedding_alone(texts_file, real_rows, tmp_path,
     members = clf.predictor_.network.members()
     torch.testing.assert_close(members[0].embedding.weight, pretrained.body["embedding.weight"])
     assert not torch.equal(members[0].lstms[0].weight_ih_l0, members[1].lstms[0].weight_ih_l0)
+
+
+def test_word2vec_repeats_on_one_thread_and_trains_the_unknown_word(texts_file, tmp_path):
+    for name in ("a", "b"):
+        assert _pretrain(tmp_path / name, texts_file, "--objective", "word2vec", "--epochs", "2") == 0
+    first, second = (load_pretrained(tmp_path / name) for name in ("a", "b"))
+    table = first.body["embedding.weight"]
+    assert torch.equal(table, second.body["embedding.weight"])  # gensim seeded, one worker, stable hashes
+    assert not table[0].any()  # padding
+    # Words seen once are the unknown word to the vocabulary and to gensim alike, so its row is
+    # trained as theirs rather than left at its random start.
+    untrained = np.random.default_rng(42).normal(0.0, 16 ** -0.5, tuple(table.shape)).astype(np.float32)
+    assert not np.allclose(table[1].numpy(), untrained[1])
 
 
 def test_fit_starts_from_a_pretrained_model_or_pretrains_not_both(texts_file, real_rows, tmp_path):
@@ -193,7 +206,7 @@ def test_train_unlabelled_with_word2vec(texts_file, data_slice, tmp_path):
                "--pretraining", "word2vec"]
     assert main(command) == 0
     saved = json.loads((out / "pretrained" / "config.json").read_text())
-    assert saved["pretrain"]["objective"] == "word2vec" and saved["pretrain"]["epochs"] == 3
+    assert saved["pretrain"]["objective"] == "word2vec" and saved["pretrain"]["epochs"] == 5
     assert set(load_pretrained(out / "pretrained").body) == {"embedding.weight"}
     assert json.loads((out / "config.json").read_text())["train"]["pretraining"] == "word2vec"
     assert main([*command, "--pretraining", "bigram", "--force"]) == 1

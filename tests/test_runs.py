@@ -25,6 +25,7 @@ from stocksent.training.runs import (
     train_file,
     train_run,
     train_seeds,
+    trained_before,
 )
 from stocksent.training.train import checkpoint_dataset
 
@@ -102,6 +103,22 @@ def test_a_model_is_replaced_only_when_asked_and_a_resume_changes_only_what_may_
     with pytest.raises(StocksentError, match="the seeds name a seed more than once"):
         train_seeds(config, tmp_path / "s", [1, 1], data_slice)
     assert load_corpus(data_slice, config.data, config.preprocess).record["messages"] == 3000
+
+
+def test_a_model_trained_before_with_the_same_recipe_on_the_same_file_is_found_again(data_slice, tmp_path):
+    out, config = tmp_path / "m", _config(pretraining="word2vec")
+    train_file(config, out, data_slice, log=lambda line: None)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert trained_before(out, config, data_slice) == metrics
+    assert trained_before(out, config.override("run", threads=2), data_slice) == metrics  # where, not what
+    assert trained_before(out, config.override("train", lr=0.01), data_slice) is None
+    assert trained_before(out, config.override("data", seed=7), data_slice) is None
+    other = tmp_path / "other.csv.gz"
+    other.write_bytes(data_slice.read_bytes()[:-1] + b"\n")  # the same name of data, other bytes
+    assert trained_before(out, config, other) is None
+    assert trained_before(tmp_path / "none", config, data_slice) is None
+    (out / "model.safetensors").unlink()
+    assert trained_before(out, config, data_slice) is None
 
 
 @pytest.fixture(scope="module")

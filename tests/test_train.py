@@ -12,7 +12,7 @@ from stocksent.data.corpus import load_corpus
 from stocksent.data.store import load_model, split_prefix
 from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.parts import network_state
-from stocksent.training.train import Run, class_weights, compute_loss, train_network
+from stocksent.training.train import Progress, Run, class_weights, compute_loss, train_network
 
 
 def test_epoch_lines_history_and_metrics(trained_model, capsys):
@@ -92,7 +92,7 @@ def test_resume_takes_the_same_command_retyped(slice_dir, capsys):
     assert _train(slice_dir / "run", "--seed", "7", "--epochs", "3", "--resume") == 1
     err = capsys.readouterr().err.strip()
     assert err == ("stocksent: error: seed cannot change on --resume (the checkpoint has 42, this command 7); "
-                   "only bf16, device, epochs, patience, threads may")
+                   "only bf16, device, epochs, patience, stop_margin, threads may")
     assert _train(slice_dir / "run", "--preset", "tutorial", "--resume") == 1
     assert "the checkpoint has 'default', this command 'tutorial'" in capsys.readouterr().err
 
@@ -113,6 +113,23 @@ def test_early_stopping_keeps_the_best_epoch(data_slice, tmp_path):
     assert len(history) == progress.epoch
     # The saved weights are the best epoch's: their validation loss is the lowest in the history.
     assert saved["val"]["loss"] == pytest.approx(min(row["val_loss"] for row in history))
+
+
+def _losses_until_stopped(losses, patience, margin):
+    progress = Progress()
+    for epoch in progress.epochs(len(losses), patience, margin):
+        progress.record({"val_loss": losses[epoch]}, losses[epoch], 1.0)
+    return progress.epoch, progress.best_epoch
+
+
+@pytest.mark.parametrize("losses, stops_after, best", [
+    ([0.50, 0.47, 0.45, 0.47, 0.46, 0.44], 4, 3),  # 4% above the best: stopped at once
+    ([0.50, 0.47, 0.452, 0.4528, 0.449, 0.461, 0.47], 6, 5),  # nearly level, then better: it goes on
+    ([0.50, 0.47, 0.45, 0.4505, 0.4506, 0.44], 5, 3),  # two level epochs: patience stops it
+])
+def test_a_clear_rise_stops_at_once_and_a_level_epoch_waits_for_patience(losses, stops_after, best):
+    assert _losses_until_stopped(losses, patience=2, margin=0.01) == (stops_after, best)
+    assert _losses_until_stopped(losses, patience=0, margin=0.0) == (len(losses), losses.index(min(losses)) + 1)
 
 
 def test_tutorial_preset_is_the_article_recipe():

@@ -39,7 +39,7 @@ from .scoring.quantify import METHODS, default_method
 from .scoring.scorer import BACKENDS
 from .scoring.stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
 from .training.adapt import check_settings
-from .training.runs import check_destination, train_file
+from .training.runs import check_destination, train_file, trained_before
 from .training.train import TensorBoardLog, progress_bar
 from .training.tune import TuneConfig
 
@@ -229,6 +229,9 @@ def _add_train(commands) -> None:
                             "kept in OUT/pretrained and reused by a rerun, then train from them")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     train.add_argument("--force", action="store_true", help="overwrite a model already in --out")
+    train.add_argument("--reuse", action="store_true", help="when --out already holds a model trained with this "
+                       "recipe on this data file, report it instead of training again; else train over it "
+                       "(make run)")
     train.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     train.add_argument("--tensorboard", metavar="DIR", help="also log each epoch for TensorBoard into "
                        "DIR/<name of --out> (needs: pip install 'stocksent[tensorboard]')")
@@ -629,8 +632,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.seeds and args.seed is not None:
         raise StocksentError("give --seed or --seeds, not both")
     out = Path(args.out or f"models/{args.preset or 'default'}")
-    check_destination(out, args.seeds or (), args.resume, args.force)
+    check_destination(out, args.seeds or (), args.resume, args.force or args.reuse)
     config, named = _train_config(args)
+    before = _reusable(args, out, config)
+    if before is not None:
+        _log(f"{out}: trained before with this recipe on this data; reused (--force trains again)")
+        _report(before, out, args.json)
+        return 0
     world = join(config.run.device)
     log = _log if world.main else (lambda message: None)
     board = TensorBoardLog(Path(args.tensorboard) / out.name) if args.tensorboard and world.main else None
@@ -650,6 +658,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if board is not None:
             board.close()
         leave(world)
+
+
+def _reusable(args: argparse.Namespace, out: Path, config: Config) -> dict[str, Any] | None:
+    """With --reuse, the metrics of the model `out` already holds when this command would train
+    it again (one run, fresh, on no other file than --data)."""
+    plain = not (args.seeds or args.resume or args.unlabelled or args.val_data or args.test_data)
+    return trained_before(out, config, args.data) if args.reuse and plain else None
 
 
 def _report_seeds(summary: dict[str, Any], out: Path) -> None:

@@ -124,6 +124,8 @@ class TrainConfig:
     batch_size: int = setting(256, "messages per batch")
     epochs: int = setting(50, "maximum number of epochs")
     patience: int = setting(0, "stop after this many epochs without a better validation loss (0: never)")
+    stop_margin: float = setting(0.0, "also stop after an epoch whose validation loss is more than this share above "
+                                      "the best, e.g. 0.01 (0: patience alone)")
     grad_clip: float = setting(0.0, "clip the gradient norm (0: off)")
     pretraining: str = setting("none", "pretrain on the training split's texts (and --unlabelled files) first: "
                                        "none, next-word (the embedding and LSTM layers as a language model; what "
@@ -156,6 +158,7 @@ class TrainConfig:
         _check(1 <= self.batch_size <= 65536, "batch_size must be between 1 and 65536")
         _check(1 <= self.epochs <= 10000, "epochs must be between 1 and 10000")
         _check(self.patience >= 0, "patience must be 0 or more")
+        _check(0.0 <= self.stop_margin < 1.0, "stop_margin must be in [0, 1)")
         _check(0.0 <= self.average_decay < 1.0, "average_decay must be in [0, 1)")
         _check(self.pretraining in PRETRAINING, "pretraining must be none, next-word or word2vec")
         _check(0.0 < self.layer_decay <= 1.0, "layer_decay must be in (0, 1]")
@@ -174,8 +177,8 @@ class PretrainConfig:
 
     objective: str = setting("next-word", "next-word (the embedding and LSTM layers, the default) or word2vec "
                                           "(skip-gram: the embedding alone, cheaper)")
-    epochs: int = setting(2, "passes over the text (default 2; word2vec 3)")
-    lr: float = setting(2e-3, "AdamW's learning rate (default 0.002; word2vec 0.01)")
+    epochs: int = setting(2, "passes over the text (default 2; word2vec 5)")
+    lr: float = setting(2e-3, "AdamW's learning rate (default 0.002); word2vec's first, falling linearly (0.1)")
     batch_size: int = setting(128, "messages per batch (default 128)")
     grad_clip: float = setting(1.0, "clip the gradient norm at this (default 1)")
     held_out: float = setting(0.02, "share of messages kept out to measure perplexity (default 0.02)")
@@ -308,20 +311,23 @@ def tutorial() -> Config:
 
 
 def default() -> Config:
-    """The best fast recipe we know: word vectors pretrained (word2vec) on the training split's
-    own texts, then two LSTM networks trained side by side from them, each max-pooling its
-    outputs over the words, their logits averaged; BCE, AdamW, early stopping on validation loss;
-    then an NBSVM-style part over word 1-3 grams, blended half and half with the networks."""
+    """The best fast recipe we know: word vectors pretrained (gensim's word2vec) on the training
+    split's own texts, then two LSTM networks trained side by side from them, each max-pooling
+    its outputs over the words, their logits averaged; BCE, AdamW at a rate falling to zero over
+    four epochs, early stopping on validation loss; then an NBSVM-style part over word 1-3 grams,
+    blended half and half with the networks."""
     return Config(
         # Two networks of 96 rather than one of 128: members err differently, so their mean errs
         # less. Max over the words' outputs rather than the last word's. Word vectors learnt from
-        # the text first, as the next-word model's layers did not help. docs/experiments.md gives
-        # the runs over seeds behind each choice.
+        # the text first, as the next-word model's layers did not help. A rate falling to zero
+        # over four epochs ends where a constant one peaks after five or six, none trained to be
+        # thrown away. docs/experiments.md and docs/performance.md give the runs behind each choice.
         model=ModelConfig(embedding_dim=96, lstm_sizes=[96], dropout=0.3, embedding_dropout=0.3,
                           forget_bias=1.0, embedding_init="normal", pooling="max", members=2, ngrams=3),
         preprocess=PreprocessConfig(keep_emoji=True, min_freq=2),
         train=TrainConfig(loss="bce", optimizer="adamw", lr=4.2e-3, weight_decay=0.05, sparse_embedding=True,
-                          batch_size=128, epochs=8, patience=2, grad_clip=1.0, pretraining="word2vec"),
+                          batch_size=128, epochs=4, schedule="linear", patience=2, stop_margin=0.01, grad_clip=1.0,
+                          pretraining="word2vec"),
         preset="default",
     )
 
@@ -332,7 +338,7 @@ def finetune() -> Config:
     # Markets lean one way; weighed as they come, a few tags teach the networks their prior and
     # little else, and the source's bearish messages are forgotten. A few thousand tags make
     # short epochs, so more of them are allowed. docs/finetune.md gives the runs behind both.
-    config = default().override("train", balanced=True, epochs=50, patience=3)
+    config = default().override("train", balanced=True, epochs=50, schedule="constant", patience=3, stop_margin=0.0)
     return dataclasses.replace(config, preset="finetune")
 
 

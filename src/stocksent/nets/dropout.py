@@ -22,31 +22,35 @@ from torch import nn
 LEVELS = 1 << 16  # values 16 random bits can take
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], keep: float) -> tuple[torch.Tensor, float]:
+def keep_mask(shape: torch.Size | tuple[int, ...], keep: float,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
     """A bool mask of `shape` whose entries are True with probability ~`keep` (to 1 / 65536),
-    and the scale that makes the kept units' expectation exact."""
+    and the scale that makes the kept units' expectation exact; drawn from `generator` (None:
+    torch's default one)."""
     cut = min(LEVELS, max(1, round(keep * LEVELS)))
     if cut == LEVELS:  # the comparison below could not say "all": 32768 is no int16
         return torch.ones(shape, dtype=torch.bool), 1.0
     count = math.prod(shape)
-    draws = torch.randint(-(1 << 63), (1 << 63) - 1, ((count + 3) // 4,), dtype=torch.int64)
+    draws = torch.randint(-(1 << 63), (1 << 63) - 1, ((count + 3) // 4,), dtype=torch.int64, generator=generator)
     bits = draws.view(torch.int16)[:count].view(shape)  # signed: uniform on [-32768, 32768)
     return bits < cut - LEVELS // 2, LEVELS / cut
 
 
 class Dropout(nn.Module):
-    """nn.Dropout(p) with the mask above on the CPU."""
+    """nn.Dropout(p) with the mask above on the CPU; `generator` draws its masks (None: torch's
+    default one), so that networks trained on threads of their own draw theirs apart."""
 
     def __init__(self, p: float):
         super().__init__()
         self.p = p
+        self.generator: torch.Generator | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         if x.device.type != "cpu":
             return nn.functional.dropout(x, self.p, training=True)
-        keep, scale = keep_mask(x.shape, 1.0 - self.p)
+        keep, scale = keep_mask(x.shape, 1.0 - self.p, self.generator)
         return x * keep.to(x.dtype).mul_(scale)
 
     def extra_repr(self) -> str:

@@ -14,13 +14,13 @@ An n-gram is one int64: its length in the top bits, then each word id in ID_BITS
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
+from scipy import optimize, sparse, special
 
 from ..config import Config, ModelConfig, TrainConfig
 from ..errors import StocksentError
@@ -31,7 +31,7 @@ PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this pre
 ID_BITS = 20
 MAX_VOCAB = 1 << ID_BITS
 LONGEST = 3  # n-grams longer than this would not fit in an int64 key
-ITERATIONS = 100  # of L-BFGS: the blend's validation accuracy settles well before
+ITERATIONS = 50  # of L-BFGS: the part's validation accuracy settles before (bench/train_time.py)
 
 
 def ngram_keys(flat: np.ndarray, lengths: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,13 +157,10 @@ def fit_ngrams(encoded: list[np.ndarray], labels: np.ndarray, model: ModelConfig
     table, remap = table[kept], np.cumsum(kept) - 1
     rows, column = rows[kept[column]], remap[column[kept[column]]]
     ratio = _log_count_ratio(column, labels[rows], len(table))
-    with warnings.catch_warnings():  # torch calls its sparse CSR tensors beta; this use is plain
-        warnings.simplefilter("ignore", UserWarning)
-        x = torch.sparse_coo_tensor(np.stack([rows, column]), torch.from_numpy(ratio[column]),
-                                    (len(encoded), len(table))).coalesce().to_sparse_csr()
-    offset = None if prior is None else torch.from_numpy(prior.logits(*flat_ids(encoded)))
-    coef, bias = _logistic(x, torch.from_numpy(np.asarray(labels, dtype=np.float32)), train.ngram_c,
-                           _weights(labels, train.balanced), offset)
+    x = sparse.csr_matrix((ratio[column].astype(np.float64), (rows, column)), shape=(len(encoded), len(table)))
+    offset = None if prior is None else prior.logits(*flat_ids(encoded)).astype(np.float64)
+    coef, bias = _logistic(x, np.asarray(labels, dtype=np.float64), train.ngram_c, _weights(labels, train.balanced),
+                           offset)
     fitted = NgramModel(table, (coef * ratio).astype(np.float32), bias, model.ngrams, model.ngram_share)
     return fitted if prior is None else prior.plus(fitted)
 
@@ -176,33 +173,30 @@ def _log_count_ratio(column: np.ndarray, positive: np.ndarray, features: int) ->
     return np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
 
 
-def _weights(labels: np.ndarray, balanced: bool) -> torch.Tensor | None:
+def _weights(labels: np.ndarray, balanced: bool) -> np.ndarray | None:
     """Each message's weight in the fit when balanced, else None (all 1)."""
     if not balanced:
         return None
     labels = np.asarray(labels, dtype=np.int64)
-    return torch.from_numpy(label_weights(labels)[labels].astype(np.float32))
+    return label_weights(labels)[labels].astype(np.float64)
 
 
-def _logistic(x: torch.Tensor, y: torch.Tensor, c: float, weights: torch.Tensor | None = None,
-              offset: torch.Tensor | None = None) -> tuple[np.ndarray, float]:
+def _logistic(x: sparse.csr_matrix, y: np.ndarray, c: float, weights: np.ndarray | None = None,
+              offset: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Coefficients and intercept minimising summed (weighted) log-loss + |w|^2 / (2 C), by
-    L-BFGS (the intercept is not penalised, as scikit-learn's); `offset`: each message's logit
-    before them."""
-    w = torch.zeros(x.shape[1], requires_grad=True)
-    b = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=ITERATIONS, history_size=20,
-                                  line_search_fn="strong_wolfe")
+    scipy's L-BFGS-B (the intercept is not penalised, as scikit-learn's); `offset`: each
+    message's logit before them."""
+    weights = np.ones_like(y) if weights is None else weights
+    offset = np.zeros_like(y) if offset is None else offset
+    xt = x.T.tocsr()  # the gradient's product, in the layout that makes it one pass
 
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        z = (x @ w.unsqueeze(1)).squeeze(1) + b
-        if offset is not None:
-            z = z + offset
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, weight=weights, reduction="sum")
-        loss = loss + (w * w).sum() / (2 * c)
-        loss.backward()
-        return loss
+    def loss_and_gradient(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = params[:-1], params[-1]
+        z = x @ w + b + offset
+        loss = weights @ (np.logaddexp(0.0, z) - y * z) + w @ w / (2 * c)
+        error = weights * (special.expit(z) - y)
+        return float(loss), np.append(xt @ error + w / c, error.sum())
 
-    optimizer.step(closure)
-    return w.detach().numpy().astype(np.float32), float(b.detach())
+    found = optimize.minimize(loss_and_gradient, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
+                              options={"maxiter": ITERATIONS, "maxcor": 20})
+    return found.x[:-1].astype(np.float32), float(found.x[-1])

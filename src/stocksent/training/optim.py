@@ -1,6 +1,8 @@
 """Optimizers: the article's Adadelta and Adam / AdamW, each with an optional sparse embedding update."""
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -19,22 +21,50 @@ class SparseAdadelta(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for group in self.param_groups:
+        for group, p, rows, g, state in _row_gradients(self):
             lr, rho, eps = group["lr"], group["rho"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
+            if not state:
+                state["square_avg"], state["acc_delta"] = torch.zeros_like(p), torch.zeros_like(p)
+            square = state["square_avg"][rows].mul_(rho).addcmul_(g, g, value=1 - rho)
+            acc = state["acc_delta"][rows]
+            delta = (acc + eps).sqrt_().div_((square + eps).sqrt_()).mul_(g)
+            state["square_avg"][rows] = square
+            state["acc_delta"][rows] = acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+            p.index_add_(0, rows, delta, alpha=-lr)
+
+
+def _row_gradients(optimizer: torch.optim.Optimizer) -> Iterator[tuple[dict[str, Any], nn.Parameter, torch.Tensor,
+                                                                       torch.Tensor, dict[str, Any]]]:
+    """Each parameter of `optimizer` with a sparse gradient: its group, the rows the gradient
+    touches, once each (R,), their summed gradient (R, E), and its state."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
                 grad = p.grad.coalesce()
-                rows, g = grad.indices()[0], grad.values()  # (R,), (R, E)
-                state = self.state[p]
-                if not state:
-                    state["square_avg"], state["acc_delta"] = torch.zeros_like(p), torch.zeros_like(p)
-                square = state["square_avg"][rows].mul_(rho).addcmul_(g, g, value=1 - rho)
-                acc = state["acc_delta"][rows]
-                delta = (acc + eps).sqrt_().div_((square + eps).sqrt_()).mul_(g)
-                state["square_avg"][rows] = square
-                state["acc_delta"][rows] = acc.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-                p.index_add_(0, rows, delta, alpha=-lr)
+                yield group, p, grad.indices()[0], grad.values(), optimizer.state[p]
+
+
+class LazyAdam(torch.optim.Optimizer):
+    """Adam on a sparse gradient as torch's SparseAdam computes it (only the rows in the batch
+    move, and only their moments decay), in fewer passes: each of the batch's rows is read,
+    updated and written back once, where SparseAdam builds a sparse tensor for every term. The
+    state keeps SparseAdam's names, so that a checkpoint of either resumes with the other."""
+
+    def __init__(self, params: list[dict[str, Any]], lr: float, eps: float, betas: tuple[float, float] = (0.9, 0.999)):
+        super().__init__(params, {"lr": lr, "eps": eps, "betas": betas})
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for group, p, rows, g, state in _row_gradients(self):
+            lr, eps, (beta1, beta2) = group["lr"], group["eps"], group["betas"]
+            if not state:
+                state["step"], state["exp_avg"], state["exp_avg_sq"] = 0, torch.zeros_like(p), torch.zeros_like(p)
+            state["step"] += 1
+            mean = state["exp_avg"][rows].lerp_(g, 1 - beta1)
+            square = state["exp_avg_sq"][rows].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            state["exp_avg"][rows], state["exp_avg_sq"][rows] = mean, square
+            size = lr * math.sqrt(1 - beta2 ** state["step"]) / (1 - beta1 ** state["step"])
+            p.index_add_(0, rows, mean.div_(square.sqrt_().add_(eps)), alpha=-size)
 
 
 class SplitOptimizer:
@@ -51,7 +81,7 @@ class SplitOptimizer:
         if cfg.optimizer == "adadelta":
             self.sparse = SparseAdadelta(weights, lr=cfg.lr, rho=cfg.rho, eps=cfg.eps)
         else:
-            self.sparse = torch.optim.SparseAdam(weights, lr=cfg.lr, eps=cfg.eps)
+            self.sparse = LazyAdam(weights, lr=cfg.lr, eps=cfg.eps)
         self.dense = _dense(rest, cfg) if rest else None  # None: embedding tables alone (word2vec)
         self.parts = [self.sparse] + ([self.dense] if self.dense else [])
 

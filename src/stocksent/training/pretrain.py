@@ -1,5 +1,5 @@
-"""Pretraining: a next-word language model (lm.py) trained on messages without tags, its epochs,
-checkpoints for --resume, and the directory it is saved in:
+"""Pretraining on messages without tags: a next-word language model (lm.py; its epochs and
+checkpoints for --resume) or word vectors (word2vec.py), and the directory either is saved in:
 
     PRETRAINED_DIR/
       config.json        kind "language-model", the network's shape, preprocessing, pretraining
@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
-from torch import nn
 
 from ..config import (
     FORMAT_VERSION,
@@ -56,8 +55,7 @@ from ..data.store import (
 )
 from ..errors import StocksentError
 from ..nets.device import resolve_device, to_device
-from ..nets.lm import NextWordLSTM, body_state
-from ..nets.word2vec import SkipGram
+from ..nets.lm import BODY, NextWordLSTM, body_state
 from ..scoring.ngrams import NgramModel
 from ..scoring.parts import network_state
 from ..text.labels import spelled
@@ -76,6 +74,7 @@ from .train import (
     save_checkpoint,
     seed_everything,
 )
+from .word2vec import train_vectors
 
 KIND = "language-model"
 CLASSIFIER = "classifier"  # what started a run from a trained classifier instead of an OBJECTIVES entry
@@ -110,29 +109,61 @@ class Pretrained:
 
 @dataclass(frozen=True)
 class Objective:
-    """One way to pretrain: the network it trains and what a classifier takes from it."""
+    """One way to pretrain: what trains it, and what a classifier takes from it."""
 
-    network: Callable[["_Text", PretrainConfig], nn.Module]
+    train: Callable[..., dict[str, torch.Tensor]]  # (_Text, config, out, resume, log, bar, device) -> layers
     shape: tuple[str, ...]  # the ModelConfig fields its layers fix in a classifier started from them
     perplexity: bool  # whether its loss is a next word's, so that perplexity means something
     defaults: dict[str, Any]  # its settings where they differ from PretrainConfig's
 
 
-def _next_word(data: "_Text", cfg: PretrainConfig) -> nn.Module:
-    """The classifier's layers under a next-word softmax."""
-    return NextWordLSTM(data.shape, cfg.cutoffs)
+def _next_word(data: "_Text", cfg: PretrainConfig, out: Path | None, resume: bool, log: Log,
+               bar: Callable | None, device: str) -> dict[str, torch.Tensor]:
+    """The classifier's layers under a next-word softmax, epoch by epoch, each checkpointed in `out`."""
+    torch.manual_seed(cfg.seed)
+    model = NextWordLSTM(data.shape, cfg.cutoffs).to(device)
+    optimizer = make_optimizer(model, TrainConfig(lr=cfg.lr, sparse_embedding=True, grad_clip=cfg.grad_clip))
+    if resume:
+        _check_same_run(out, data, cfg)
+    progress = load_checkpoint(out, model, optimizer) if resume else Progress()
+    if resume:
+        log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
+    for epoch in progress.epochs(cfg.epochs):
+        started = time.perf_counter()
+        loss = _train_epoch(model, optimizer, data, cfg, epoch, bar)
+        held_out = _held_out_loss(model, data)
+        progress.record({"loss": loss, "perplexity": math.exp(loss), "val_loss": held_out,
+                         "val_perplexity": math.exp(held_out)}, held_out, time.perf_counter() - started)
+        log(_epoch_line(progress, cfg.epochs))
+        if out is not None:
+            save_pretrained(out, data, cpu_state(model), progress, cfg)
+            save_checkpoint(out, _saved_config(data, cfg), data.dataset, model, optimizer, progress)
+    return body_state(cpu_state(model))
 
 
-def _skip_gram(data: "_Text", cfg: PretrainConfig) -> nn.Module:
-    """An embedding alone under word2vec's skip-gram."""
-    counts = np.bincount(np.concatenate(data.encoded["train"]), minlength=len(data.vocab))
-    return SkipGram(data.shape, torch.from_numpy(counts))
+def _word2vec(data: "_Text", cfg: PretrainConfig, out: Path | None, resume: bool, log: Log,
+              bar: Callable | None, device: str) -> dict[str, torch.Tensor]:
+    """The embedding alone under word2vec's skip-gram, by gensim; saved once done (its seconds are
+    not worth a checkpoint: --resume trains it again)."""
+    if resume:
+        log("word2vec keeps no checkpoint: it trains again")
+    progress = Progress()
+
+    def on_epoch(row: dict[str, float], seconds: float) -> None:
+        progress.record(row, row["val_loss"], seconds)
+        log(_epoch_line(progress, cfg.epochs))
+
+    table = train_vectors(data.encoded, data.vocab, data.shape.embedding_dim, cfg.epochs, cfg.lr, cfg.seed, on_epoch)
+    body = {"embedding.weight": torch.from_numpy(table)}
+    if out is not None:
+        save_pretrained(out, data, {BODY + name: tensor for name, tensor in body.items()}, progress, cfg)
+    return body
 
 
 OBJECTIVES = {
     "next-word": Objective(_next_word, ("embedding_dim", "lstm_sizes", "initial_state"), True, {}),
-    # word2vec's loss settles by epoch 3.
-    "word2vec": Objective(_skip_gram, ("embedding_dim",), False, {"epochs": 3, "lr": 0.01}),
+    # lr: gensim's starting rate, falling linearly to nearly 0 by the last epoch (docs/performance.md).
+    "word2vec": Objective(_word2vec, ("embedding_dim",), False, {"epochs": 5, "lr": 0.1}),
 }
 
 
@@ -174,30 +205,12 @@ def pretrain_tokens(tokens: list[list[str]], shape: ModelConfig, prep: Preproces
     data = _Text.prepare(tokens, shape, prep, cfg)
     log(f"pretraining on {len(data.encoded['train'])} messages ({data.words:,} words; "
         f"{len(data.encoded['held_out'])} held out); vocabulary {len(data.vocab)}; device {device}")
-    torch.manual_seed(cfg.seed)
-    model = OBJECTIVES[cfg.objective].network(data, cfg).to(device)
-    settings = TrainConfig(lr=cfg.lr, sparse_embedding=True, grad_clip=cfg.grad_clip)
-    optimizer = make_optimizer(model, settings)
-    if resume:
-        _check_same_run(out, data, cfg)
-    progress = load_checkpoint(out, model, optimizer) if resume else Progress()
-    if resume:
-        log(f"resuming after epoch {progress.epoch} of {cfg.epochs}")
-    for epoch in progress.epochs(cfg.epochs):
-        started = time.perf_counter()
-        loss = _train_epoch(model, optimizer, data, cfg, epoch, bar)
-        held_out = _held_out_loss(model, data)
-        progress.record({"loss": loss, "perplexity": math.exp(loss), "val_loss": held_out,
-                         "val_perplexity": math.exp(held_out)}, held_out, time.perf_counter() - started)
-        log(_epoch_line(progress, cfg.epochs, OBJECTIVES[cfg.objective].perplexity))
-        if out is not None:
-            save_pretrained(out, data, model, progress, cfg)
-            save_checkpoint(out, _saved_config(data, cfg), data.dataset, model, optimizer, progress)
-    return Pretrained(data.shape, prep, data.vocab, body_state(cpu_state(model)), cfg.objective)
+    body = OBJECTIVES[cfg.objective].train(data, cfg, out, resume, log, bar, device)
+    return Pretrained(data.shape, prep, data.vocab, body, cfg.objective)
 
 
 # Those of RESUMABLE a pretraining has: its epochs, and where it runs (it has no bfloat16 mode).
-RESUMABLE_HERE = tuple(name for name in RESUMABLE if name != "patience" and name != "bf16")
+RESUMABLE_HERE = tuple(name for name in RESUMABLE if name not in ("patience", "stop_margin", "bf16"))
 
 
 def _recipe(saved: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +262,7 @@ class _Text:
         return int(sum(len(e) for e in self.encoded["train"]))
 
 
-def _train_epoch(model: NextWordLSTM | SkipGram, optimizer: Any, data: _Text, cfg: PretrainConfig, epoch: int,
+def _train_epoch(model: NextWordLSTM, optimizer: Any, data: _Text, cfg: PretrainConfig, epoch: int,
                  bar: Callable | None) -> float:
     model.train()
     device = next(model.parameters()).device
@@ -270,7 +283,7 @@ def _train_epoch(model: NextWordLSTM | SkipGram, optimizer: Any, data: _Text, cf
 
 
 @torch.inference_mode()
-def _held_out_loss(model: NextWordLSTM | SkipGram, data: _Text) -> float:
+def _held_out_loss(model: NextWordLSTM, data: _Text) -> float:
     model.eval()
     device = next(model.parameters()).device
     encoded = data.encoded["held_out"]
@@ -282,11 +295,10 @@ def _held_out_loss(model: NextWordLSTM | SkipGram, data: _Text) -> float:
     return total / max(count, 1.0)
 
 
-def _epoch_line(progress: Progress, epochs: int, perplexity: bool = True) -> str:
+def _epoch_line(progress: Progress, epochs: int) -> str:
     row = progress.history[-1]
-    if not perplexity:  # word2vec's loss per pair is no word's probability
-        return (f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.4f}  held-out loss {row['val_loss']:.4f}  "
-                f"({row['seconds']:.0f} s)")
+    if "perplexity" not in row:  # word2vec's loss per pair is no word's probability
+        return f"epoch {row['epoch']:>3}/{epochs}  held-out loss {row['val_loss']:.4f}  ({row['seconds']:.0f} s)"
     return (f"epoch {row['epoch']:>3}/{epochs}  loss {row['loss']:.4f}  perplexity {row['perplexity']:.1f}  "
             f"held-out loss {row['val_loss']:.4f}  perplexity {row['val_perplexity']:.1f}  ({row['seconds']:.0f} s)")
 
@@ -300,18 +312,19 @@ def _saved_config_of(shape: ModelConfig, prep: PreprocessConfig, cfg: PretrainCo
             "preprocess": dataclasses.asdict(prep), "pretrain": dataclasses.asdict(cfg)}
 
 
-def save_pretrained(out: Path, data: _Text, model: NextWordLSTM | SkipGram, progress: Progress,
+def save_pretrained(out: Path, data: _Text, state: dict[str, torch.Tensor], progress: Progress,
                     cfg: PretrainConfig) -> None:
-    """The last epoch's language model as a directory; config.json, naming the weights'
-    checksum, is written last, so a crash leaves the previous epoch's model or this one."""
+    """The last epoch's weights (`state`, on the CPU) as a pretrained directory; config.json,
+    naming the weights' checksum, is written last, so a crash leaves the previous epoch's model
+    or this one."""
     out.mkdir(parents=True, exist_ok=True)
-    weights = save_safetensors(cpu_state(model))
+    weights = save_safetensors(state)
     write_bytes(out / WEIGHTS, weights)
     write_json(out / VOCAB, data.vocab.to_dict())
     write_json(out / HISTORY, progress.history)
     last = progress.history[-1]
-    write_json(out / METRICS, {"val_loss": last["val_loss"], "val_perplexity": last["val_perplexity"],
-                               "words": data.words, **data.dataset,
+    held_out = {name: last[name] for name in ("val_loss", "val_perplexity") if name in last}
+    write_json(out / METRICS, {**held_out, "words": data.words, **data.dataset,
                                "seconds": round(sum(row["seconds"] for row in progress.history), 1)})
     write_json(out / CONFIG, {**_saved_config(data, cfg), "weights_sha256": hashlib.sha256(weights).hexdigest()})
 

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..config import SECTION_NAMES, Config
 from ..data.corpus import Corpus, CorpusCache, tokenize_all
-from ..data.dataset import data_for_model, find_data, split_files
+from ..data.dataset import data_for_model, file_sha256, find_data, split_files
 from ..data.split import split_messages
-from ..data.store import CONFIG, METRICS, read_json, write_json
+from ..data.store import CONFIG, HISTORY, METRICS, WEIGHTS, read_json, write_json
 from ..errors import StocksentError, UnknownLabels
 from ..nets.device import check_precision, resolve_device, threads
 from ..nets.distributed import World, barrier
@@ -365,6 +365,36 @@ def _seed_summary(runs: dict[int, dict[str, Any]], out: Path) -> dict[str, Any]:
 def _metrics(folder: Path) -> dict[str, Any]:
     path = folder / METRICS
     return read_json(path) if path.exists() else {}
+
+
+def trained_before(out: Path, config: Config, data: str | Path | None = None) -> dict[str, Any] | None:
+    """The metrics of the finished model in `out` when it was trained with `config`'s recipe on
+    this very data file (its sha256), so that training again would only repeat it; else None."""
+    try:
+        saved, metrics = Config.from_dict(read_json(out / CONFIG)), read_json(out / METRICS)
+        recorded = metrics["dataset"]
+    except (StocksentError, KeyError, TypeError):
+        return None
+    if not (out / WEIGHTS).is_file() or "test" not in metrics or started(out) and _unfinished(out):
+        return None
+    if set(recorded) & {"val", "test"} or recorded.get("sha256") != file_sha256(find_data(data)):
+        return None
+    return metrics if _recipe(saved, out) == _recipe(config, out) else None
+
+
+def _recipe(config: Config, out: Path) -> dict[str, Any]:
+    """What decides a trained model: every section but the runtime's, the vocabulary's size left
+    out, and the start (a run that pretrains names its own folder for it)."""
+    raw = config.to_dict()
+    raw["model"].pop("vocab_size")
+    start = config.run.init
+    return {**{name: raw[name] for name in ("model", "preprocess", "data", "train")},
+            "init": "" if start == str(out / PRETRAINED) else start}
+
+
+def _unfinished(out: Path) -> bool:
+    """Whether the checkpoint in `out` stopped before its run ended (interrupted)."""
+    return _metrics(out).get("epochs_run") != len(read_json(out / HISTORY))
 
 
 def started(out: Path) -> bool:

@@ -32,12 +32,13 @@ from ..scoring.ngrams import NgramModel, check_fits, fit_ngrams, flat_ids
 from ..scoring.parts import network_state, part_tensors
 from ..scoring.scorer import NetworkScorer
 from ..text.vocab import Vocab
+from .members import LossFn, MemberThreads
 from .optim import SplitOptimizer, WeightAverage, clip_gradients, learning_rate, make_optimizer, set_learning_rate
 
 CHECKPOINT = "checkpoint"  # resume state inside the model directory
 # What may change when a run (classifier or pretraining) is resumed: where and how fast it runs,
 # and for how long. The network, the data and the recipe may not.
-RESUMABLE = ("bf16", "device", "epochs", "patience", "threads")
+RESUMABLE = ("bf16", "device", "epochs", "patience", "stop_margin", "threads")
 Log = Callable[[str], None]
 Optimizer = torch.optim.Optimizer | SplitOptimizer
 
@@ -52,11 +53,17 @@ class Progress:
     best_epoch: int = 0
     bad_epochs: int = 0
 
-    def epochs(self, last: int, patience: int = 0) -> Iterator[int]:
+    def epochs(self, last: int, patience: int = 0, margin: float = 0.0) -> Iterator[int]:
         """The loop every training runs (classifier and pretraining): each epoch left up to
-        `last`, until `patience` epochs in a row brought no better validation loss (0: never)."""
-        while self.epoch < last and not (patience and self.bad_epochs >= patience):
+        `last`, until `patience` epochs in a row brought no better validation loss (0: never), or
+        until an epoch's validation loss lies more than `margin` (a share) above the best (0: never)."""
+        while self.epoch < last and not (patience and self.bad_epochs >= patience) and not self._past(margin):
             yield self.epoch
+
+    def _past(self, margin: float) -> bool:
+        # A loss clearly above its best is overfitting under way, which more epochs at the same
+        # rate have not undone in our runs; a nearly level one has been followed by a better one.
+        return bool(margin and self.bad_epochs and self.history[-1]["val_loss"] > self.best_val_loss * (1 + margin))
 
     def record(self, row: dict[str, float], val_loss: float, seconds: float) -> None:
         """An epoch done: its row of history (epoch, the row's figures, seconds), and whether its
@@ -125,27 +132,45 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
     weights = class_weights(labels, cfg)
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for step, index in enumerate(bar(batches) if bar else batches):
-        if rate is not None:
-            set_learning_rate(optimizer, rate(step), unfrozen)
-        tokens, lengths, targets = to_device(device, *pad_batch(encoded, index, pad_to),
-                                             torch.from_numpy(labels[index]))
-        with autocast(device, bf16):
-            logits = model(tokens, lengths).float()
-        loss = compute_loss(logits, targets.float(), cfg.loss, weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            clip_gradients(model, cfg.grad_clip)
-        optimizer.step()
-        if after_step is not None:
-            after_step(step)
-        # Sums stay on the device: reading them back every step would stall a GPU.
-        total_loss += loss.detach() * len(index)
-        scored = logits.detach() if logits.dim() == 1 else logits.detach().mean(dim=1)  # an ensemble's mean
-        correct += ((scored > 0).long() == targets).sum()
+    threads = MemberThreads(model) if MemberThreads.wanted(model, device) and not bf16 else None
+    if threads is not None:
+        threads.reseed()
+    try:
+        for step, index in enumerate(bar(batches) if bar else batches):
+            if rate is not None:
+                set_learning_rate(optimizer, rate(step), unfrozen)
+            tokens, lengths, targets = to_device(device, *pad_batch(encoded, index, pad_to),
+                                                 torch.from_numpy(labels[index]))
+            optimizer.zero_grad(set_to_none=True)
+            loss, logits = _forward_backward(model, threads, tokens, lengths, targets.float(),
+                                             lambda z, y: compute_loss(z, y, cfg.loss, weights), bf16)
+            if cfg.grad_clip:
+                clip_gradients(model, cfg.grad_clip)
+            optimizer.step()
+            if after_step is not None:
+                after_step(step)
+            # Sums stay on the device: reading them back every step would stall a GPU.
+            total_loss += loss * len(index)
+            scored = logits if logits.dim() == 1 else logits.mean(dim=1)  # an ensemble's mean
+            correct += ((scored > 0).long() == targets).sum()
+    finally:
+        if threads is not None:
+            threads.close()
     seen = max(1, sum(len(index) for index in batches))
     return float(total_loss) / seen, int(correct) / seen
+
+
+def _forward_backward(model: nn.Module, threads: MemberThreads | None, tokens: torch.Tensor, lengths: torch.Tensor,
+                      targets: torch.Tensor, loss: LossFn, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's loss and its gradients: the members on their threads, or the model in one
+    pass; returns the mean loss and the logits, detached."""
+    if threads is not None:
+        return threads.step(tokens, lengths, targets, loss)
+    with autocast(model_device(model), bf16):
+        logits = model(tokens, lengths).float()
+    mean = loss(logits, targets)
+    mean.backward()
+    return mean.detach(), logits.detach()
 
 
 def predict_logits(model: nn.Module, encoded: list[np.ndarray]) -> np.ndarray:
@@ -256,7 +281,7 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
     best_val = None  # the best epoch's validation metrics, when this run scored it (not before a resume)
-    for _ in state.progress.epochs(cfg.epochs, cfg.patience):
+    for _ in state.progress.epochs(cfg.epochs, cfg.patience, cfg.stop_margin):
         val = _run_epoch(run, state, world, bar)
         log(_epoch_line(state.progress, cfg.epochs))
         if state.progress.best_epoch == state.progress.epoch:

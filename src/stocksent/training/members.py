@@ -1,0 +1,73 @@
+"""An ensemble's members trained at once, each on a thread of its own: the training step's
+forward and backward passes of the `default` preset's two networks run side by side on the
+machine's cores, where one after the other each would split its small matrix products over them.
+
+    MemberThreads(ensemble).step(tokens, lengths, targets, loss, weights) -> (mean loss, logits (B, K))
+
+Each member reads the same batch and learns from its own loss, as in one pass; its dropout masks
+come from a generator of its own, seeded from torch's default one at the start of each epoch
+(train.seed_everything), so a run draws the same masks whichever thread gets to its draws first
+and a resumed run draws what an uninterrupted one would.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from ..nets.dropout import Dropout
+from ..nets.model import SentimentEnsemble, SentimentLSTM
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, targets) -> mean loss
+
+
+class MemberThreads:
+    """A pool of one thread per member. torch's intra-op threads are one setting for the whole
+    process, so it is 1 until close() gives the rest of the run its threads back."""
+
+    def __init__(self, model: SentimentEnsemble):
+        self.members = model.members()
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        self.pool = ThreadPoolExecutor(len(self.members))
+        self.generators = [torch.Generator() for _ in self.members]
+        for member, generator in zip(self.members, self.generators):
+            for module in member.modules():
+                if isinstance(module, Dropout):
+                    module.generator = generator
+
+    @staticmethod
+    def wanted(model: torch.nn.Module, device: torch.device) -> bool:
+        """Whether `model` trains this way: an ensemble (not wrapped for several processes) on a
+        CPU with a core for each member."""
+        return (isinstance(model, SentimentEnsemble) and device.type == "cpu"
+                and torch.get_num_threads() >= model.config.members)
+
+    def reseed(self) -> None:
+        """Each member's masks for this epoch, from torch's default generator as seeded for it."""
+        for generator in self.generators:
+            generator.manual_seed(int(torch.randint(0, 1 << 62, ())))
+
+    def step(self, tokens: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+             loss: LossFn) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's forward pass and backward pass of its share of the mean loss; returns
+        the mean loss (detached) and the logits (B, K)."""
+        share = 1.0 / len(self.members)
+
+        def one(member: SentimentLSTM) -> tuple[torch.Tensor, torch.Tensor]:
+            logits = member(tokens, lengths)
+            own = loss(logits, targets) * share
+            own.backward()
+            return own.detach(), logits.detach()
+
+        done = list(self.pool.map(one, self.members))
+        return torch.stack([own for own, _ in done]).sum(), torch.stack([logits for _, logits in done], dim=1)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        torch.set_num_threads(self.threads)
+        for member in self.members:
+            for module in member.modules():
+                if isinstance(module, Dropout):
+                    module.generator = None
