@@ -105,7 +105,7 @@ config = preset("default").override("data", seed=int(sys.argv[1]))
 corpus = load_corpus(find_data(), config.data, config.preprocess)
 index = corpus.split(config.data)["train"]
 with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-    f.writelines(f"__label__{int(corpus.labels[i])} {' '.join(corpus.tokens[i])}\n" for i in index)
+    f.writelines(f"__label__{int(corpus.labels[i])} {' '.join(corpus.tokens[i])}\\n" for i in index)
 ready = time.perf_counter()
 fasttext.train_supervised(input=f.name, dim=50, thread=os.cpu_count(), verbose=0, **json.loads(sys.argv[2]))
 done = time.perf_counter()
