@@ -63,6 +63,8 @@ def test_same_seed_same_result(slice_dir):
 
 @pytest.mark.parametrize("extra", [[], ["--average-decay", "0.99"]], ids=["plain", "weight-average"])
 def test_resume_continues_to_the_same_weights(slice_dir, extra):
+    # TINY's constant rate: a rate falling to zero by the last epoch would fall over one epoch in
+    # the run that stands for one stopped after its first.
     assert _train(slice_dir / "full", "--epochs", "3", *extra) == 0
     assert _train(slice_dir / "part", "--epochs", "1", *extra) == 0  # as if stopped after epoch 1
     assert main(["train", "--data", str(slice_dir.parent / "slice.csv.gz"), "--out", str(slice_dir / "part"),
