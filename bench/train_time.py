@@ -67,7 +67,7 @@ def phases(wall: float, lines: list[tuple[float, str]]) -> dict[str, float]:
         return next(second for second, line in lines if test(line))
 
     pretraining = first(lambda line: line.startswith("pretraining ("))
-    data = first(lambda line: ": " in line and " messages (" in line and line.split(": ")[0].endswith(".gz"))
+    data = first(lambda line: " messages (" in line and "; train " in line)  # the data set's line, after them
     epochs = [second for second, line in lines if line.startswith("epoch") and "val_acc" in line]
     ngrams = first(lambda line: line.startswith("n-gram part"))
     ends = [pretraining, data, epochs[-1], ngrams, wall]

@@ -141,7 +141,8 @@ def test_train_time_reads_each_phase_off_the_second_its_log_line_arrived():
     finally:
         sys.path.remove(str(BENCH))
     lines = [(2.0, "pretraining (word2vec) on 77572 training messages"), (2.1, "pretraining on 75167 messages (...)"),
-             (3.0, "epoch   1/3  held-out loss 2.4690  (1 s)"), (5.0, "/d/spy.csv.gz: 96966 messages (1 empty ...)"),
+             (3.0, "epoch   1/3  held-out loss 2.4690  (1 s)"),
+             (5.0, "/d/spy.csv: 96966 messages (1 empty ...); train 77572, val 9697, test 9697; vocabulary 12610"),
              (9.0, "epoch   1/4  loss 0.55  train_acc 0.71  val_loss 0.50  val_acc 0.75 *"),
              (13.0, "epoch   2/4  loss 0.46  train_acc 0.78  val_loss 0.47  val_acc 0.77 *"),
              (15.5, "n-gram part: 163156 1-3 grams in 3 s; ..."), (16.0, "model saved to /m")]

@@ -20,7 +20,8 @@ from stocksent.text.preprocess import SPECIAL_TOKENS, tokenize
 from stocksent.text.vocab import UNKNOWN
 
 # The CLI's TINY flags as keywords.
-SMALL = dict(embedding_dim=16, lstm_sizes=[16, 8], batch_size=64, epochs=2, min_freq=1, threads=1)
+SMALL = dict(embedding_dim=16, lstm_sizes=[16, 8], batch_size=64, epochs=2, min_freq=1, threads=1,
+             schedule="constant")  # TINY's
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,10 @@ def test_a_model_trained_before_with_the_same_recipe_on_the_same_file_is_found_a
     other.write_bytes(data_slice.read_bytes()[:-1] + b"\n")  # the same name of data, other bytes
     assert trained_before(out, config, other) is None
     assert trained_before(tmp_path / "none", config, data_slice) is None
+    record = json.loads((out / "pretrained" / "metrics.json").read_text())
+    (out / "pretrained" / "metrics.json").write_text(json.dumps({**record, "messages": record["messages"] + 500}))
+    assert trained_before(out, config, data_slice) is None  # its vectors read untagged text besides
+    (out / "pretrained" / "metrics.json").write_text(json.dumps(record))
     (out / "model.safetensors").unlink()
     assert trained_before(out, config, data_slice) is None
 

@@ -661,10 +661,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _reusable(args: argparse.Namespace, out: Path, config: Config) -> dict[str, Any] | None:
-    """With --reuse, the metrics of the model `out` already holds when this command would train
-    it again (one run, fresh, on no other file than --data)."""
-    plain = not (args.seeds or args.resume or args.unlabelled or args.val_data or args.test_data)
-    return trained_before(out, config, args.data) if args.reuse and plain else None
+    """With --reuse (and not --force), the metrics of the model `out` already holds when this
+    command would train it again (one run, fresh, from nothing but --data)."""
+    plain = not (args.seeds or args.resume or args.unlabelled or args.val_data or args.test_data or config.run.init)
+    return trained_before(out, config, args.data) if args.reuse and not args.force and plain else None
 
 
 def _report_seeds(summary: dict[str, Any], out: Path) -> None:

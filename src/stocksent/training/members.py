@@ -1,6 +1,7 @@
 """An ensemble's members trained at once, each on a thread of its own: the training step's
 forward and backward passes of the `default` preset's two networks run side by side on the
-machine's cores, where one after the other each would split its small matrix products over them.
+machine's cores, where one after the other each would split its small matrix products over them
+(with fewer threads than members they take turns, drawing the same masks).
 
     MemberThreads(ensemble).step(tokens, lengths, targets, loss, weights) -> (mean loss, logits (B, K))
 
@@ -23,14 +24,17 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, target
 
 
 class MemberThreads:
-    """A pool of one thread per member. torch's intra-op threads are one setting for the whole
-    process, so it is 1 until close() gives the rest of the run its threads back."""
+    """An ensemble's members, each drawing its masks from a generator of its own, stepped on a pool
+    of one thread per member when the CPU has a thread for each (else one after the other, the
+    same masks drawn). torch's intra-op threads are one setting for the whole process, so it is
+    1 while the pool runs, until close() gives the rest of the run its threads back."""
 
     def __init__(self, model: SentimentEnsemble):
         self.members = model.members()
         self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        self.pool = ThreadPoolExecutor(len(self.members))
+        self.pool = ThreadPoolExecutor(len(self.members)) if self.threads >= len(self.members) else None
+        if self.pool is not None:
+            torch.set_num_threads(1)
         self.generators = [torch.Generator() for _ in self.members]
         for member, generator in zip(self.members, self.generators):
             for module in member.modules():
@@ -39,10 +43,8 @@ class MemberThreads:
 
     @staticmethod
     def wanted(model: torch.nn.Module, device: torch.device) -> bool:
-        """Whether `model` trains this way: an ensemble (not wrapped for several processes) on a
-        CPU with a core for each member."""
-        return (isinstance(model, SentimentEnsemble) and device.type == "cpu"
-                and torch.get_num_threads() >= model.config.members)
+        """Whether `model` trains this way: an ensemble (not wrapped for several processes) on a CPU."""
+        return isinstance(model, SentimentEnsemble) and device.type == "cpu"
 
     def reseed(self) -> None:
         """Each member's masks for this epoch, from torch's default generator as seeded for it."""
@@ -61,12 +63,13 @@ class MemberThreads:
             own.backward()
             return own.detach(), logits.detach()
 
-        done = list(self.pool.map(one, self.members))
+        done = list(self.pool.map(one, self.members) if self.pool is not None else map(one, self.members))
         return torch.stack([own for own, _ in done]).sum(), torch.stack([logits for _, logits in done], dim=1)
 
     def close(self) -> None:
-        self.pool.shutdown()
-        torch.set_num_threads(self.threads)
+        if self.pool is not None:
+            self.pool.shutdown()
+            torch.set_num_threads(self.threads)
         for member in self.members:
             for module in member.modules():
                 if isinstance(module, Dropout):

@@ -379,7 +379,19 @@ def trained_before(out: Path, config: Config, data: str | Path | None = None) ->
         return None
     if set(recorded) & {"val", "test"} or recorded.get("sha256") != file_sha256(find_data(data)):
         return None
+    if saved.run.init and not _pretrained_on_training_split(out, recorded):
+        return None  # started from another model, or pretrained on untagged text besides
     return metrics if _recipe(saved, out) == _recipe(config, out) else None
+
+
+def _pretrained_on_training_split(out: Path, recorded: dict[str, Any]) -> bool:
+    """Whether the layers the model in `out` started from are those it pretrained itself on its
+    training split's texts alone (untagged files add messages to what it read)."""
+    try:
+        read = read_json(out / PRETRAINED / METRICS).get("messages")
+    except StocksentError:
+        return False
+    return read is not None and read == recorded.get("train_size")
 
 
 def _recipe(config: Config, out: Path) -> dict[str, Any]:
@@ -388,7 +400,7 @@ def _recipe(config: Config, out: Path) -> dict[str, Any]:
     raw = config.to_dict()
     raw["model"].pop("vocab_size")
     start = config.run.init
-    return {**{name: raw[name] for name in ("model", "preprocess", "data", "train")},
+    return {**{name: raw[name] for name in ("model", "preprocess", "data", "train")}, "bf16": config.run.bf16,
             "init": "" if start == str(out / PRETRAINED) else start}
 
 
