@@ -13,6 +13,12 @@ def load(out: Path) -> dict:
     return json.loads(out.read_text()) if out.exists() else {}
 
 
+def save(results: dict, out: Path) -> None:
+    """A bench script's results as JSON, its folder made if need be."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def record(results: dict, out: Path, key: str, row: dict) -> None:
     """Keep one run's row, print it and rewrite the file."""
     results[key] = row

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import runlog
 from stocksent.config import preset
 from stocksent.data.batches import bucket_batches
 from stocksent.data.corpus import load_corpus
@@ -175,8 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["epoch_tflop"] = epoch_flops(args.seed) / 1e12
     table(results)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        runlog.save(results, args.json)
     return results
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
 
+import runlog
 from stocksent.config import Config, preset
 from stocksent.data.corpus import load_corpus
 from stocksent.data.dataset import find_data
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{way} {row}", file=sys.stderr, flush=True)
     table(results)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        runlog.save(results, args.json)
     return results
 
 
