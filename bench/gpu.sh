@@ -33,8 +33,8 @@ suite() {  # NAME, then extra flags for bench/suite.py
         --json "$out/$name.json" "$@" | tee "$out/$name.txt"
 }
 
-suite suite_fp32
-"$python" -m stocksent.cli train --device "$device" --data "$data" --epochs "${EPOCHS:-8}" \
+suite suite_fp32 --no-bf16
+"$python" -m stocksent.cli train --device "$device" --data "$data" --no-bf16 ${EPOCHS:+--epochs "$EPOCHS"} \
     --out "${TMPDIR:-/tmp}/stocksent-gpu-model" --force --json > "$out/train_fp32.json"
 if [ "$device" = cuda ]; then
     suite suite_bf16 --bf16

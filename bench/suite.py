@@ -40,7 +40,7 @@ from stocksent.data.corpus import load_corpus
 from stocksent.data.dataset import find_data
 from stocksent.data.store import save_model
 from stocksent.errors import StocksentError
-from stocksent.nets.device import DEVICES, check_precision, resolve_device
+from stocksent.nets.device import DEVICES, bf16_used, resolve_device
 from stocksent.nets.model import build_model
 from stocksent.scoring.export import export_onnx
 from stocksent.training.optim import make_optimizer
@@ -190,18 +190,21 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where training and torch inference run (auto: a CUDA GPU when present)")
-    parser.add_argument("--bf16", action="store_true", help="train with bfloat16 autocast (CUDA only)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction,
+                        help="train with bfloat16 autocast (default: as the preset, where the device has it)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory section (its train and predict processes)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    check_precision(device, args.bf16)
-    config = preset("default").override("run", bf16=args.bf16)
+    bf16 = bf16_used(device, preset("default").run.bf16 if args.bf16 is None else args.bf16)
+    if args.bf16 and not bf16:
+        raise StocksentError(f"--bf16: {device} has no native bfloat16 (drop --bf16)")
+    config = preset("default").override("run", bf16=bf16)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
     run = Run.from_corpus(config, corpus)
-    result = {"machine": machine(device), "device": str(device), "bf16": args.bf16,
+    result = {"machine": machine(device), "device": str(device), "bf16": bf16,
               "date": datetime.date.today().isoformat(), "preset": "default", "data": str(corpus.source)}
     result["train"] = bench_training(run, args.padded_messages, device)
     result["to_target"], model = bench_time_to_target(run, device)
@@ -213,7 +216,7 @@ def main() -> None:
         export_onnx(model_dir)
         result["inference_onnx"] = bench_inference(SentimentClassifier.load(model_dir, backend="onnx"), test_texts * 5)
         if not args.no_memory:
-            flags = ["--device", device.type] + (["--bf16"] if args.bf16 else [])
+            flags = ["--device", device.type, "--bf16" if bf16 else "--no-bf16"]
             result["memory"] = bench_memory(corpus.source, model_dir, test_texts, args.stream, Path(tmp), flags)
     print_table(result)
     if args.json:

@@ -19,7 +19,8 @@ ahead of every baseline's wall time over fastText's (its whole command, and one 
 The epoch's floor: the multiply-adds the LSTM layers of both members do in an epoch (forward on
 every padded word of the bucketed batches, backward twice that, and validation's forward) over
 this machine's matrix throughput (torch's matmul of 2,048 x 2,048 matrices, best of five), against
-the epochs' seconds in history.json (training and validation).
+the epochs' seconds in history.json (training and validation). A version that trains in bfloat16
+(its data line says so) is also set against the floor at bfloat16's throughput.
 """
 from __future__ import annotations
 
@@ -80,6 +81,7 @@ def train(src: Path, out: Path, seed: int, *extra: str) -> dict:
     metrics = json.loads((out / "metrics.json").read_text())
     history = json.loads((out / "history.json").read_text())
     return {"wall": round(wall, 1), "phases": phases(wall, lines), "test_accuracy": metrics["test"]["accuracy"],
+            "bf16": any(line.endswith(", bfloat16") and "; train " in line for _, line in lines),
             "epochs_run": len(history), "best_epoch": metrics["best_epoch"],
             "epoch_seconds": [row["seconds"] for row in history]}
 
@@ -123,10 +125,10 @@ def fasttext_once(seed: int, settings: dict) -> dict:
     return {**json.loads(done.stdout), "wall": round(time.perf_counter() - started, 1)}
 
 
-def matmul_flops(threads: int) -> float:
-    """torch's best matrix throughput here, in FLOP/s."""
+def matmul_flops(threads: int, dtype: torch.dtype = torch.float32) -> float:
+    """torch's best matrix throughput here in `dtype`, in FLOP/s."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
     a @ b
     best = min(_timed(lambda: a @ b) for _ in range(5))
     return 2 * 2048 ** 3 / best
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> dict:
                 break
     results["fasttext_once"] = fasttext_once(args.seed, results["baselines"]["fasttext"]["settings"])
     results["matmul_gflops"] = matmul_flops(results["threads"]) / 1e9
+    if results["after"]["bf16"]:  # its floor at the precision it multiplies in
+        results["matmul_gflops_bf16"] = matmul_flops(results["threads"], torch.bfloat16) / 1e9
     results["epoch_tflop"] = epoch_flops(args.seed) / 1e12
     table(results)
     if args.json:
@@ -184,7 +188,6 @@ def table(results: dict) -> None:
     base = results["baselines"]
     tfidf, fasttext = base["tfidf"]["fit"], base["fasttext"]["wall"]
     best_baseline = max(b["test_accuracy"] for b in base.values())
-    floor = results["epoch_tflop"] * 1e12 / (results["matmul_gflops"] * 1e9)
     print(f"{'measure':<46}{'seconds':>9}{'ratio':>9}  note")
     for name in ("before", "after"):
         if name not in results:
@@ -196,8 +199,12 @@ def table(results: dict) -> None:
         for phase, seconds in run["phases"].items():
             print(f"{'  ' + phase:<46}{seconds:>9.1f}")
         epoch = float(np.median(run["epoch_seconds"]))
-        print(f"{'  an epoch (median), against its floor':<46}{epoch:>9.1f}{epoch / floor:>8.2f}x  floor {floor:.1f} s "
-              f"= {results['epoch_tflop']:.2f} TFLOP / {results['matmul_gflops']:.0f} GFLOP/s")
+        for precision, key in (("float32", "matmul_gflops"), ("bfloat16", "matmul_gflops_bf16")):
+            if key in results and (precision == "float32" or run.get("bf16")):
+                floor = results["epoch_tflop"] * 1e12 / (results[key] * 1e9)
+                print(f"{'  an epoch (median), against its ' + precision + ' floor':<46}{epoch:>9.1f}"
+                      f"{epoch / floor:>8.2f}x  floor {floor:.1f} s = {results['epoch_tflop']:.2f} TFLOP / "
+                      f"{results[key]:.0f} GFLOP/s")
     once = results["fasttext_once"]
     for first in results["first_models"]:
         ahead = "ahead of" if first["test_accuracy"] > best_baseline else "not ahead of"

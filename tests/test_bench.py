@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stocksent.nets.device import bf16_used
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -28,7 +30,8 @@ def test_suite_measures_every_section_on_a_slice(tmp_path, data_slice):
     run = _run("suite.py", "--data", str(data_slice), "--padded-messages", "64", "--stream", "3000",
                "--threads", "1", "--json", str(out))
     result = json.loads(out.read_text())
-    assert result["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu") and result["bf16"] is False
+    assert result["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    assert result["bf16"] == bf16_used(torch.device(result["device"]), True)  # the default preset's precision
     assert result["train"]["padded_messages"] == 64 and result["train"]["messages"] == 2400
     assert result["train"]["padded"]["padded_tokens"] == 64 * 244
     assert result["inference"]["messages"] == 5 * 300 and result["inference"]["messages_per_s"] > 0
@@ -42,17 +45,14 @@ def test_suite_measures_every_section_on_a_slice(tmp_path, data_slice):
     assert "machine:" in run.stdout and "time to test accuracy 0.717" in run.stdout
 
 
-def test_suite_without_the_memory_section_on_the_cpu_and_bf16_refused(tmp_path, data_slice):
+def test_suite_without_the_memory_section_on_the_cpu(tmp_path, data_slice):
     out = tmp_path / "suite.json"
     run = _run("suite.py", "--data", str(data_slice), "--padded-messages", "64", "--threads", "1",
                "--device", "cpu", "--no-memory", "--json", str(out))
     result = json.loads(out.read_text())
     assert "memory" not in result and result["train"]["bucketed"]["messages_per_s"] > 0
     assert "device cpu" in run.stdout and "peak RSS" not in run.stdout
-    refused = subprocess.run([sys.executable, str(BENCH / "suite.py"), "--data", str(data_slice), "--device", "cpu",
-                              "--bf16"], capture_output=True, text=True, timeout=300)
-    assert refused.returncode == 1 and refused.stderr.strip() == (
-        "suite: --bf16 needs a CUDA GPU; this run is on the CPU (drop --bf16)")
+    assert result["bf16"] == bf16_used(torch.device("cpu"), True)  # the default's: bfloat16 where the CPU has it
 
 
 def test_fewer_labels_curve_on_a_slice(tmp_path, data_slice):

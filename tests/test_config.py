@@ -28,14 +28,14 @@ def test_pretraining_refuses_a_gradient_clip_that_is_not_positive():
 
 def test_the_runtime_settings_are_kept_apart_from_the_recipe():
     saved = preset("default").override("run", threads=2, device="cpu", init="models/lm").to_dict()
-    assert saved["run"] == {"threads": 2, "device": "cpu", "bf16": False, "init": "models/lm"}
+    assert saved["run"] == {"threads": 2, "device": "cpu", "bf16": True, "init": "models/lm"}
     assert not {"threads", "device", "bf16", "init"} & set(saved["train"])
     assert not {"threads", "device", "text_column"} & set(dataclasses.asdict(PretrainConfig()))
     assert all(FIELDS[name] == "run" for name in ("threads", "device", "bf16", "init"))
 
 
 def test_a_version_1_config_with_its_runtime_settings_among_the_training_ones_reads_as_before():
-    config = preset("default").override("run", threads=2, bf16=True, init="models/lm")
+    config = preset("default").override("run", threads=2, bf16=False, init="models/lm")
     raw = config.to_dict()
     run = raw.pop("run")
     version_1 = {**raw, "train": {**raw["train"], **run}}

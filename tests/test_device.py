@@ -5,7 +5,7 @@ from conftest import TINY
 from stocksent.cli import main
 from stocksent.config import ModelConfig
 from stocksent.errors import StocksentError
-from stocksent.nets.device import autocast, check_precision, resolve_device, to_device
+from stocksent.nets.device import autocast, bf16_used, resolve_device, to_device
 from stocksent.nets.model import SentimentLSTM
 
 
@@ -35,14 +35,33 @@ def test_cpu_tensors_are_not_copied():
     assert to_device(torch.device("cpu"), tokens)[0] is tokens
 
 
-def test_bf16_is_refused_on_the_cpu_and_off_means_fp32():
-    with pytest.raises(StocksentError, match="needs a CUDA GPU"):
-        check_precision(torch.device("cpu"), True)
-    check_precision(torch.device("cpu"), False)
+def test_bf16_only_where_the_device_computes_it(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False})
+    assert not bf16_used(cpu, True)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    assert bf16_used(cpu, True) and not bf16_used(cpu, False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert not bf16_used(torch.device("cuda", 0), True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert bf16_used(torch.device("cuda", 0), True)
+
+
+def test_autocast_off_means_fp32():
     model = SentimentLSTM(ModelConfig(vocab_size=10, embedding_dim=4, lstm_sizes=[4]))
     with autocast(torch.device("cpu"), False):
         logits = model(torch.ones(2, 3, dtype=torch.int64), torch.tensor([3, 2]))
     assert logits.dtype == torch.float32
+
+
+def test_train_says_whether_it_computes_in_bfloat16(data_slice, tmp_path, capsys, monkeypatch):
+    assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--bf16"]) == 0
+    device_line = next(line for line in capsys.readouterr().err.splitlines() if "; train " in line)
+    assert device_line.endswith(", bfloat16") == bf16_used(torch.device("cpu"), True)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {})  # a CPU without it: float32, said so
+    assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--bf16", "--force"]) == 0
+    device_line = next(line for line in capsys.readouterr().err.splitlines() if "; train " in line)
+    assert device_line.endswith("device cpu")
 
 
 def test_train_on_a_missing_gpu_is_one_line(data_slice, tmp_path, capsys):
@@ -51,6 +70,4 @@ def test_train_on_a_missing_gpu_is_one_line(data_slice, tmp_path, capsys):
     code = main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--device", "cuda"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "no CUDA GPU" in err[0]
-    assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--bf16"]) == 1
-    assert "needs a CUDA GPU" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

@@ -6,6 +6,7 @@ import torch
 from stocksent.config import ModelConfig, PreprocessConfig, TrainConfig
 from stocksent.data.batches import bucket_batches, pad_batch
 from stocksent.data.corpus import tokenize_all
+from stocksent.nets.device import autocast, bf16_used
 from stocksent.nets.model import build_model
 from stocksent.text.vocab import Vocab
 from stocksent.training.members import MemberThreads
@@ -44,7 +45,8 @@ def _epoch(real_rows, dropout: float, threads: int) -> tuple[dict[str, torch.Ten
     return {k: v.clone() for k, v in model.state_dict().items()}, loss
 
 
-def test_a_step_on_threads_is_one_pass_s_mean_loss_and_its_gradients(real_rows, two_threads):
+def _step_against_one_pass(real_rows, bf16: bool):
+    """One batch's loss and gradients on the members' threads, and in one pass over the ensemble."""
     encoded, labels, words = _encoded(real_rows)
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=words, embedding_dim=16, lstm_sizes=[16], members=2, pooling="max",
@@ -56,20 +58,37 @@ def test_a_step_on_threads_is_one_pass_s_mean_loss_and_its_gradients(real_rows, 
     def loss(logits, y):
         return compute_loss(logits, y, "bce")
 
-    expected = loss(model(tokens, lengths), targets)
+    with autocast(torch.device("cpu"), bf16):
+        logits = model(tokens, lengths).float()
+    expected = loss(logits, targets)
     expected.backward()
     gradients = {name: p.grad.clone() for name, p in model.named_parameters()}
     model.zero_grad(set_to_none=True)
-    threads = MemberThreads(model)
+    threads = MemberThreads(model, bf16)
     try:
         got, logits = threads.step(tokens, lengths, targets, loss)
         assert torch.get_num_threads() == 1  # one intra-op thread for each member's thread
     finally:
         threads.close()
     assert torch.get_num_threads() == 2  # given back
-    assert float(got) == pytest.approx(float(expected.detach()), rel=1e-6) and logits.shape == (64, 2)
-    for name, p in model.named_parameters():
-        torch.testing.assert_close(p.grad, gradients[name], rtol=1e-4, atol=1e-6)
+    assert logits.shape == (64, 2)
+    return float(got), float(expected.detach()), {name: p.grad for name, p in model.named_parameters()}, gradients
+
+
+def test_a_step_on_threads_is_one_pass_s_mean_loss_and_its_gradients(real_rows, two_threads):
+    got, expected, gradients, expected_gradients = _step_against_one_pass(real_rows, bf16=False)
+    assert got == pytest.approx(expected, rel=1e-6)
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(gradient, expected_gradients[name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not bf16_used(torch.device("cpu"), True), reason="this CPU has no native bfloat16")
+def test_a_step_on_threads_in_bfloat16_is_one_pass_under_autocast(real_rows, two_threads):
+    got, expected, gradients, expected_gradients = _step_against_one_pass(real_rows, bf16=True)
+    fp32, *_ = _step_against_one_pass(real_rows, bf16=False)
+    assert got == pytest.approx(expected, rel=1e-6) and got != fp32  # each thread under autocast, not float32
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(gradient, expected_gradients[name], rtol=1e-4, atol=1e-6)
 
 
 def test_members_draw_the_same_masks_on_every_run_and_on_any_number_of_threads(real_rows, two_threads):

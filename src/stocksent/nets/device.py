@@ -29,10 +29,17 @@ def to_device(device: torch.device, *tensors: torch.Tensor) -> tuple[torch.Tenso
     return tuple(t.pin_memory().to(device, non_blocking=True) for t in tensors)
 
 
-def check_precision(device: torch.device, bf16: bool) -> None:
-    # The CPU LSTM kernel (oneDNN) has no bf16 path on most CPUs: it fails mid-epoch.
-    if bf16 and device.type != "cuda":
-        raise StocksentError("--bf16 needs a CUDA GPU; this run is on the CPU (drop --bf16)")
+def bf16_used(device: torch.device, bf16: bool) -> bool:
+    """Whether a run asked for bfloat16 (`bf16`) computes in it on `device`: where the device
+    multiplies bfloat16 natively, a CUDA GPU that has it or a CPU with AVX-512 BF16 or AMX; else
+    the run keeps float32, as the CPU LSTM kernel (oneDNN) emulates bfloat16 slowly on other
+    CPUs, or fails mid-epoch."""
+    if not bf16:
+        return False
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    capabilities = torch.cpu.get_capabilities()
+    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 
 
 def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:

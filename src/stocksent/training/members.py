@@ -3,7 +3,7 @@ forward and backward passes of the `default` preset's two networks run side by s
 machine's cores, where one after the other each would split its small matrix products over them
 (with fewer threads than members they take turns, drawing the same masks).
 
-    MemberThreads(ensemble).step(tokens, lengths, targets, loss, weights) -> (mean loss, logits (B, K))
+    MemberThreads(ensemble, bf16).step(tokens, lengths, targets, loss) -> (mean loss, logits (B, K))
 
 Each member reads the same batch and learns from its own loss, as in one pass; its dropout masks
 come from a generator of its own, seeded from torch's default one at the start of each epoch
@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
+from ..nets.device import autocast
 from ..nets.dropout import Dropout
 from ..nets.model import SentimentEnsemble, SentimentLSTM
 
@@ -26,11 +27,12 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, target
 class MemberThreads:
     """An ensemble's members, each drawing its masks from a generator of its own, stepped on a pool
     of one thread per member when the CPU has a thread for each (else one after the other, the
-    same masks drawn). torch's intra-op threads are one setting for the whole process, so it is
-    1 while the pool runs, until close() gives the rest of the run its threads back."""
+    same masks drawn), each forward pass under bfloat16 autocast when `bf16`. torch's intra-op
+    threads are one setting for the whole process, so it is 1 while the pool runs, until close()
+    gives the rest of the run its threads back."""
 
-    def __init__(self, model: SentimentEnsemble):
-        self.members = model.members()
+    def __init__(self, model: SentimentEnsemble, bf16: bool = False):
+        self.members, self.bf16 = model.members(), bf16
         self.threads = torch.get_num_threads()
         self.pool = ThreadPoolExecutor(len(self.members)) if self.threads >= len(self.members) else None
         if self.pool is not None:
@@ -58,7 +60,8 @@ class MemberThreads:
         share = 1.0 / len(self.members)
 
         def one(member: SentimentLSTM) -> tuple[torch.Tensor, torch.Tensor]:
-            logits = member(tokens, lengths)
+            with autocast(tokens.device, self.bf16):  # autocast is per thread: entered on each
+                logits = member(tokens, lengths).float()
             own = loss(logits, targets) * share
             own.backward()
             return own.detach(), logits.detach()

@@ -24,7 +24,7 @@ from ..data.dataset import data_for_model, file_sha256, find_data, split_files
 from ..data.split import split_messages
 from ..data.store import CONFIG, HISTORY, METRICS, WEIGHTS, read_json, write_json
 from ..errors import StocksentError, UnknownLabels
-from ..nets.device import check_precision, resolve_device, threads
+from ..nets.device import bf16_used, threads
 from ..nets.distributed import World, barrier
 from ..scoring.predictor import Predictor
 from ..text.labels import known_codes, text_list
@@ -193,6 +193,7 @@ def train_run(config: Config, source: Source, out: Path | None = None, resume: b
                            pretrained.body) if pretrained else None, pretrained and pretrained.ngrams)
         if messages.summary:
             log(f"{messages.summary}; vocabulary {len(run.vocab)}; device {world.device}"
+                + (", bfloat16" if bf16_used(world.device, config.run.bf16) else "")
                 + (f", {world.size} processes" if world.size > 1 else ""))
         trained = train_network(run, out, resume, log, bar, world, on_epoch)
         metrics = run_metrics(run, trained) if world.main else {}
@@ -261,7 +262,6 @@ def _pretrained_start(config: Config, source: Source, out: Path | None, resume: 
     if config.run.init:
         raise StocksentError("give untagged text to pretrain on (--unlabelled) or a pretrained model to start from "
                              "(--init), not both")
-    check_precision(resolve_device(config.run.device), config.run.bf16)  # what training refuses, refused first
     tokens = list(source(config).parts["train"][0]) + list(untagged)
     settings = pretrain_settings(config)
     if out is None:  # in memory

@@ -22,7 +22,7 @@ from ..data.batches import bucket_batches, pad_batch
 from ..data.corpus import Corpus
 from ..data.store import HISTORY, load_model, read_json, read_verified, save_model, tensors_of, write_bytes, write_json
 from ..errors import StocksentError
-from ..nets.device import autocast, check_precision, model_device, to_device
+from ..nets.device import autocast, bf16_used, model_device, to_device
 from ..nets.distributed import World, all_sum, barrier, from_main, shard, wrap
 from ..nets.lm import initialise_from
 from ..nets.model import build_model, load_weights
@@ -132,7 +132,7 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
     weights = class_weights(labels, cfg)
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    threads = MemberThreads(model) if MemberThreads.wanted(model, device) and not bf16 else None
+    threads = MemberThreads(model, bf16) if MemberThreads.wanted(model, device) else None
     if threads is not None:
         threads.reseed()
     try:
@@ -276,7 +276,6 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     Under torchrun every rank runs this with the same arguments: each trains on its share of
     the batches, rank 0 validates and writes, and the others follow its early-stopping calls."""
     cfg = run.config.train
-    check_precision(world.device, run.config.run.bf16)
     state = _TrainingState.start(run, out, resume, world)
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
@@ -373,7 +372,8 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
                                 run.labels["train"], batches, cfg, bar=bar,
                                 rate=lambda step: learning_rate(cfg, done + step, total),
                                 after_step=average and (lambda step: average.update(done + step)),
-                                unfrozen=progress.epoch + 1 if cfg.unfreeze else None, bf16=run.config.run.bf16)
+                                unfrozen=progress.epoch + 1 if cfg.unfreeze else None,
+                                bf16=bf16_used(world.device, run.config.run.bf16))
     seen = sum(map(len, batches))
     loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
     val = _validate(run, state.scored, world)
