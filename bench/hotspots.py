@@ -23,6 +23,7 @@ from stocksent.config import preset
 from stocksent.data.batches import bucket_batches
 from stocksent.data.corpus import load_corpus
 from stocksent.data.dataset import find_data
+from stocksent.nets.device import bf16_used
 from stocksent.nets.model import build_model
 from stocksent.scoring.ngrams import fit_ngrams
 from stocksent.training.optim import make_optimizer
@@ -58,19 +59,21 @@ def main() -> None:
     lengths = np.fromiter(map(len, run.encoded["train"]), dtype=np.int64)
     batches = bucket_batches(lengths, run.config.train.batch_size, np.random.default_rng(0))[: args.steps]
     args_ = (run.encoded["train"], run.labels["train"])
-    train_one_epoch(model, optimizer, *args_, batches[:20], run.config.train)  # warm-up
+    bf16 = bf16_used(torch.device("cpu"), run.config.run.bf16)  # the precision `stocksent train` uses here
+    train_one_epoch(model, optimizer, *args_, batches[:20], run.config.train, bf16=bf16)  # warm-up
     start, threads = time.perf_counter(), torch.get_num_threads()
-    train_one_epoch(model, optimizer, *args_, batches, run.config.train)
+    train_one_epoch(model, optimizer, *args_, batches, run.config.train, bf16=bf16)
     trained = time.perf_counter() - start
     # The profiler sees only the calling thread's operators, and an ensemble trains its members on
     # threads of their own: the profiled steps run on one thread, every operator in view.
     torch.set_num_threads(1)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
-        train_one_epoch(model, optimizer, *args_, batches, run.config.train)
+        train_one_epoch(model, optimizer, *args_, batches, run.config.train, bf16=bf16)
         wall = time.perf_counter() - start
     torch.set_num_threads(threads)
-    report(f"training, {len(batches)} steps of batch {run.config.train.batch_size} on one thread ({trained:.2f} s "
+    report(f"training{' in bfloat16' if bf16 else ''}, {len(batches)} steps of batch {run.config.train.batch_size} on "
+           f"one thread ({trained:.2f} s "
            f"wall as trained, on {threads})", prof, wall)
     ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train) \
         if run.config.model.ngrams else None  # its n-gram part, unprofiled: scoring blends it in
