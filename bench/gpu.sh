@@ -9,8 +9,8 @@
 #
 # It writes each step's table and JSON to $OUT (bench/results when unset) as soon as the step ends,
 # so a run cut short still returns what it finished: the suite in fp32 (the whole training split
-# padded to 244 as well), a full `stocksent train` of the default preset, then the suite with
-# bf16 autocast. A dry run on a CPU: DEVICE=cpu PADDED=64 EPOCHS=1 PYTHON=.venv/bin/python bash bench/gpu.sh
+# padded to 244 as well), a full `stocksent train` of the default preset in fp32 (its own epochs,
+# or EPOCHS), then the suite with bf16 autocast. A dry run on a CPU: DEVICE=cpu PADDED=64 EPOCHS=1 PYTHON=.venv/bin/python bash bench/gpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-bench/results}

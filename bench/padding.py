@@ -20,6 +20,7 @@ from stocksent.config import preset
 from stocksent.data.batches import bucket_batches, ordered_batches
 from stocksent.data.corpus import load_corpus
 from stocksent.data.dataset import find_data
+from stocksent.nets.device import bf16_used
 from stocksent.nets.model import build_model
 from stocksent.training.optim import make_optimizer
 from stocksent.training.train import Run, seed_everything, train_one_epoch
@@ -29,15 +30,17 @@ ARTICLE_WIDTH = 244  # the article pads every message to the longest message in 
 
 def time_epoch(run: Run, encoded, labels, batches, pad_to: int | None,
                device: torch.device = torch.device("cpu")) -> dict:
+    bf16 = bf16_used(device, run.config.run.bf16)  # as `stocksent train` would run it here
     if device.type == "cuda":  # CUDA's context and cuDNN's plans are made once, not every epoch
         model = build_model(run.config.model).to(device)
         train_one_epoch(model, make_optimizer(model, run.config.train), encoded, labels, batches[:10],
-                        run.config.train, pad_to=pad_to)
+                        run.config.train, pad_to=pad_to, bf16=bf16)
     seed_everything(run.config.data.seed)
     model = build_model(run.config.model).to(device)
     optimizer = make_optimizer(model, run.config.train)
     start = time.perf_counter()  # train_one_epoch ends reading its sums back, so a GPU is done by then
-    loss, acc = train_one_epoch(model, optimizer, encoded, labels, batches, run.config.train, pad_to=pad_to)
+    loss, acc = train_one_epoch(model, optimizer, encoded, labels, batches, run.config.train, pad_to=pad_to,
+                                bf16=bf16)
     seconds = time.perf_counter() - start
     widths = [pad_to or max(len(encoded[i]) for i in b) for b in batches]
     return {"seconds": seconds, "messages_per_s": len(labels) / seconds, "batches": len(batches),

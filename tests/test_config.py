@@ -35,7 +35,7 @@ def test_the_runtime_settings_are_kept_apart_from_the_recipe():
 
 
 def test_a_version_1_config_with_its_runtime_settings_among_the_training_ones_reads_as_before():
-    config = preset("default").override("run", threads=2, bf16=False, init="models/lm")
+    config = preset("default").override("run", threads=2, bf16=True, init="models/lm")
     raw = config.to_dict()
     run = raw.pop("run")
     version_1 = {**raw, "train": {**raw["train"], **run}}

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -41,9 +43,9 @@ def test_bf16_only_where_the_device_computes_it(monkeypatch):
     assert not bf16_used(cpu, True)
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
     assert bf16_used(cpu, True) and not bf16_used(cpu, False)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (7, 5))  # emulates it
     assert not bf16_used(torch.device("cuda", 0), True)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device: (9, 0))
     assert bf16_used(torch.device("cuda", 0), True)
 
 
@@ -58,10 +60,13 @@ def test_train_says_whether_it_computes_in_bfloat16(data_slice, tmp_path, capsys
     assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--bf16"]) == 0
     device_line = next(line for line in capsys.readouterr().err.splitlines() if "; train " in line)
     assert device_line.endswith(", bfloat16") == bf16_used(torch.device("cpu"), True)
+    precision = json.loads((tmp_path / "m" / "metrics.json").read_text())["precision"]
+    assert precision == ("bfloat16" if bf16_used(torch.device("cpu"), True) else "float32")
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {})  # a CPU without it: float32, said so
     assert main(["train", "--data", str(data_slice), "--out", str(tmp_path / "m"), *TINY, "--bf16", "--force"]) == 0
     device_line = next(line for line in capsys.readouterr().err.splitlines() if "; train " in line)
     assert device_line.endswith("device cpu")
+    assert json.loads((tmp_path / "m" / "metrics.json").read_text())["precision"] == "float32"
 
 
 def test_train_on_a_missing_gpu_is_one_line(data_slice, tmp_path, capsys):

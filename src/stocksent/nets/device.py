@@ -36,8 +36,8 @@ def bf16_used(device: torch.device, bf16: bool) -> bool:
     CPUs, or fails mid-epoch."""
     if not bf16:
         return False
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+    if device.type == "cuda":  # Ampere and later: earlier GPUs only emulate it
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     capabilities = torch.cpu.get_capabilities()
     return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
 

@@ -524,14 +524,15 @@ def progress_bar(desc: str) -> Callable | None:
 
 
 def run_metrics(run: Run, trained: Trained) -> dict[str, Any]:
-    """What metrics.json records of a run: its data, epochs, time, and the scores of its
-    validation split and, when it has one, its test split."""
+    """What metrics.json records of a run: its data, epochs, time, the precision its training
+    steps computed in, and the scores of its validation split and, when it has one, its test split."""
     progress = trained.progress
     return {
         "dataset": {**run.dataset, **{f"{name}_size": size for name, size in run.sizes.items()}},
         "best_epoch": progress.best_epoch,
         "epochs_run": progress.epoch,
         "train_seconds": round(sum(row["seconds"] for row in progress.history), 1),
+        "precision": "bfloat16" if bf16_used(model_device(trained.model), run.config.run.bf16) else "float32",
         "val": trained.val,
         **({"test": evaluate(trained.model, run.encoded["test"], run.labels["test"], run.config.train,
                              run.names, trained.ngrams)} if "test" in run.encoded else {}),
