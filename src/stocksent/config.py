@@ -208,7 +208,7 @@ class RunConfig:
     threads: int = setting(0, "torch CPU threads (0: torch's default)")
     device: str = setting("auto", "auto (a CUDA GPU when present), cpu or cuda")
     bf16: bool = setting(False, "bfloat16 autocast in the training steps' forward pass, where the device computes "
-                                "it natively (a CUDA GPU that has it, a CPU with AVX-512 BF16 or AMX); float32 "
+                                "it natively (a CUDA GPU from Ampere on, a CPU with AVX-512 BF16 or AMX); float32 "
                                 "elsewhere (default preset: on)")
     init: str = setting("", "start from a trained classifier (stocksent train --out DIR), fine-tuning its "
                             "networks on this data, its vocabulary grown by the data's words; or from a "

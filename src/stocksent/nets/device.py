@@ -31,7 +31,7 @@ def to_device(device: torch.device, *tensors: torch.Tensor) -> tuple[torch.Tenso
 
 def bf16_used(device: torch.device, bf16: bool) -> bool:
     """Whether a run asked for bfloat16 (`bf16`) computes in it on `device`: where the device
-    multiplies bfloat16 natively, a CUDA GPU that has it or a CPU with AVX-512 BF16 or AMX; else
+    multiplies bfloat16 natively, a CUDA GPU from Ampere on or a CPU with AVX-512 BF16 or AMX; else
     the run keeps float32, as the CPU LSTM kernel (oneDNN) emulates bfloat16 slowly on other
     CPUs, or fails mid-epoch."""
     if not bf16:
