@@ -373,6 +373,23 @@ def test_a_seeds_run_resumes_where_it_stopped(data_slice, tmp_path, capsys):
     assert json.loads((out / "seeds.json").read_text())["seeds"] == [1, 2, 3]
 
 
+def test_an_interrupted_train_says_whether_resume_has_anything_to_continue(data_slice, tmp_path, capsys, monkeypatch):
+    import stocksent.cli as cli
+
+    def interrupted(config, out, *args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train_file", interrupted)
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "stocksent: interrupted before anything was saved; run the same command again")
+    (out / "pretrained").mkdir(parents=True)  # the word vectors were saved before the epochs began
+    assert main(["train", "--data", str(data_slice), "--out", str(out), *TINY]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"stocksent: interrupted; continue with the same command and --resume (--out {out})")
+
+
 def test_parquet_in_for_train_evaluate_baseline_and_predict(parquet_slice, tmp_path, capsys):
     pd = pytest.importorskip("pandas")
     out = tmp_path / "pq"

@@ -39,7 +39,7 @@ from .scoring.quantify import METHODS, default_method
 from .scoring.scorer import BACKENDS
 from .scoring.stream import MAX_BATCH, MAX_WORKERS, explained, scored_chunks
 from .training.adapt import check_settings
-from .training.runs import check_destination, train_file, trained_before
+from .training.runs import check_destination, resumable, train_file, trained_before
 from .training.train import TensorBoardLog, progress_bar
 from .training.tune import TuneConfig
 
@@ -652,7 +652,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             _report(metrics, out, args.json)
         return 0
     except KeyboardInterrupt:
-        log(f"stocksent: interrupted; continue with the same command and --resume (--out {out})")
+        log(f"stocksent: interrupted; continue with the same command and --resume (--out {out})"
+            if resumable(out, args.seeds or ()) else "stocksent: interrupted before anything was saved; run the "
+                                                    "same command again")
         return 130
     finally:
         if board is not None:

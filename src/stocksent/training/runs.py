@@ -414,6 +414,12 @@ def started(out: Path) -> bool:
     return (out / CHECKPOINT / "state.json").exists()
 
 
+def resumable(out: Path, seeds: Sequence[int] = ()) -> bool:
+    """Whether --resume has something to continue in `out`: a checkpointed epoch or a
+    pretraining; over seeds, always (the seeds that finished are kept)."""
+    return bool(seeds) or started(out) or (out / PRETRAINED).is_dir()
+
+
 def check_destination(out: Path, seeds: Sequence[int] = (), resume: bool = False, force: bool = False) -> None:
     """Refuse to train over a model already in `out` (or OUT/seed-N) unless resuming or forced."""
     for folder in [out, *(out / f"seed-{seed}" for seed in seeds)]:
