@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the bench's own helpers
 import runlog  # noqa: E402
+from fewer_labels import epochs_for  # noqa: E402  (the same epochs for the same few tags)
 from rss import run_measured  # noqa: E402
 from stocksent import SentimentClassifier  # noqa: E402
 from stocksent.data.corpus import tokenize_all  # noqa: E402
@@ -68,13 +68,6 @@ METHODS = {
 __doc__ += "".join(f"    {name}: {settings}\n" for name, settings in METHODS.items())
 __doc__ += ("    source: the seed's $SPY model as it is\n    tfidf, nbsvm, fasttext: the baselines "
             "(tfidf-balanced, nbsvm-balanced: both labels weighed alike)\n")
-
-
-def epochs_for(tagged: int) -> dict[str, int]:
-    """Few tags make short epochs: allow more of them (early stopping still decides)."""
-    # At the rate the default preset held constant when these runs were made (docs/fewer_labels.md, finetune.md).
-    return {"epochs": min(50, max(8, math.ceil(8 * 60_000 / tagged))), "patience": 3, "schedule": "constant",
-            "stop_margin": 0.0}
 
 
 def stream_splits(data: str | None) -> dict[str, pd.DataFrame]:

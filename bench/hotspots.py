@@ -73,8 +73,7 @@ def main() -> None:
         wall = time.perf_counter() - start
     torch.set_num_threads(threads)
     report(f"training{' in bfloat16' if bf16 else ''}, {len(batches)} steps of batch {run.config.train.batch_size} on "
-           f"one thread ({trained:.2f} s "
-           f"wall as trained, on {threads})", prof, wall)
+           f"one thread ({trained:.2f} s wall as trained, on {threads})", prof, wall)
     ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train) \
         if run.config.model.ngrams else None  # its n-gram part, unprofiled: scoring blends it in
     clf = SentimentClassifier.from_model(model, run.vocab, run.config, ngrams=ngrams)  # as `load` sets one up

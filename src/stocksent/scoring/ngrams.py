@@ -31,7 +31,7 @@ PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this pre
 ID_BITS = 20
 MAX_VOCAB = 1 << ID_BITS
 LONGEST = 3  # n-grams longer than this would not fit in an int64 key
-ITERATIONS = 50  # of L-BFGS: the part's validation accuracy settles before (bench/train_time.py)
+ITERATIONS = 50  # of L-BFGS: the part's validation accuracy settles before (docs/performance.md)
 
 
 def ngram_keys(flat: np.ndarray, lengths: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:

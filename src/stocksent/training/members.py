@@ -38,10 +38,7 @@ class MemberThreads:
         if self.pool is not None:
             torch.set_num_threads(1)
         self.generators = [torch.Generator() for _ in self.members]
-        for member, generator in zip(self.members, self.generators):
-            for module in member.modules():
-                if isinstance(module, Dropout):
-                    module.generator = generator
+        self._draw_from(self.generators)
 
     @staticmethod
     def wanted(model: torch.nn.Module, device: torch.device) -> bool:
@@ -73,7 +70,11 @@ class MemberThreads:
         if self.pool is not None:
             self.pool.shutdown()
             torch.set_num_threads(self.threads)
-        for member in self.members:
+        self._draw_from([None] * len(self.members))
+
+    def _draw_from(self, generators: list[torch.Generator | None]) -> None:
+        """Each member's dropout masks from its generator (None: torch's default one)."""
+        for member, generator in zip(self.members, generators):
             for module in member.modules():
                 if isinstance(module, Dropout):
-                    module.generator = None
+                    module.generator = generator
