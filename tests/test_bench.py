@@ -148,3 +148,10 @@ def test_train_time_reads_each_phase_off_the_second_its_log_line_arrived():
              (15.5, "n-gram part: 163156 1-3 grams in 3 s; ..."), (16.0, "model saved to /m")]
     assert train_time.phases(17.0, lines) == {"start-up and data": 2.0, "word vectors": 3.0, "epochs": 8.0,
                                               "n-gram part": 2.5, "scoring and saving": 1.5}
+
+
+def test_ngram_solver_benchmark_sets_both_solvers_on_one_loss(data_slice):
+    run = _run("ngram_solver.py", "--data", str(data_slice), "--rounds", "1")
+    rows = [line for line in run.stdout.splitlines() if line.startswith("L-BFGS")]
+    assert [row.split()[-3] for row in rows] == ["50", "50", "100", "300"]  # iterations of each
+    assert "the whole fit, as train runs it" in run.stdout

@@ -20,18 +20,19 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from scipy import optimize, sparse, special
+from scipy import sparse, special
 
 from ..config import Config, ModelConfig, TrainConfig
 from ..errors import StocksentError
 from ..text.vocab import UNKNOWN
+from .lbfgs import minimise
 from .metrics import label_weights
 
 PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this prefix
 ID_BITS = 20
 MAX_VOCAB = 1 << ID_BITS
 LONGEST = 3  # n-grams longer than this would not fit in an int64 key
-ITERATIONS = 50  # of L-BFGS: the part's validation accuracy settles before (docs/performance.md)
+ITERATIONS = 100  # of L-BFGS: the optimum, as far as the accuracy can tell (bench/ngram_solver.py)
 
 
 def ngram_keys(flat: np.ndarray, lengths: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,8 +185,8 @@ def _weights(labels: np.ndarray, balanced: bool) -> np.ndarray | None:
 def _logistic(x: sparse.csr_matrix, y: np.ndarray, c: float, weights: np.ndarray | None = None,
               offset: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Coefficients and intercept minimising summed (weighted) log-loss + |w|^2 / (2 C), by
-    scipy's L-BFGS-B (the intercept is not penalised, as scikit-learn's); `offset`: each
-    message's logit before them."""
+    L-BFGS (lbfgs.py; the intercept is not penalised, as scikit-learn's); `offset`: each message's
+    logit before them."""
     weights = np.ones_like(y) if weights is None else weights
     offset = np.zeros_like(y) if offset is None else offset
     xt = x.T.tocsr()  # the gradient's product, in the layout that makes it one pass
@@ -197,6 +198,5 @@ def _logistic(x: sparse.csr_matrix, y: np.ndarray, c: float, weights: np.ndarray
         error = weights * (special.expit(z) - y)
         return float(loss), np.append(xt @ error + w / c, error.sum())
 
-    found = optimize.minimize(loss_and_gradient, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B",
-                              options={"maxiter": ITERATIONS, "maxcor": 20})
-    return found.x[:-1].astype(np.float32), float(found.x[-1])
+    found = minimise(loss_and_gradient, np.zeros(x.shape[1] + 1), ITERATIONS)
+    return found[:-1].astype(np.float32), float(found[-1])
