@@ -11,8 +11,9 @@ from stocksent.config import TrainConfig, preset
 from stocksent.data.corpus import load_corpus
 from stocksent.data.store import load_model, split_prefix
 from stocksent.scoring.calibration import CalibrationSet
+from stocksent.scoring.metrics import sigmoid
 from stocksent.scoring.parts import network_state
-from stocksent.training.train import Progress, Run, class_weights, compute_loss, train_network
+from stocksent.training.train import Progress, Run, class_weights, compute_loss, predict_logits, train_network
 
 
 def test_epoch_lines_history_and_metrics(trained_model, capsys):
@@ -103,11 +104,15 @@ def test_early_stopping_keeps_the_best_epoch(data_slice, tmp_path):
     cfg = preset("default").override("train", epochs=30, patience=1, lr=0.02, batch_size=32)
     cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16], ngrams=0)  # the network's own val loss
     corpus = load_corpus(data_slice, cfg.data, cfg.preprocess)
-    trained = train_network(Run.from_corpus(cfg, corpus), tmp_path / "m", log=lambda line: None)
+    run = Run.from_corpus(cfg, corpus)
+    trained = train_network(run, tmp_path / "m", log=lambda line: None)
     progress, kept = trained.progress, trained.model.state_dict()
     network, calibration = split_prefix(load_model(tmp_path / "m")[2], CalibrationSet.prefix)
     assert network.keys() == kept.keys() and all(torch.equal(kept[name], saved) for name, saved in network.items())
     assert len(calibration["calibration.proba"]) == 300  # how the kept network scores the validation split
+    # ... kept from its epoch's validation, not the last epoch's, and as the kept network scores it now.
+    np.testing.assert_allclose(calibration["calibration.proba"].numpy(),
+                               sigmoid(predict_logits(trained.model, run.encoded["val"])), rtol=1e-6)
     assert progress.epoch < 30  # overfits a 2,400-message slice quickly
     assert progress.epoch == progress.best_epoch + 1
     saved = json.loads((tmp_path / "m" / "metrics.json").read_text())

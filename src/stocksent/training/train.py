@@ -279,13 +279,13 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     state = _TrainingState.start(run, out, resume, world)
     if resume:
         log(f"resuming after epoch {state.progress.epoch} of {cfg.epochs}")
-    best_val = None  # the best epoch's validation metrics, when this run scored it (not before a resume)
+    best_val = None  # the best epoch's validation metrics and logits, when this run scored it (not before a resume)
     for _ in state.progress.epochs(cfg.epochs, cfg.patience, cfg.stop_margin):
-        val = _run_epoch(run, state, world, bar)
+        val, logits = _run_epoch(run, state, world, bar)
         log(_epoch_line(state.progress, cfg.epochs))
         if state.progress.best_epoch == state.progress.epoch:
             state.best = {name: tensor.clone() for name, tensor in cpu_state(state.scored).items()}
-            best_val = val
+            best_val = val, logits
         if world.main and out is not None:
             _save_epoch(run, out, state, val)
         barrier(world)
@@ -303,12 +303,15 @@ def train_network(run: Run, out: Path | None = None, resume: bool = False, log: 
     return trained
 
 
-def _finish(run: Run, trained: Trained, best_val: dict[str, Any] | None, log: Log) -> Trained:
+def _finish(run: Run, trained: Trained, best_val: tuple[dict[str, Any], np.ndarray] | None, log: Log) -> Trained:
     """The network's parts, fitted now that it is trained: the n-gram part (when the config has
     one) on the training split, then the calibration set, the validation split as the two score
-    it; and their validation metrics (`best_val`: the network's own, when its epoch scored it)."""
-    logits = predict_logits(trained.model, run.encoded["val"])
-    val = best_val or scored(logits, run.labels["val"], run.config.train, run.names)
+    it; and their validation metrics (`best_val`: the network's own and its logits, when its epoch
+    scored them: the same weights, so the validation split is not scored again)."""
+    if best_val is None:
+        logits = predict_logits(trained.model, run.encoded["val"])
+        best_val = scored(logits, run.labels["val"], run.config.train, run.names), logits
+    val, logits = best_val
     if run.config.model.ngrams:
         started = time.perf_counter()
         trained.ngrams = fit_ngrams(run.encoded["train"], run.labels["train"], run.config.model, run.config.train,
@@ -360,9 +363,10 @@ class _TrainingState:
         return self.average.model if self.average else self.model
 
 
-def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | None) -> dict[str, Any]:
+def _run_epoch(run: Run, state: _TrainingState, world: World,
+               bar: Callable | None) -> tuple[dict[str, Any], np.ndarray | None]:
     """Train one epoch on this rank's share of the batches, validate, record it; return the
-    validation metrics."""
+    validation metrics and (on rank 0) logits."""
     cfg, progress, average = run.config.train, state.progress, state.average
     started = time.perf_counter()
     rng = seed_everything(run.config.data.seed, progress.epoch, world.rank)
@@ -376,19 +380,19 @@ def _run_epoch(run: Run, state: _TrainingState, world: World, bar: Callable | No
                                 bf16=bf16_used(world.device, run.config.run.bf16))
     seen = sum(map(len, batches))
     loss_sum, correct, seen = all_sum([loss * seen, acc * seen, seen], world)
-    val = _validate(run, state.scored, world)
+    val, logits = _validate(run, state.scored, world)
     seen = max(seen, 1)  # a split smaller than one batch per rank trains on nothing this epoch
     progress.record({"loss": loss_sum / seen, "train_accuracy": correct / seen, "val_loss": val["loss"],
                      "val_accuracy": val["accuracy"]}, val["loss"], time.perf_counter() - started)
-    return val
+    return val, logits
 
 
-def _validate(run: Run, model: nn.Module, world: World) -> dict[str, Any]:
-    """Rank 0 scores the validation split; every rank gets its loss and accuracy."""
-    val = evaluate(model, run.encoded["val"], run.labels["val"], run.config.train, run.names) \
-        if world.main else {}
+def _validate(run: Run, model: nn.Module, world: World) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Rank 0 scores the validation split; every rank gets its loss and accuracy, rank 0 the logits."""
+    logits = predict_logits(model, run.encoded["val"]) if world.main else None
+    val = scored(logits, run.labels["val"], run.config.train, run.names) if logits is not None else {}
     loss, accuracy = from_main([val.get("loss", 0.0), val.get("accuracy", 0.0)], world)
-    return {**val, "loss": loss, "accuracy": accuracy}
+    return {**val, "loss": loss, "accuracy": accuracy}, logits
 
 
 def _save_epoch(run: Run, out: Path, state: _TrainingState, val: dict[str, Any]) -> None:
