@@ -306,7 +306,7 @@ MUTANTS: list[Mutant] = [
           "DEL joins words"),
     fresh(TRAIN, '> self.best_val_loss * (1 + margin))', '> self.best_val_loss * (1 - margin))',
           "early stopping at a nearly level epoch"),
-    fresh(OPTIM, "[rows].lerp_(g, 1 - beta1)", "[rows].lerp_(g, beta1)",
+    fresh(OPTIM, ".index_select(0, rows).lerp_(g, 1 - beta1)", ".index_select(0, rows).lerp_(g, beta1)",
           "the sparse Adam's first moment decays at the wrong rate"),
     fresh(MEMBERS, "own = loss(logits, targets) * share", "own = loss(logits, targets)",
           "each member on its thread learns from the whole loss, not its share"),

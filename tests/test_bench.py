@@ -154,4 +154,6 @@ def test_ngram_solver_benchmark_sets_both_solvers_on_one_loss(data_slice):
     run = _run("ngram_solver.py", "--data", str(data_slice), "--rounds", "1")
     rows = [line for line in run.stdout.splitlines() if line.startswith("L-BFGS")]
     assert [row.split()[-3] for row in rows] == ["50", "50", "100", "300"]  # iterations of each
+    above = [float(row.split()[-1]) for row in rows]  # each loss above the lowest: one loss for all
+    assert above[3] == 0.0 and min(above) >= 0.0 and above[1] >= above[2]
     assert "the whole fit, as train runs it" in run.stdout

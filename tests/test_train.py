@@ -12,7 +12,9 @@ from stocksent.data.corpus import load_corpus
 from stocksent.data.store import load_model, split_prefix
 from stocksent.scoring.calibration import CalibrationSet
 from stocksent.scoring.metrics import sigmoid
+from stocksent.scoring.ngrams import flat_ids
 from stocksent.scoring.parts import network_state
+from stocksent.training import train
 from stocksent.training.train import Progress, Run, class_weights, compute_loss, predict_logits, train_network
 
 
@@ -364,3 +366,20 @@ def test_a_balanced_loss_is_the_mean_of_each_label_s_mean_loss():
     assert class_weights(targets, preset("default").train) is None  # not asked: every message alike
     ensemble = torch.stack([logits, logits], dim=1)  # each member's loss weighted the same way
     torch.testing.assert_close(compute_loss(ensemble, torch.from_numpy(targets).float(), "bce", weights), balanced)
+
+
+def test_validation_is_scored_once_an_epoch_and_the_parts_fit_on_the_kept_epoch_s_logits(data_slice, monkeypatch):
+    cfg = preset("default").override("train", epochs=2).override("run", threads=1)
+    cfg = cfg.override("model", embedding_dim=16, lstm_sizes=[16])
+    run = Run.from_corpus(cfg, load_corpus(data_slice, cfg.data, cfg.preprocess))
+    scored, real = [], train.predict_logits
+
+    def counted(model, encoded):
+        scored.append(len(encoded))
+        return real(model, encoded)
+
+    monkeypatch.setattr(train, "predict_logits", counted)
+    trained = train_network(run, log=lambda line: None)
+    assert scored == [len(run.labels["val"])] * 2  # each epoch's validation, and nothing after
+    blended = trained.ngrams.blend(real(trained.model, run.encoded["val"]), *flat_ids(run.encoded["val"]))
+    np.testing.assert_allclose(trained.calibration.proba, sigmoid(blended), rtol=1e-5)

@@ -3,9 +3,10 @@ algorithms 7.4 and 7.5, with a backtracking line search): the n-gram part's solv
 
     minimise(value_and_gradient, x0, iterations, memory) -> x
 
-scipy's L-BFGS-B carries the machinery of its bounds, which over the part's hundred thousand and
-more weights costs more per iteration than the function itself; here an iteration is the
-two-loop recursion, a few passes over the weights (docs/performance.md gives the times).
+scipy's L-BFGS-B carries the machinery of its bounds, which the part does not have; over the
+part's many weights it costs more per iteration than the function itself. Here an iteration is
+the two-loop recursion, about four passes over the weights per remembered step, and the line
+search's evaluations (bench/ngram_solver.py times the two on the part's loss).
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import numpy as np
 
 Function = Callable[[np.ndarray], tuple[float, np.ndarray]]  # x -> (value, gradient)
 ARMIJO = 1e-4  # the share of the slope a step must realise to be taken
-HALVINGS = 40  # of a step that realises too little, before the search gives up
+HALVINGS = 20  # of a step that realises too little, before the search gives up
+# A pair whose curvature is this small against |y|^2 is rounding, not curvature: left out, as L-BFGS-B does.
+CURVATURE = float(np.finfo(np.float64).eps)
 
 
 def minimise(function: Function, x0: np.ndarray, iterations: int, memory: int = 20) -> np.ndarray:
-    """x after `iterations` steps (fewer once no step lowers the value) from `x0`, each along the
-    direction the last `memory` steps' curvature gives."""
+    """x after `iterations` steps from `x0` (fewer once no direction goes down or no step along it
+    lowers the value), each along the direction the last `memory` steps' curvature gives."""
     x = np.array(x0, dtype=np.float64)
     value, gradient = function(x)
     pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=memory)  # (s, y, 1 / s.y)
@@ -36,7 +39,7 @@ def minimise(function: Function, x0: np.ndarray, iterations: int, memory: int = 
         step_x, value, step_gradient = found
         s, y = step_x - x, step_gradient - gradient
         curvature = float(s @ y)
-        if curvature > 0:  # always, for a strictly convex function
+        if curvature > CURVATURE * float(y @ y):
             pairs.append((s, y, 1.0 / curvature))
         x, gradient = step_x, step_gradient
     return x

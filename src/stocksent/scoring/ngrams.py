@@ -32,7 +32,7 @@ PREFIX = "ngrams."  # the part's tensors sit in model.safetensors under this pre
 ID_BITS = 20
 MAX_VOCAB = 1 << ID_BITS
 LONGEST = 3  # n-grams longer than this would not fit in an int64 key
-ITERATIONS = 100  # of L-BFGS: the optimum, as far as the accuracy can tell (bench/ngram_solver.py)
+ITERATIONS = 100  # of L-BFGS: to the optimum (bench/ngram_solver.py: the loss; docs/performance.md: the accuracy)
 
 
 def ngram_keys(flat: np.ndarray, lengths: np.ndarray, longest: int) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,7 @@ def _row_gradients(optimizer: torch.optim.Optimizer) -> Iterator[tuple[dict[str,
                                                                        torch.Tensor, dict[str, Any]]]:
     """Each parameter of `optimizer` with a sparse gradient: its group, the rows the gradient
     touches, once each (R,), their summed gradient (R, E), and its state. The rows being distinct,
-    the steps read and write them with index_select and index_copy_, torch's quickest here."""
+    a step may read them with index_select and write them back with index_copy_."""
     for group in optimizer.param_groups:
         for p in group["params"]:
             if p.grad is not None:
