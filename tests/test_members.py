@@ -10,7 +10,7 @@ from stocksent.nets.device import autocast, bf16_used
 from stocksent.nets.model import build_model
 from stocksent.text.vocab import Vocab
 from stocksent.training.members import MemberThreads
-from stocksent.training.optim import clip_gradients, make_optimizer
+from stocksent.training.optim import make_optimizer
 from stocksent.training.train import compute_loss, seed_everything, train_one_epoch
 
 
@@ -99,33 +99,3 @@ def test_members_draw_the_same_masks_on_every_run_and_on_any_number_of_threads(r
     assert alone == pytest.approx(loss, rel=1e-4)
     for name, tensor in taking_turns.items():
         torch.testing.assert_close(tensor, first[name], rtol=1e-3, atol=1e-4)
-
-
-def test_members_updating_their_own_tables_on_their_threads_end_where_one_update_after_them_does(real_rows,
-                                                                                              two_threads):
-    encoded, labels, words = _encoded(real_rows)
-    cfg = TrainConfig(batch_size=64, sparse_embedding=True, grad_clip=1.0)
-    batches = bucket_batches(np.fromiter(map(len, encoded), dtype=np.int64), cfg.batch_size, np.random.default_rng(0))
-    weights = []
-    for on_threads in (True, False):
-        torch.manual_seed(0)
-        model = build_model(ModelConfig(vocab_size=words, embedding_dim=16, lstm_sizes=[16], members=2,
-                                        dropout=0.0, embedding_dropout=0.0))
-        optimizer = make_optimizer(model, cfg)
-        if on_threads:
-            train_one_epoch(model, optimizer, encoded, labels, batches, cfg)
-        else:  # the threads for the passes alone, every update made after them on this thread
-            threads = MemberThreads(model.train())
-            try:
-                for index in batches:
-                    tokens, lengths = pad_batch(encoded, index)
-                    optimizer.zero_grad(set_to_none=True)
-                    threads.step(tokens, lengths, torch.from_numpy(labels[index]).float(),
-                                 lambda z, y: compute_loss(z, y, "bce"))
-                    clip_gradients(model, cfg.grad_clip)
-                    optimizer.step()
-            finally:
-                threads.close()
-        weights.append(model.state_dict())
-    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
-    assert not torch.equal(weights[0]["members.0.embedding.weight"], weights[0]["members.1.embedding.weight"])

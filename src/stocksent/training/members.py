@@ -50,11 +50,10 @@ class MemberThreads:
         for generator in self.generators:
             generator.manual_seed(int(torch.randint(0, 1 << 62, ())))
 
-    def step(self, tokens: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor, loss: LossFn,
-             after_backward: Callable[[SentimentLSTM], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each member's forward pass and backward pass of its share of the mean loss, then
-        `after_backward(member)` on its thread; returns the mean loss (detached) and the logits
-        (B, K)."""
+    def step(self, tokens: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor,
+             loss: LossFn) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's forward pass and backward pass of its share of the mean loss; returns
+        the mean loss (detached) and the logits (B, K)."""
         share = 1.0 / len(self.members)
 
         def one(member: SentimentLSTM) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,8 +61,6 @@ class MemberThreads:
                 logits = member(tokens, lengths).float()
             own = loss(logits, targets) * share
             own.backward()
-            if after_backward is not None:
-                after_backward(member)
             return own.detach(), logits.detach()
 
         done = list(self.pool.map(one, self.members) if self.pool is not None else map(one, self.members))

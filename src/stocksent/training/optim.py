@@ -20,9 +20,8 @@ class SparseAdadelta(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps})
 
     @torch.no_grad()
-    def step(self, tables: list[nn.Parameter] | None = None) -> None:
-        """Update every table with a gradient; with `tables`, those alone (their gradients spent)."""
-        for group, p, rows, g, state in _row_gradients(self, tables):
+    def step(self) -> None:
+        for group, p, rows, g, state in _row_gradients(self):
             lr, rho, eps = group["lr"], group["rho"], group["eps"]
             if not state:
                 state["square_avg"], state["acc_delta"] = torch.zeros_like(p), torch.zeros_like(p)
@@ -34,20 +33,15 @@ class SparseAdadelta(torch.optim.Optimizer):
             p.index_add_(0, rows, delta, alpha=-lr)
 
 
-def _row_gradients(optimizer: torch.optim.Optimizer, only: list[nn.Parameter] | None = None) -> Iterator[
-        tuple[dict[str, Any], nn.Parameter, torch.Tensor, torch.Tensor, dict[str, Any]]]:
-    """Each parameter of `optimizer` with a sparse gradient (or those of `only` that have one): its
-    group, the rows the gradient touches, once each (R,), their summed gradient (R, E), and its
-    state. The rows being distinct, a step may read them with index_select and write them back
-    with index_copy_. A parameter of `only` has its gradient spent (None), so that a later step
-    of them all leaves its rows as they are."""
-    wanted = None if only is None else {id(p) for p in only}
+def _row_gradients(optimizer: torch.optim.Optimizer) -> Iterator[tuple[dict[str, Any], nn.Parameter, torch.Tensor,
+                                                                       torch.Tensor, dict[str, Any]]]:
+    """Each parameter of `optimizer` with a sparse gradient: its group, the rows the gradient
+    touches, once each (R,), their summed gradient (R, E), and its state. The rows being distinct,
+    a step may read them with index_select and write them back with index_copy_."""
     for group in optimizer.param_groups:
         for p in group["params"]:
-            if p.grad is not None and (wanted is None or id(p) in wanted):
+            if p.grad is not None:
                 grad = p.grad.coalesce()
-                if wanted is not None:
-                    p.grad = None
                 yield group, p, grad.indices()[0], grad.values(), optimizer.state[p]
 
 
@@ -61,9 +55,8 @@ class LazyAdam(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "eps": eps, "betas": betas})
 
     @torch.no_grad()
-    def step(self, tables: list[nn.Parameter] | None = None) -> None:
-        """Update every table with a gradient; with `tables`, those alone (their gradients spent)."""
-        for group, p, rows, g, state in _row_gradients(self, tables):
+    def step(self) -> None:
+        for group, p, rows, g, state in _row_gradients(self):
             lr, eps, (beta1, beta2) = group["lr"], group["eps"], group["betas"]
             if not state:
                 state["step"], state["exp_avg"], state["exp_avg_sq"] = 0, torch.zeros_like(p), torch.zeros_like(p)
@@ -101,11 +94,6 @@ class SplitOptimizer:
     def step(self) -> None:
         for part in self.parts:
             part.step()
-
-    def step_tables(self, tables: list[nn.Parameter]) -> None:
-        """The sparse update of these tables alone, ahead of step(), which then leaves them as they
-        are: an ensemble's member makes its own on its thread once its backward pass is done."""
-        self.sparse.step(tables)
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:

@@ -135,7 +135,6 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
     threads = MemberThreads(model, bf16) if MemberThreads.wanted(model, device) else None
     if threads is not None:
         threads.reseed()
-    own_tables = _own_tables(optimizer) if threads is not None else None
     try:
         for step, index in enumerate(bar(batches) if bar else batches):
             if rate is not None:
@@ -144,7 +143,7 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
                                                  torch.from_numpy(labels[index]))
             optimizer.zero_grad(set_to_none=True)
             loss, logits = _forward_backward(model, threads, tokens, lengths, targets.float(),
-                                             lambda z, y: compute_loss(z, y, cfg.loss, weights), bf16, own_tables)
+                                             lambda z, y: compute_loss(z, y, cfg.loss, weights), bf16)
             if cfg.grad_clip:
                 clip_gradients(model, cfg.grad_clip)
             optimizer.step()
@@ -161,22 +160,12 @@ def train_one_epoch(model: nn.Module, optimizer: Optimizer, encoded: list[np.nda
     return float(total_loss) / seen, int(correct) / seen
 
 
-def _own_tables(optimizer: Optimizer) -> Callable[[nn.Module], None] | None:
-    """What a member does on its thread after its backward pass: its embedding tables' sparse update,
-    beside the other member's passes, which leaves the main thread's share of a step (where small
-    torch calls take turns for the interpreter) the dense update alone. None: no sparse update."""
-    if not isinstance(optimizer, SplitOptimizer):
-        return None
-    return lambda member: optimizer.step_tables([table.weight for table in member.sparse_tables()])
-
-
 def _forward_backward(model: nn.Module, threads: MemberThreads | None, tokens: torch.Tensor, lengths: torch.Tensor,
-                      targets: torch.Tensor, loss: LossFn, bf16: bool,
-                      after_backward: Callable[[nn.Module], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One batch's loss and its gradients: the members on their threads (each then making
-    `after_backward`), or the model in one pass; returns the mean loss and the logits, detached."""
+                      targets: torch.Tensor, loss: LossFn, bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's loss and its gradients: the members on their threads, or the model in one
+    pass; returns the mean loss and the logits, detached."""
     if threads is not None:
-        return threads.step(tokens, lengths, targets, loss, after_backward)
+        return threads.step(tokens, lengths, targets, loss)
     with autocast(model_device(model), bf16):
         logits = model(tokens, lengths).float()
     mean = loss(logits, targets)
