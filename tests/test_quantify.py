@@ -18,6 +18,13 @@ def _scores(n: int, share: float) -> tuple[np.ndarray, np.ndarray]:
 CALIBRATION = Calibration.of(*_scores(4000, 0.5), trained_prior=0.5)
 
 
+@pytest.fixture(autouse=True)
+def _the_same_draws_in_any_order():
+    """Each test draws the same numbers whichever tests ran before it (the suite runs shuffled)."""
+    global RNG
+    RNG = np.random.default_rng(8)
+
+
 def _estimate(method: str, proba: np.ndarray) -> float:
     return float(METHODS[method](proba, np.ones_like(proba), CALIBRATION))
 
