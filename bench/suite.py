@@ -199,8 +199,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     # As `stocksent train`: bfloat16 only where the device has it; the table says which it used.
-    bf16 = bf16_used(device, preset("default").run.bf16 if args.bf16 is None else args.bf16)
-    config = preset("default").override("run", bf16=bf16)
+    config = preset("default")
+    bf16 = bf16_used(device, config.run.bf16 if args.bf16 is None else args.bf16)
+    config = config.override("run", bf16=bf16)
     corpus = load_corpus(find_data(args.data), config.data, config.preprocess)
     run = Run.from_corpus(config, corpus)
     result = {"machine": machine(device), "device": str(device), "bf16": bf16,

@@ -209,8 +209,9 @@ def table(results: dict) -> None:
         for phase, seconds in run["phases"].items():
             print(f"{'  ' + phase:<46}{seconds:>9.1f}")
         epoch = float(np.median(run["epoch_seconds"]))
+        floor = floor_seconds(results)
         print(f"{'  an epoch (median), against its float32 floor':<46}{epoch:>9.1f}"
-              f"{epoch / floor_seconds(results):>8.2f}x  floor {floor_seconds(results):.1f} s = "
+              f"{epoch / floor:>8.2f}x  floor {floor:.1f} s = "
               f"{results['epoch_tflop']:.2f} TFLOP / {results['matmul_gflops']:.0f} GFLOP/s")
         if run.get("bf16") and "matmul_gflops_bf16" in results:
             floor = floor_seconds(results, bf16=True)
